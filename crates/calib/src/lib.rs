@@ -1,0 +1,1 @@
+//! eloy-calib (under construction).

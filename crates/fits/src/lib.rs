@@ -1,0 +1,1 @@
+//! eloy-fits (under construction).

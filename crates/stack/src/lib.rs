@@ -1,0 +1,1 @@
+//! eloy-stack (under construction).

@@ -1,0 +1,1 @@
+//! eloy-viz (under construction).
