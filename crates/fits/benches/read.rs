@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the read benchmark.
+fn main() {}

@@ -1,0 +1,362 @@
+//! A small safe wrapper over the cfitsio calls this crate needs.
+//!
+//! cfitsio is compiled from the `fitsio` crate's bundled sources with `--enable-reentrant`,
+//! so distinct `fitsfile` handles may be used from distinct threads at the same time. A
+//! handle itself must not be used from two threads at once: [`Handle`] is `Send` but not
+//! `Sync`.
+//!
+//! Files are opened and created with the "diskfile" entry points, which take the path
+//! literally: cfitsio's extended file-name syntax (`file.fits[1]`, `!file.fits`) is not
+//! interpreted, so any path works.
+
+use std::ffi::{CString, c_char, c_int};
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use fitsio::sys;
+
+use crate::error::{Error, Result};
+use crate::header::Header;
+
+/// An open cfitsio file; closed on drop.
+pub(crate) struct Handle {
+    ptr: *mut sys::fitsfile,
+    /// The path shown in errors: the user's path, even when cfitsio reads a temporary copy.
+    path: PathBuf,
+}
+
+// SAFETY: cfitsio is built reentrant (fitsio-sys passes --enable-reentrant): its global
+// tables are guarded by a mutex, and a `fitsfile` may move between threads as long as one
+// thread uses it at a time, which `&mut self` on every call guarantees (`Handle` is not
+// `Sync`).
+unsafe impl Send for Handle {}
+
+/// cfitsio's short text for a status code.
+pub(crate) fn status_text(status: c_int) -> String {
+    let mut buf = [0 as c_char; 81];
+    // SAFETY: ffgerr writes at most 30 characters plus a NUL into the buffer.
+    unsafe { sys::ffgerr(status, buf.as_mut_ptr()) };
+    // SAFETY: the buffer is NUL-terminated by ffgerr (and zero-initialised).
+    let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    text.to_string_lossy().into_owned()
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    #[cfg(unix)]
+    let bytes = {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    };
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().into_owned().into_bytes();
+    CString::new(bytes).map_err(|_| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains a NUL byte"),
+        )
+    })
+}
+
+impl Handle {
+    /// Opens `real` read-only; errors name `shown`.
+    pub(crate) fn open_readonly(real: &Path, shown: &Path) -> Result<Handle> {
+        let name = c_path(real)?;
+        let mut ptr = ptr::null_mut();
+        let mut status = 0;
+        // SAFETY: `name` is a valid C string; `ptr` and `status` are valid out-pointers.
+        unsafe {
+            sys::ffdkopn(
+                &raw mut ptr,
+                name.as_ptr(),
+                sys::READONLY as c_int,
+                &raw mut status,
+            )
+        };
+        let handle = Handle {
+            ptr,
+            path: shown.to_path_buf(),
+        };
+        if status != 0 {
+            // cfitsio leaves `ptr` null on failure; Drop skips a null pointer.
+            return Err(handle.error(status, "cannot open as FITS"));
+        }
+        Ok(handle)
+    }
+
+    /// Creates a new file at `path` (which must not exist).
+    pub(crate) fn create(path: &Path) -> Result<Handle> {
+        let name = c_path(path)?;
+        let mut ptr = ptr::null_mut();
+        let mut status = 0;
+        // SAFETY: as in `open_readonly`.
+        unsafe { sys::ffdkinit(&raw mut ptr, name.as_ptr(), &raw mut status) };
+        let handle = Handle {
+            ptr,
+            path: path.to_path_buf(),
+        };
+        if status != 0 {
+            return Err(handle.error(status, "cannot create"));
+        }
+        Ok(handle)
+    }
+
+    pub(crate) fn error(&self, status: c_int, doing: &str) -> Error {
+        Error::Cfitsio {
+            path: self.path.clone(),
+            status,
+            message: format!("{doing}: {}", status_text(status)),
+        }
+    }
+
+    fn check(&self, status: c_int, doing: &str) -> Result<()> {
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(self.error(status, doing))
+        }
+    }
+
+    /// Number of HDUs in the file.
+    pub(crate) fn hdu_count(&mut self) -> Result<usize> {
+        let mut n = 0;
+        let mut status = 0;
+        // SAFETY: `self.ptr` is an open file; out-pointers are valid.
+        unsafe { sys::ffthdu(self.ptr, &raw mut n, &raw mut status) };
+        self.check(status, "cannot count HDUs")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Moves to HDU `number` (1-based); returns whether it is an image HDU (tile-compressed
+    /// images count as images).
+    pub(crate) fn move_to(&mut self, number: usize) -> Result<bool> {
+        let mut kind = 0;
+        let mut status = 0;
+        let n = c_int::try_from(number).unwrap_or(c_int::MAX);
+        // SAFETY: as above.
+        unsafe { sys::ffmahd(self.ptr, n, &raw mut kind, &raw mut status) };
+        self.check(status, &format!("cannot read HDU {number}"))?;
+        Ok(kind == sys::IMAGE_HDU as c_int)
+    }
+
+    /// The axes of the current image HDU, NAXIS1 first.
+    pub(crate) fn image_axes(&mut self) -> Result<Vec<usize>> {
+        let mut naxis = 0;
+        let mut status = 0;
+        // SAFETY: as above.
+        unsafe { sys::ffgidm(self.ptr, &raw mut naxis, &raw mut status) };
+        self.check(status, "cannot read NAXIS")?;
+        let count = usize::try_from(naxis).unwrap_or(0);
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut axes = vec![0 as sys::LONGLONG; count];
+        // SAFETY: `axes` holds `naxis` elements.
+        unsafe { sys::ffgiszll(self.ptr, naxis, axes.as_mut_ptr(), &raw mut status) };
+        self.check(status, "cannot read NAXISn")?;
+        Ok(axes
+            .into_iter()
+            .map(|a| usize::try_from(a).unwrap_or(0))
+            .collect())
+    }
+
+    /// BITPIX of the current image as stored (ZBITPIX for compressed images).
+    pub(crate) fn bitpix(&mut self) -> Result<i32> {
+        let mut bitpix = 0;
+        let mut status = 0;
+        // SAFETY: as above.
+        unsafe { sys::ffgidt(self.ptr, &raw mut bitpix, &raw mut status) };
+        self.check(status, "cannot read BITPIX")?;
+        Ok(bitpix)
+    }
+
+    pub(crate) fn is_compressed_image(&mut self) -> bool {
+        let mut status = 0;
+        // SAFETY: as above.
+        unsafe { sys::fits_is_compressed_image(self.ptr, &raw mut status) != 0 }
+    }
+
+    /// Byte offsets of the current HDU's data start.
+    pub(crate) fn data_start(&mut self) -> Result<u64> {
+        let (mut head, mut data, mut end) = (0, 0, 0);
+        let mut status = 0;
+        // SAFETY: as above.
+        unsafe {
+            sys::ffghadll(
+                self.ptr,
+                &raw mut head,
+                &raw mut data,
+                &raw mut end,
+                &raw mut status,
+            )
+        };
+        self.check(status, "cannot locate the data")?;
+        Ok(u64::try_from(data).unwrap_or(0))
+    }
+
+    /// The current HDU's header; a tile-compressed image's header is given as that of the
+    /// uncompressed image (cfitsio's `fits_convert_hdr2str`).
+    pub(crate) fn header(&mut self) -> Result<Header> {
+        let mut text: *mut c_char = ptr::null_mut();
+        let mut nkeys = 0;
+        let mut status = 0;
+        // SAFETY: exclusion list is empty (null, 0); cfitsio allocates `text`.
+        unsafe {
+            sys::ffcnvthdr2str(
+                self.ptr,
+                0,
+                ptr::null_mut(),
+                0,
+                &raw mut text,
+                &raw mut nkeys,
+                &raw mut status,
+            );
+        };
+        if status != 0 || text.is_null() {
+            return Err(self.error(status, "cannot read the header"));
+        }
+        // SAFETY: cfitsio returns a NUL-terminated string of nkeys * 80 characters.
+        let header = Header::parse(&unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy());
+        let mut free_status = 0;
+        // SAFETY: `text` was allocated by cfitsio and is freed once.
+        unsafe { sys::fffree(text.cast(), &raw mut free_status) };
+        Ok(header)
+    }
+
+    /// Reads `out.len()` pixels from flat element `first` (0-based) of the current image,
+    /// scaled by BSCALE/BZERO; undefined pixels (BLANK) and NaN come back as NaN.
+    pub(crate) fn read_f32(&mut self, first: usize, out: &mut [f32]) -> Result<()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut anynul = 0;
+        let mut status = 0;
+        // SAFETY: `out` has room for `out.len()` floats. A NaN null value makes cfitsio
+        // check for undefined pixels and store NaN for them.
+        unsafe {
+            sys::ffgpve(
+                self.ptr,
+                1,
+                (first + 1) as sys::LONGLONG,
+                out.len() as sys::LONGLONG,
+                f32::NAN,
+                out.as_mut_ptr(),
+                &raw mut anynul,
+                &raw mut status,
+            );
+        };
+        self.check(status, "cannot read pixels")
+    }
+
+    /// Creates the primary image with `bitpix` (-32 or -64) and axes (NAXIS1 first).
+    pub(crate) fn create_image(&mut self, bitpix: i32, axes: &[usize]) -> Result<()> {
+        let mut naxes: Vec<sys::LONGLONG> = axes.iter().map(|&a| a as sys::LONGLONG).collect();
+        let mut status = 0;
+        // SAFETY: `naxes` has `axes.len()` elements.
+        unsafe {
+            sys::ffcrimll(
+                self.ptr,
+                bitpix,
+                naxes.len() as c_int,
+                naxes.as_mut_ptr(),
+                &raw mut status,
+            );
+        };
+        self.check(status, "cannot create the image")
+    }
+
+    /// Appends one raw 80-character card.
+    pub(crate) fn write_card(&mut self, card: &str) -> Result<()> {
+        let c = CString::new(card)
+            .map_err(|_| self.error(sys::BAD_KEYCHAR as c_int, "header card holds a NUL byte"))?;
+        let mut status = 0;
+        // SAFETY: `c` is a valid C string.
+        unsafe { sys::ffprec(self.ptr, c.as_ptr(), &raw mut status) };
+        self.check(
+            status,
+            &format!("cannot write header card {:?}", card.trim_end()),
+        )
+    }
+
+    /// Writes pixels from flat element `first` (0-based).
+    pub(crate) fn write_f32(&mut self, first: usize, data: &[f32]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut status = 0;
+        // SAFETY: cfitsio reads `data.len()` floats; it does not write through the pointer
+        // (the binding is declared `*mut` for historical reasons).
+        unsafe {
+            sys::ffppre(
+                self.ptr,
+                1,
+                (first + 1) as sys::LONGLONG,
+                data.len() as sys::LONGLONG,
+                data.as_ptr().cast_mut(),
+                &raw mut status,
+            );
+        };
+        self.check(status, "cannot write pixels")
+    }
+
+    /// Writes f64 pixels from flat element `first` (0-based).
+    pub(crate) fn write_f64(&mut self, first: usize, data: &[f64]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut status = 0;
+        // SAFETY: as in `write_f32`.
+        unsafe {
+            sys::ffpprd(
+                self.ptr,
+                1,
+                (first + 1) as sys::LONGLONG,
+                data.len() as sys::LONGLONG,
+                data.as_ptr().cast_mut(),
+                &raw mut status,
+            );
+        };
+        self.check(status, "cannot write pixels")
+    }
+
+    /// Adds or updates CHECKSUM and DATASUM of the current HDU.
+    pub(crate) fn write_checksum(&mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: as above.
+        unsafe { sys::ffpcks(self.ptr, &raw mut status) };
+        self.check(status, "cannot write the checksum")
+    }
+
+    /// Verifies CHECKSUM/DATASUM of the current HDU: `Some(true)` when both are present and
+    /// correct, `Some(false)` when one is wrong, `None` when they are absent.
+    pub(crate) fn verify_checksum(&mut self) -> Result<Option<bool>> {
+        let (mut data_ok, mut hdu_ok) = (0, 0);
+        let mut status = 0;
+        // SAFETY: as above.
+        unsafe { sys::ffvcks(self.ptr, &raw mut data_ok, &raw mut hdu_ok, &raw mut status) };
+        self.check(status, "cannot verify the checksum")?;
+        Ok(match (data_ok, hdu_ok) {
+            (1, 1) => Some(true),
+            (0, 0) => None,
+            _ => Some(false),
+        })
+    }
+
+    /// Closes the file, flushing buffers; errors (a full disk) are reported.
+    pub(crate) fn close(mut self) -> Result<()> {
+        let mut status = 0;
+        let ptr = std::mem::replace(&mut self.ptr, ptr::null_mut());
+        // SAFETY: `ptr` is an open file, closed once (Drop sees null afterwards).
+        unsafe { sys::ffclos(ptr, &raw mut status) };
+        self.check(status, "cannot finish writing")
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            let mut status = 0;
+            // SAFETY: `self.ptr` is an open file, closed once.
+            unsafe { sys::ffclos(self.ptr, &raw mut status) };
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading, describing or writing a FITS file.
+///
+/// Every variant names the file it is about, so a message can be shown to a person as it is:
+/// `bias_001.fits: file is truncated: the data needs 3121920 bytes, the file holds 2880`.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused an operation on the file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// cfitsio reported an error.
+    #[error("{}: {message} (cfitsio status {status})", path.display())]
+    Cfitsio {
+        /// The file.
+        path: PathBuf,
+        /// cfitsio's status code.
+        status: i32,
+        /// cfitsio's text for that status, with what eloy was doing.
+        message: String,
+    },
+    /// The file does not start like a FITS file (nor a gzip-compressed one).
+    #[error("{}: not a FITS file (it does not start with SIMPLE =)", path.display())]
+    NotFits {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file holds fewer bytes than its header announces.
+    #[error(
+        "{}: file is truncated: the image data needs {expected} bytes, the file holds {found}",
+        path.display()
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes needed from the start of the file to the last pixel.
+        expected: u64,
+        /// Bytes the file holds.
+        found: u64,
+    },
+    /// A gzip-compressed file could not be decompressed (cut short or corrupt).
+    #[error("{}: gzip data is corrupt or cut short: {source}", path.display())]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// What the decompressor said.
+        source: std::io::Error,
+    },
+    /// No HDU of the file holds an image.
+    #[error("{}: no image: the primary HDU is empty and no IMAGE extension holds data", path.display())]
+    NoImage {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The image is not two-dimensional (NAXIS is 1, or above 3, or NAXIS3 > 1).
+    #[error("{}: not a 2-d image: its axes are {axes:?} (NAXIS1 first)", path.display())]
+    NotTwoDimensional {
+        /// The file.
+        path: PathBuf,
+        /// NAXIS1, NAXIS2, ... as in the header.
+        axes: Vec<usize>,
+    },
+    /// A row range asked of a [`Reader`](crate::Reader) lies outside the image.
+    #[error("{}: rows {start}..{end} are outside the image's {rows} rows", path.display())]
+    RowsOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// First row asked for.
+        start: usize,
+        /// One past the last row asked for.
+        end: usize,
+        /// Rows in the image.
+        rows: usize,
+    },
+    /// A buffer handed in does not have the number of values the operation needs.
+    #[error("{}: buffer holds {found} values, {expected} are needed", path.display())]
+    BufferSize {
+        /// The file.
+        path: PathBuf,
+        /// Values needed.
+        expected: usize,
+        /// Values in the buffer.
+        found: usize,
+    },
+    /// The output file exists and overwriting was not asked for.
+    #[error("{}: already exists (eloy never replaces a file unless asked to overwrite)", path.display())]
+    AlreadyExists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A required header keyword is absent.
+    #[error("{}: header has no {key} keyword", path.display())]
+    MissingKeyword {
+        /// The file.
+        path: PathBuf,
+        /// The keyword.
+        key: String,
+    },
+    /// A header keyword holds a value that cannot be used.
+    #[error("{}: header keyword {key} = {value}: {problem}", path.display())]
+    BadKeyword {
+        /// The file.
+        path: PathBuf,
+        /// The keyword.
+        key: String,
+        /// The value as written in the header.
+        value: String,
+        /// Why it cannot be used.
+        problem: String,
+    },
+    /// The folder to scan cannot be read.
+    #[error("{}: cannot scan: {source}", path.display())]
+    Scan {
+        /// The folder.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The file this error is about.
+    ///
+    /// ```
+    /// let err = eloy_fits::Error::NoImage { path: "a.fits".into() };
+    /// assert_eq!(err.path(), std::path::Path::new("a.fits"));
+    /// ```
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Error::Io { path, .. }
+            | Error::Cfitsio { path, .. }
+            | Error::NotFits { path }
+            | Error::Truncated { path, .. }
+            | Error::Gzip { path, .. }
+            | Error::NoImage { path }
+            | Error::NotTwoDimensional { path, .. }
+            | Error::RowsOutOfRange { path, .. }
+            | Error::BufferSize { path, .. }
+            | Error::AlreadyExists { path }
+            | Error::MissingKeyword { path, .. }
+            | Error::BadKeyword { path, .. }
+            | Error::Scan { path, .. } => path,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

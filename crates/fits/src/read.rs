@@ -1,0 +1,430 @@
+//! Reading images: whole ([`read`]) or by bands of rows ([`Reader`]).
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+
+use crate::cfitsio::Handle;
+use crate::error::{Error, Result};
+use crate::header::Header;
+
+/// An image read whole: its pixels and its header.
+///
+/// ```
+/// # fn main() -> Result<(), eloy_fits::Error> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("frame.fits");
+/// # eloy_fits::write(&path, ndarray::Array2::<f32>::zeros((3, 4)).view(), &eloy_fits::Header::new(), &Default::default())?;
+/// let image = eloy_fits::read(&path)?;
+/// assert_eq!(image.data.dim(), (3, 4)); // (rows = NAXIS2, columns = NAXIS1)
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The pixels, shape `(NAXIS2, NAXIS1)`: row 0 is the first row stored in the file
+    /// (FITS pixel y = 1), the bottom of the picture in the usual display.
+    pub data: Array2<f32>,
+    /// The image's header (see [`Reader::header`]).
+    pub header: Header,
+    /// BITPIX as stored in the file (for tile-compressed images, of the uncompressed image).
+    pub bitpix: i32,
+}
+
+/// Reads the image of a FITS file whole, as `f32`.
+///
+/// Every BITPIX (8, 16, 32, 64, -32, -64) is read with BSCALE/BZERO applied: unsigned 16-bit
+/// data (BITPIX 16, BZERO 32768) comes back exact. Integer pixels equal to BLANK, and NaN
+/// floats, come back as NaN. The image is the primary HDU's, or when that is empty, the
+/// first IMAGE extension's; tile-compressed images (`.fz`: Rice, GZIP, HCOMPRESS, PLIO) and
+/// gzip-compressed files are decompressed. A 3-D image with NAXIS3 = 1 is read as 2-D.
+///
+/// Precision: `f32` holds every integer up to 2^24 exactly, so 8- and 16-bit data are exact;
+/// 32- and 64-bit integers and `f64` pixels are rounded to the nearest `f32`.
+///
+/// # Errors
+/// An [`Error`] naming the file: it cannot be opened, is not FITS, is truncated, holds no
+/// 2-D image (a real cube, a table only), or its gzip data is corrupt.
+///
+/// ```
+/// # fn main() -> Result<(), eloy_fits::Error> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("frame.fits");
+/// # let mut header = eloy_fits::Header::new();
+/// # header.set("EXPTIME", 30.0, "");
+/// # eloy_fits::write(&path, ndarray::array![[1.0f32, 2.0], [3.0, 4.0]].view(), &header, &Default::default())?;
+/// let image = eloy_fits::read(&path)?;
+/// assert_eq!(image.data[[1, 0]], 3.0);
+/// assert_eq!(image.header.get::<f64>("EXPTIME"), Some(30.0));
+/// # Ok(()) }
+/// ```
+pub fn read(path: impl AsRef<Path>) -> Result<Image> {
+    let mut reader = Reader::open(path)?;
+    let (rows, cols) = reader.shape();
+    let mut data = Array2::<f32>::zeros((rows, cols));
+    let buf = data
+        .as_slice_mut()
+        .expect("a new Array2 is contiguous in standard order");
+    reader.read_rows(0..rows, buf)?;
+    Ok(Image {
+        data,
+        header: reader.header().clone(),
+        bitpix: reader.bitpix(),
+    })
+}
+
+/// Reads only the header of a file's image HDU (see [`Reader::header`]) and its shape.
+///
+/// Cheaper than [`read`]: no pixel is read (a gzip-compressed file is still decompressed).
+///
+/// # Errors
+/// As [`Reader::open`].
+pub fn read_header(path: impl AsRef<Path>) -> Result<(Header, (usize, usize))> {
+    let reader = Reader::open(path)?;
+    let shape = reader.shape();
+    Ok((reader.header, shape))
+}
+
+/// An open FITS image from which bands of rows are read on demand.
+///
+/// Open once, ask its [`shape`](Reader::shape), then [`read_rows`](Reader::read_rows) into
+/// a buffer of your own. Each read fetches only the rows asked for (cfitsio seeks straight to
+/// them; for tile-compressed images it decompresses the tiles that hold them), so the cost of
+/// a band does not depend on the height of the image.
+///
+/// A gzip-compressed file (`.fits.gz`, recognised by its content) is decompressed once, when
+/// opened, into an anonymous temporary file in the system's temporary folder, deleted when
+/// the reader is dropped; memory stays small whatever the image size.
+///
+/// # Threads
+/// `Reader` is `Send` but not `Sync`: move it to a thread, or open one reader per file per
+/// thread. Readers of different files (or of the same file) may be used at the same time on
+/// different threads; cfitsio is built reentrant.
+///
+/// ```
+/// # fn main() -> Result<(), eloy_fits::Error> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("frame.fits");
+/// # let data = ndarray::Array2::from_shape_fn((100, 8), |(r, c)| (r * 8 + c) as f32);
+/// # eloy_fits::write(&path, data.view(), &eloy_fits::Header::new(), &Default::default())?;
+/// let mut reader = eloy_fits::Reader::open(&path)?;
+/// let (rows, cols) = reader.shape();
+/// let mut band = vec![0.0f32; 10 * cols];
+/// reader.read_rows(40..50, &mut band)?;
+/// assert_eq!(band[0], (40 * cols) as f32);
+/// # assert_eq!(rows, 100);
+/// # Ok(()) }
+/// ```
+pub struct Reader {
+    handle: Handle,
+    path: PathBuf,
+    header: Header,
+    rows: usize,
+    cols: usize,
+    bitpix: i32,
+    hdu: usize,
+    /// Keeps the decompressed copy of a gzip file alive (and deletes it on drop).
+    _decompressed: Option<tempfile::NamedTempFile>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("bitpix", &self.bitpix)
+            .field("hdu", &self.hdu)
+            .finish_non_exhaustive()
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Keywords that describe the layout of an HDU rather than the observation; they are not
+/// inherited from the primary header (and not copied by [`write`](crate::write)).
+pub(crate) fn is_structural(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        key.strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+    };
+    matches!(
+        key.as_str(),
+        "SIMPLE"
+            | "BITPIX"
+            | "NAXIS"
+            | "EXTEND"
+            | "XTENSION"
+            | "PCOUNT"
+            | "GCOUNT"
+            | "GROUPS"
+            | "BSCALE"
+            | "BZERO"
+            | "BLANK"
+            | "CHECKSUM"
+            | "DATASUM"
+            | "END"
+            | "INHERIT"
+            | "EXTNAME"
+            | "EXTVER"
+            | "EXTLEVEL"
+            | "TFIELDS"
+            | "THEAP"
+            | "ZIMAGE"
+            | "ZCMPTYPE"
+            | "ZBITPIX"
+            | "ZNAXIS"
+            | "ZQUANTIZ"
+            | "ZDITHER0"
+            | "ZSIMPLE"
+            | "ZTENSION"
+            | "ZEXTEND"
+            | "ZBLOCKED"
+            | "ZPCOUNT"
+            | "ZGCOUNT"
+            | "ZHECKSUM"
+            | "ZDATASUM"
+            | "DATAMIN"
+            | "DATAMAX"
+    ) || [
+        "NAXIS", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL", "TTYPE", "TFORM", "TUNIT", "TDIM",
+    ]
+    .iter()
+    .any(|p| numbered(p))
+}
+
+impl Reader {
+    /// Opens the image of a FITS file (see [`read`] for which HDU and which formats).
+    ///
+    /// # Errors
+    /// An [`Error`] naming the file: missing or unreadable ([`Error::Io`]), not FITS
+    /// ([`Error::NotFits`]), corrupt header ([`Error::Cfitsio`]), no image
+    /// ([`Error::NoImage`]), a cube or a 1-D array ([`Error::NotTwoDimensional`]), data
+    /// shorter than the header announces ([`Error::Truncated`]), corrupt gzip
+    /// ([`Error::Gzip`]).
+    pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
+        let path = path.as_ref();
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        if file.metadata().map_err(|e| Error::io(path, e))?.is_dir() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder"),
+            ));
+        }
+        let mut start = [0u8; 9];
+        let n = read_up_to(&mut file, &mut start).map_err(|e| Error::io(path, e))?;
+        let decompressed = if n >= 2 && start[..2] == GZIP_MAGIC {
+            Some(decompress(path, file)?)
+        } else if n == 9 && &start == b"SIMPLE  =" {
+            None
+        } else {
+            return Err(Error::NotFits {
+                path: path.to_path_buf(),
+            });
+        };
+        let real = decompressed.as_ref().map_or(path, |t| t.path());
+        if let Some(temp) = &decompressed {
+            let mut head = [0u8; 9];
+            let n = read_up_to(
+                &mut temp.reopen().map_err(|e| Error::io(path, e))?,
+                &mut head,
+            )
+            .map_err(|e| Error::io(path, e))?;
+            if n < 9 || &head != b"SIMPLE  =" {
+                return Err(Error::NotFits {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+        let file_len = std::fs::metadata(real)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        let mut handle = Handle::open_readonly(real, path)?;
+        let primary = handle.header()?;
+        let (hdu, axes) = find_image(&mut handle, path)?;
+        let (rows, cols) = two_dimensional(&axes, path)?;
+        let bitpix = handle.bitpix()?;
+        if !handle.is_compressed_image() {
+            let needed = handle.data_start()?
+                + (rows as u64) * (cols as u64) * u64::from(bitpix.unsigned_abs() / 8);
+            if file_len < needed {
+                return Err(Error::Truncated {
+                    path: path.to_path_buf(),
+                    expected: needed,
+                    found: file_len,
+                });
+            }
+        }
+        let header = if hdu == 1 {
+            primary
+        } else {
+            inherit(handle.header()?, &primary)
+        };
+        Ok(Reader {
+            handle,
+            path: path.to_path_buf(),
+            header,
+            rows,
+            cols,
+            bitpix,
+            hdu,
+            _decompressed: decompressed,
+        })
+    }
+
+    /// `(rows, columns)` = `(NAXIS2, NAXIS1)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// The path the reader was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The image HDU's header, every card verbatim and in order. For a tile-compressed image
+    /// it is the header of the uncompressed image. When the image is in an extension, the
+    /// primary header's keywords that the extension lacks follow the extension's own cards
+    /// (the `INHERIT` convention: observatories often put EXPTIME and DATE-OBS in the primary
+    /// header of a multi-extension file); structural keywords are not inherited.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// BITPIX as stored (of the uncompressed image for tile-compressed files).
+    pub fn bitpix(&self) -> i32 {
+        self.bitpix
+    }
+
+    /// The 1-based number of the HDU the image was found in.
+    pub fn hdu(&self) -> usize {
+        self.hdu
+    }
+
+    /// Reads rows `rows` (0-based, end excluded) into `out`, row after row; `out` must hold
+    /// exactly `rows.len() * columns` values. Scaling and NaN rules as in [`read`].
+    ///
+    /// # Errors
+    /// [`Error::RowsOutOfRange`], [`Error::BufferSize`] for a wrong request;
+    /// [`Error::Cfitsio`] when the data cannot be read or decompressed.
+    pub fn read_rows(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<()> {
+        if rows.start > rows.end || rows.end > self.rows {
+            return Err(Error::RowsOutOfRange {
+                path: self.path.clone(),
+                start: rows.start,
+                end: rows.end,
+                rows: self.rows,
+            });
+        }
+        let expected = rows.len() * self.cols;
+        if out.len() != expected {
+            return Err(Error::BufferSize {
+                path: self.path.clone(),
+                expected,
+                found: out.len(),
+            });
+        }
+        self.handle.read_f32(rows.start * self.cols, out)
+    }
+
+    /// Verifies the file's CHECKSUM and DATASUM keywords: `Some(true)` when present and
+    /// correct, `Some(false)` when present and wrong, `None` when absent.
+    ///
+    /// # Errors
+    /// [`Error::Cfitsio`] when the data cannot be read.
+    pub fn verify_checksum(&mut self) -> Result<Option<bool>> {
+        self.handle.verify_checksum()
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Decompresses a gzip file into a temporary file.
+fn decompress(path: &Path, file: File) -> Result<tempfile::NamedTempFile> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix("eloy-gunzip-")
+        .suffix(".fits")
+        .tempfile()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+    std::io::copy(&mut decoder, temp.as_file_mut()).map_err(|source| Error::Gzip {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(temp)
+}
+
+/// Finds the HDU that holds the image: the primary if it has data, else the first image
+/// extension with data. Returns its number and axes.
+fn find_image(handle: &mut Handle, path: &Path) -> Result<(usize, Vec<usize>)> {
+    let axes = handle.image_axes()?;
+    if !axes.is_empty() && axes.iter().all(|&a| a > 0) {
+        return Ok((1, axes));
+    }
+    let count = handle.hdu_count()?;
+    for number in 2..=count {
+        if handle.move_to(number)? {
+            let axes = handle.image_axes()?;
+            if !axes.is_empty() && axes.iter().all(|&a| a > 0) {
+                return Ok((number, axes));
+            }
+        }
+    }
+    Err(Error::NoImage {
+        path: path.to_path_buf(),
+    })
+}
+
+fn two_dimensional(axes: &[usize], path: &Path) -> Result<(usize, usize)> {
+    match axes {
+        [cols, rows] => Ok((*rows, *cols)),
+        [cols, rows, rest @ ..] if rest.iter().all(|&a| a == 1) => Ok((*rows, *cols)),
+        _ => Err(Error::NotTwoDimensional {
+            path: path.to_path_buf(),
+            axes: axes.to_vec(),
+        }),
+    }
+}
+
+/// The extension's header followed by the primary's non-structural keywords it lacks.
+fn inherit(mut extension: Header, primary: &Header) -> Header {
+    let cards = primary.cards();
+    for (i, card) in cards.iter().enumerate() {
+        let key = card.keyword();
+        if card.is_commentary()
+            || key == "CONTINUE"
+            || is_structural(key)
+            || extension.contains(key)
+        {
+            continue;
+        }
+        extension.push(card.clone());
+        // A long string's CONTINUE cards travel with it.
+        for next in cards[i + 1..]
+            .iter()
+            .take_while(|c| c.keyword() == "CONTINUE")
+        {
+            extension.push(next.clone());
+        }
+    }
+    extension
+}
