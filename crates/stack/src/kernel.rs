@@ -1,0 +1,722 @@
+//! The per-pixel kernels: everything that happens to the `N` values of one pixel.
+//!
+//! The band buffer is frame-major (each frame's band contiguous), so the kernels work on
+//! groups of [`LANES`] adjacent pixels at once: row `f` of a group is `LANES` consecutive
+//! values of frame `f`, one load. Every step then runs the same operation on all lanes, in
+//! plain loops over `[f32; LANES]` that LLVM turns into SIMD instructions:
+//!
+//! - mean and sum without rejection: masked `f64` sums in frame order, no sorting;
+//! - median and every rejection: NaN (and, for sigma clipping, ±inf) become `+inf`, the
+//!   number of valid values `k` is counted per lane, and the group is sorted column-wise
+//!   by a Batcher odd-even merge sorting network of branch-free min/max comparators
+//!   (for `N <= NETWORK_MAX`; above, each lane is sorted, or for a plain median selected,
+//!   on its own). The valid values of a pixel are then the first `k` of its column, and
+//!   the values kept by any rejection are a contiguous range `s..e` of it, so the median
+//!   is a gather and the mean a masked sum over the range.
+//!
+//! Every pixel goes through the same code whatever its position in the band (a short last
+//! group is padded), so results do not depend on band height or thread count.
+
+use crate::{Center, Method, Rejection};
+
+/// Pixels processed together: 8 `f32` fill one AVX register.
+pub(crate) const LANES: usize = 8;
+/// Largest frame count sorted by the network; above, per-pixel selection and sorting.
+pub(crate) const NETWORK_MAX: usize = 64;
+/// Pixels per parallel task.
+pub(crate) const CHUNK: usize = 2048;
+
+type Lanes = [f32; LANES];
+type Wide = [f64; LANES];
+type Idx = [u32; LANES];
+
+/// The output slices of one task, all of the same length.
+pub(crate) struct Out<'a> {
+    pub(crate) image: &'a mut [f32],
+    pub(crate) count: Option<&'a mut [u32]>,
+    pub(crate) std: Option<&'a mut [f32]>,
+}
+
+/// Per-thread working memory, allocated once per task split, never per pixel.
+pub(crate) struct Scratch {
+    vals: Vec<Lanes>,
+    column: Vec<f32>,
+}
+
+/// The comparators `(i, j)`, `i < j`, of Batcher's odd-even merge sort for `n` inputs: the
+/// network for the next power of two with every comparator that touches a padding input
+/// dropped (padding is `+inf`, which such a comparator never moves).
+pub(crate) fn batcher_pairs(n: usize) -> Vec<(u16, u16)> {
+    let mut pairs = Vec::new();
+    let m = n.next_power_of_two();
+    let mut p = 1;
+    while p < m {
+        let mut k = p;
+        while k >= 1 {
+            let mut j = k % p;
+            while j + k < m {
+                for i in 0..k.min(m - j - k) {
+                    let (a, b) = (i + j, i + j + k);
+                    if a / (2 * p) == b / (2 * p) && b < n {
+                        // n <= NETWORK_MAX, far below u16::MAX.
+                        #[allow(clippy::cast_possible_truncation)]
+                        pairs.push((a as u16, b as u16));
+                    }
+                }
+                j += 2 * k;
+            }
+            k /= 2;
+        }
+        p *= 2;
+    }
+    pairs
+}
+
+/// What to compute for every pixel of a combine of `n` frames.
+pub(crate) struct Kernel {
+    method: Method,
+    rejection: Rejection,
+    n: usize,
+    std: bool,
+    /// Comparators when the network sorts; empty otherwise.
+    network: Vec<(u16, u16)>,
+}
+
+impl Kernel {
+    pub(crate) fn new(method: Method, rejection: Rejection, n: usize, std: bool) -> Self {
+        let network = if n <= NETWORK_MAX {
+            batcher_pairs(n)
+        } else {
+            Vec::new()
+        };
+        Self {
+            method,
+            rejection,
+            n,
+            std,
+            network,
+        }
+    }
+
+    /// Bytes of one [`Scratch`].
+    pub(crate) fn scratch_bytes(n: usize) -> usize {
+        n * size_of::<Lanes>() + n * size_of::<f32>()
+    }
+
+    pub(crate) fn scratch(&self) -> Scratch {
+        Scratch {
+            vals: vec![[0.0; LANES]; self.n],
+            column: vec![0.0; self.n],
+        }
+    }
+
+    /// Combines the pixels `first..first + out.image.len()` of the band in `input`, where
+    /// frame `f`'s band starts at `f * stride`.
+    pub(crate) fn run(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                unsafe { self.run_avx2(input, stride, first, out, scratch) };
+                return;
+            }
+        }
+        self.run_generic(input, stride, first, out, scratch);
+    }
+
+    /// [`Kernel::run_generic`] compiled for AVX2. Same operations, same results: Rust
+    /// never fuses multiply-adds on its own, and min/max are written as comparisons.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn run_avx2(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+        self.run_generic(input, stride, first, out, scratch);
+    }
+
+    #[inline(always)]
+    fn run_generic(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+        let Out { image, mut count, mut std } = out;
+        let len = image.len();
+        let mut g = 0;
+        while g < len {
+            let w = (len - g).min(LANES);
+            let r = self.group(input, stride, first + g, w, scratch);
+            image[g..g + w].copy_from_slice(&r.value[..w]);
+            if let Some(c) = count.as_deref_mut() {
+                c[g..g + w].copy_from_slice(&r.count[..w]);
+            }
+            if let Some(s) = std.as_deref_mut() {
+                s[g..g + w].copy_from_slice(&r.std[..w]);
+            }
+            g += w;
+        }
+    }
+
+    /// One group of `w <= LANES` pixels starting at pixel `base` of the band.
+    #[inline(always)]
+    fn group(&self, input: &[f32], stride: usize, base: usize, w: usize, scratch: &mut Scratch) -> GroupResult {
+        let raw = Raw {
+            input,
+            stride,
+            base,
+            w,
+            n: self.n,
+        };
+        match (self.rejection, self.method) {
+            (Rejection::None, Method::Mean | Method::Sum) => {
+                let (sum, count) = raw.sums();
+                let mean = divide(&sum, &count);
+                GroupResult {
+                    value: to_f32(&if self.method == Method::Mean {
+                        mean
+                    } else {
+                        nan_if_empty(&sum, &count)
+                    }),
+                    count,
+                    std: self.std_raw(&raw, &mean, &count),
+                }
+            }
+            (Rejection::None, Method::Median) => {
+                let k = raw.load_sortable(&mut scratch.vals, false);
+                let value = if self.network.is_empty() {
+                    select_median(&mut scratch.vals, &mut scratch.column, &k)
+                } else {
+                    sort_network(&mut scratch.vals, &self.network);
+                    gather_median(&scratch.vals, &[0; LANES], &k)
+                };
+                let std = if self.std {
+                    let (sum, count) = raw.sums();
+                    self.std_raw(&raw, &divide(&sum, &count), &count)
+                } else {
+                    [f32::NAN; LANES]
+                };
+                GroupResult { value, count: k, std }
+            }
+            (rejection, method) => {
+                let finite = matches!(rejection, Rejection::SigmaClip { .. });
+                let k = raw.load_sortable(&mut scratch.vals, finite);
+                if self.network.is_empty() {
+                    sort_lanes(&mut scratch.vals, &mut scratch.column);
+                } else {
+                    sort_network(&mut scratch.vals, &self.network);
+                }
+                let vals = &scratch.vals[..];
+                let (s, e) = match rejection {
+                    Rejection::None => (ZERO, k),
+                    Rejection::MinMax { low, high } => minmax_range(&k, low, high),
+                    Rejection::SigmaClip {
+                        low,
+                        high,
+                        max_iters,
+                        center,
+                    } => sigma_range(vals, &k, low, high, max_iters, center),
+                };
+                let count = sub_idx(&e, &s);
+                let need_sum = method != Method::Median || self.std;
+                let (sum, mean) = if need_sum {
+                    let sum = range_sum(vals, &s, &e);
+                    (sum, divide(&sum, &count))
+                } else {
+                    ([0.0; LANES], [0.0; LANES])
+                };
+                let value = match method {
+                    Method::Median => gather_median(vals, &s, &e),
+                    Method::Mean => to_f32(&mean),
+                    Method::Sum => to_f32(&nan_if_empty(&sum, &count)),
+                };
+                let std = if self.std {
+                    to_f32(&std_from(&range_sq_dev(vals, &s, &e, &mean), &count))
+                } else {
+                    [f32::NAN; LANES]
+                };
+                GroupResult { value, count, std }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn std_raw(&self, raw: &Raw<'_>, mean: &Wide, count: &Idx) -> Lanes {
+        if self.std {
+            to_f32(&std_from(&raw.sq_dev(mean), count))
+        } else {
+            [f32::NAN; LANES]
+        }
+    }
+}
+
+const ZERO: Idx = [0; LANES];
+
+struct GroupResult {
+    value: Lanes,
+    count: Idx,
+    std: Lanes,
+}
+
+/// The raw values of a group of `w` pixels in the band buffer.
+struct Raw<'a> {
+    input: &'a [f32],
+    stride: usize,
+    base: usize,
+    w: usize,
+    n: usize,
+}
+
+impl Raw<'_> {
+    /// Frame `f`'s values, padded with `pad` past `w`.
+    #[inline(always)]
+    fn load(&self, f: usize, pad: f32) -> Lanes {
+        let start = f * self.stride + self.base;
+        if self.w == LANES {
+            let mut v = [0.0; LANES];
+            v.copy_from_slice(&self.input[start..start + LANES]);
+            v
+        } else {
+            let mut v = [pad; LANES];
+            v[..self.w].copy_from_slice(&self.input[start..start + self.w]);
+            v
+        }
+    }
+
+    /// Sum (frame order, `f64`) and count of the non-NaN values of each pixel.
+    #[inline(always)]
+    fn sums(&self) -> (Wide, Idx) {
+        let mut sum = [0.0; LANES];
+        let mut count = [0; LANES];
+        for f in 0..self.n {
+            let v = self.load(f, f32::NAN);
+            for l in 0..LANES {
+                let ok = !v[l].is_nan();
+                sum[l] += if ok { f64::from(v[l]) } else { 0.0 };
+                count[l] += u32::from(ok);
+            }
+        }
+        (sum, count)
+    }
+
+    /// Sum of squared deviations from `mean` of the non-NaN values of each pixel.
+    #[inline(always)]
+    fn sq_dev(&self, mean: &Wide) -> Wide {
+        let mut acc = [0.0; LANES];
+        for f in 0..self.n {
+            let v = self.load(f, f32::NAN);
+            for l in 0..LANES {
+                let d = f64::from(v[l]) - mean[l];
+                acc[l] += if v[l].is_nan() { 0.0 } else { d * d };
+            }
+        }
+        acc
+    }
+
+    /// Copies the group into `vals` with NaN (or, if `finite`, every non-finite value)
+    /// replaced by `+inf`, and counts the other values per pixel.
+    #[inline(always)]
+    fn load_sortable(&self, vals: &mut [Lanes], finite: bool) -> Idx {
+        let mut k = [0; LANES];
+        for (f, row) in vals.iter_mut().enumerate() {
+            let v = self.load(f, f32::INFINITY);
+            for l in 0..LANES {
+                let ok = if finite { v[l].is_finite() } else { !v[l].is_nan() };
+                row[l] = if ok { v[l] } else { f32::INFINITY };
+                k[l] += u32::from(ok);
+            }
+        }
+        k
+    }
+}
+
+/// Sorts each lane (column) of `vals` ascending with the comparators `pairs`.
+#[inline(always)]
+fn sort_network(vals: &mut [Lanes], pairs: &[(u16, u16)]) {
+    for &(i, j) in pairs {
+        let (lo, hi) = vals.split_at_mut(usize::from(j));
+        let (a, b) = (&mut lo[usize::from(i)], &mut hi[0]);
+        for l in 0..LANES {
+            let (x, y) = (a[l], b[l]);
+            a[l] = if y < x { y } else { x };
+            b[l] = if y < x { x } else { y };
+        }
+    }
+}
+
+/// Sorts each lane of `vals` on its own: the fallback for many frames.
+#[inline(always)]
+fn sort_lanes(vals: &mut [Lanes], column: &mut [f32]) {
+    for l in 0..LANES {
+        for (c, row) in column.iter_mut().zip(vals.iter()) {
+            *c = row[l];
+        }
+        column.sort_unstable_by(f32::total_cmp);
+        for (c, row) in column.iter().zip(vals.iter_mut()) {
+            row[l] = *c;
+        }
+    }
+}
+
+/// The median of each lane's `k` valid values by selection, for many frames.
+#[inline(always)]
+fn select_median(vals: &mut [Lanes], column: &mut [f32], k: &Idx) -> Lanes {
+    let mut out = [f32::NAN; LANES];
+    for l in 0..LANES {
+        let k = k[l] as usize;
+        if k == 0 {
+            continue;
+        }
+        for (c, row) in column.iter_mut().zip(vals.iter()) {
+            *c = row[l];
+        }
+        let hi_at = k / 2;
+        let (left, hi, _) = column.select_nth_unstable_by(hi_at, f32::total_cmp);
+        let hi = *hi;
+        let lo = if k % 2 == 0 {
+            left.iter().copied().max_by(f32::total_cmp).unwrap_or(hi)
+        } else {
+            hi
+        };
+        out[l] = midpoint(lo, hi);
+    }
+    out
+}
+
+/// `(a + b) / 2` rounded once, as numpy's float64 median then a cast to `f32`.
+#[inline(always)]
+#[allow(clippy::cast_possible_truncation)]
+fn midpoint(a: f32, b: f32) -> f32 {
+    ((f64::from(a) + f64::from(b)) * 0.5) as f32
+}
+
+/// The median of the sorted range `s..e` of each lane; NaN for an empty range.
+#[inline(always)]
+fn gather_median(vals: &[Lanes], s: &Idx, e: &Idx) -> Lanes {
+    let mut out = [f32::NAN; LANES];
+    for l in 0..LANES {
+        if e[l] > s[l] {
+            let lo = (s[l] + e[l] - 1) as usize / 2;
+            let hi = (s[l] + e[l]) as usize / 2;
+            out[l] = midpoint(vals[lo][l], vals[hi][l]);
+        }
+    }
+    out
+}
+
+/// The kept range after dropping the `low` lowest and `high` highest of `k` values.
+#[inline(always)]
+fn minmax_range(k: &Idx, low: usize, high: usize) -> (Idx, Idx) {
+    let mut s = ZERO;
+    let mut e = ZERO;
+    for l in 0..LANES {
+        let k = k[l] as usize;
+        if k > low + high {
+            // Both below k, which is a u32.
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                s[l] = low as u32;
+                e[l] = (k - high) as u32;
+            }
+        }
+    }
+    (s, e)
+}
+
+/// Sum, in `f64`, of the range `s..e` of each lane.
+#[inline(always)]
+fn range_sum(vals: &[Lanes], s: &Idx, e: &Idx) -> Wide {
+    let mut acc = [0.0; LANES];
+    for (f, row) in (0u32..).zip(vals) {
+        for l in 0..LANES {
+            let inside = f >= s[l] && f < e[l];
+            acc[l] += if inside { f64::from(row[l]) } else { 0.0 };
+        }
+    }
+    acc
+}
+
+/// Sum of squared deviations from `mean` over the range `s..e` of each lane.
+#[inline(always)]
+fn range_sq_dev(vals: &[Lanes], s: &Idx, e: &Idx, mean: &Wide) -> Wide {
+    let mut acc = [0.0; LANES];
+    for (f, row) in (0u32..).zip(vals) {
+        for l in 0..LANES {
+            let inside = f >= s[l] && f < e[l];
+            let d = f64::from(row[l]) - mean[l];
+            acc[l] += if inside { d * d } else { 0.0 };
+        }
+    }
+    acc
+}
+
+/// Sigma clipping as astropy's `sigma_clip(axis=...)` (its C `_fast_sigma_clip`) does it,
+/// on the sorted valid values `0..k` of each lane; returns the kept range.
+///
+/// Each round computes, over the surviving values, the centre (median or mean) and the
+/// population standard deviation about the mean, and keeps the survivors `v` with
+/// `centre - low * std <= v <= centre + high * std`. It stops when a round keeps every
+/// survivor or after `max_iters` rounds that rejected something. Survivors of sorted
+/// values stay a contiguous range. As astropy does, the values kept in the end are all
+/// valid values within the last bounds, which may bring back a value rejected in an
+/// earlier round.
+#[inline(always)]
+fn sigma_range(vals: &[Lanes], k: &Idx, low: f64, high: f64, max_iters: u32, center: Center) -> (Idx, Idx) {
+    if max_iters == 0 {
+        return (ZERO, *k);
+    }
+    let mut s = ZERO;
+    let mut e = *k;
+    let mut lower = [f64::NAN; LANES];
+    let mut upper = [f64::NAN; LANES];
+    let mut active = [false; LANES];
+    for l in 0..LANES {
+        active[l] = k[l] > 0;
+    }
+    let mut round = 0;
+    while round < max_iters && active.iter().any(|&a| a) {
+        let count = sub_idx(&e, &s);
+        let mean = divide(&range_sum(vals, &s, &e), &count);
+        let std = std_from(&range_sq_dev(vals, &s, &e, &mean), &count);
+        let centre = match center {
+            Center::Mean => mean,
+            Center::Median => gather_median_wide(vals, &s, &e),
+        };
+        for l in 0..LANES {
+            if active[l] {
+                lower[l] = centre[l] - low * std[l];
+                upper[l] = centre[l] + high * std[l];
+            }
+        }
+        let (below, within) = count_bounds(vals, k, &lower, &upper);
+        for l in 0..LANES {
+            if !active[l] {
+                continue;
+            }
+            let ns = s[l].max(below[l]);
+            let ne = e[l].min(within[l]);
+            if e[l] <= s[l] || (ns == s[l] && ne == e[l]) {
+                // Nothing rejected (an empty range has NaN bounds and rejects nothing).
+                active[l] = false;
+            } else {
+                s[l] = ns;
+                e[l] = ne.max(ns);
+            }
+        }
+        round += 1;
+    }
+    count_bounds(vals, k, &lower, &upper)
+}
+
+/// The median of the range `s..e` of each lane as astropy's C code computes it: the mean of
+/// the two middle values in `f64`, not rounded to `f32`.
+#[inline(always)]
+fn gather_median_wide(vals: &[Lanes], s: &Idx, e: &Idx) -> Wide {
+    let mut out = [f64::NAN; LANES];
+    for l in 0..LANES {
+        if e[l] > s[l] {
+            let lo = (s[l] + e[l] - 1) as usize / 2;
+            let hi = (s[l] + e[l]) as usize / 2;
+            out[l] = 0.5 * (f64::from(vals[lo][l]) + f64::from(vals[hi][l]));
+        }
+    }
+    out
+}
+
+/// For each lane, how many of the sorted valid values `0..k` are below `lower` and how
+/// many are at most `upper`: the range of values within the bounds. NaN bounds give an
+/// empty range.
+#[inline(always)]
+fn count_bounds(vals: &[Lanes], k: &Idx, lower: &Wide, upper: &Wide) -> (Idx, Idx) {
+    let mut below = ZERO;
+    let mut within = ZERO;
+    for (f, row) in (0u32..).zip(vals) {
+        for l in 0..LANES {
+            let v = f64::from(row[l]);
+            let valid = f < k[l];
+            below[l] += u32::from(valid && v < lower[l]);
+            within[l] += u32::from(valid && v <= upper[l]);
+        }
+    }
+    for l in 0..LANES {
+        if lower[l].is_nan() || upper[l].is_nan() {
+            below[l] = 0;
+            within[l] = 0;
+        }
+        within[l] = within[l].max(below[l]);
+    }
+    (below, within)
+}
+
+#[inline(always)]
+fn sub_idx(e: &Idx, s: &Idx) -> Idx {
+    let mut out = ZERO;
+    for l in 0..LANES {
+        out[l] = e[l].saturating_sub(s[l]);
+    }
+    out
+}
+
+/// `sum / count`, NaN where the count is 0.
+#[inline(always)]
+fn divide(sum: &Wide, count: &Idx) -> Wide {
+    let mut out = [0.0; LANES];
+    for l in 0..LANES {
+        out[l] = if count[l] == 0 {
+            f64::NAN
+        } else {
+            sum[l] / f64::from(count[l])
+        };
+    }
+    out
+}
+
+/// The sum itself, NaN where nothing was summed.
+#[inline(always)]
+fn nan_if_empty(sum: &Wide, count: &Idx) -> Wide {
+    let mut out = *sum;
+    for l in 0..LANES {
+        if count[l] == 0 {
+            out[l] = f64::NAN;
+        }
+    }
+    out
+}
+
+/// Population standard deviation from the sum of squared deviations.
+#[inline(always)]
+fn std_from(sq_dev: &Wide, count: &Idx) -> Wide {
+    let mut out = divide(sq_dev, count);
+    for v in &mut out {
+        *v = v.sqrt();
+    }
+    out
+}
+
+#[inline(always)]
+#[allow(clippy::cast_possible_truncation)]
+fn to_f32(v: &Wide) -> Lanes {
+    let mut out = [0.0; LANES];
+    for l in 0..LANES {
+        out[l] = v[l] as f32;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 0-1 principle: a comparator network sorts every input if it sorts every input
+    /// of zeros and ones.
+    #[test]
+    fn batcher_network_sorts_every_zero_one_input() {
+        for n in 0..=18 {
+            let pairs = batcher_pairs(n);
+            for bits in 0u32..(1 << n) {
+                let mut v: Vec<u32> = (0..n).map(|i| (bits >> i) & 1).collect();
+                for &(i, j) in &pairs {
+                    let (i, j) = (usize::from(i), usize::from(j));
+                    if v[j] < v[i] {
+                        v.swap(i, j);
+                    }
+                }
+                assert!(v.is_sorted(), "n = {n}, input {bits:b}");
+            }
+        }
+    }
+
+    #[test]
+    fn batcher_network_sorts_large_random_inputs() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for n in [19, 31, 32, 33, 47, 63, 64] {
+            let pairs = batcher_pairs(n);
+            for _ in 0..200 {
+                let mut v: Vec<u64> = (0..n)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        state % 10
+                    })
+                    .collect();
+                for &(i, j) in &pairs {
+                    let (i, j) = (usize::from(i), usize::from(j));
+                    if v[j] < v[i] {
+                        v.swap(i, j);
+                    }
+                }
+                assert!(v.is_sorted());
+            }
+        }
+    }
+
+    #[test]
+    fn network_sizes_are_batcher_sizes() {
+        // (k^2 - k + 4) 2^(k-2) - 1 comparators for n = 2^k.
+        assert_eq!(batcher_pairs(16).len(), 63);
+        assert_eq!(batcher_pairs(64).len(), 543);
+        assert!(batcher_pairs(1).is_empty());
+    }
+
+    fn one_pixel(method: Method, rejection: Rejection, values: &[f32]) -> (f32, u32, f32) {
+        let n = values.len();
+        let kernel = Kernel::new(method, rejection, n, true);
+        let mut scratch = kernel.scratch();
+        let (mut image, mut count, mut std) = ([0.0], [0], [0.0]);
+        kernel.run(
+            values,
+            1,
+            0,
+            Out {
+                image: &mut image,
+                count: Some(&mut count),
+                std: Some(&mut std),
+            },
+            &mut scratch,
+        );
+        (image[0], count[0], std[0])
+    }
+
+    #[test]
+    fn median_of_even_count_is_mean_of_middle_values() {
+        assert_eq!(one_pixel(Method::Median, Rejection::None, &[4.0, 1.0, 3.0, 2.0]).0, 2.5);
+        let many: Vec<f32> = (0..100u16).rev().map(f32::from).collect();
+        assert_eq!(one_pixel(Method::Median, Rejection::None, &many).0, 49.5);
+    }
+
+    #[test]
+    fn nan_is_skipped_and_all_nan_is_nan() {
+        let nan = f32::NAN;
+        assert_eq!(one_pixel(Method::Median, Rejection::None, &[nan, 1.0, 5.0]), (3.0, 2, 2.0));
+        assert_eq!(one_pixel(Method::Mean, Rejection::None, &[nan, 1.0, 5.0]), (3.0, 2, 2.0));
+        let (v, c, s) = one_pixel(Method::Median, Rejection::None, &[nan, nan]);
+        assert!(v.is_nan() && c == 0 && s.is_nan());
+        let (v, c, _) = one_pixel(Method::Sum, Rejection::None, &[nan, nan]);
+        assert!(v.is_nan() && c == 0);
+    }
+
+    #[test]
+    fn sigma_clip_keeps_a_constant_pixel() {
+        let clip = Rejection::SigmaClip {
+            low: 3.0,
+            high: 3.0,
+            max_iters: 5,
+            center: Center::Median,
+        };
+        assert_eq!(one_pixel(Method::Mean, clip, &[7.0; 5]), (7.0, 5, 0.0));
+    }
+
+    #[test]
+    fn sigma_clip_rejects_an_outlier() {
+        let clip = Rejection::SigmaClip {
+            low: 2.0,
+            high: 2.0,
+            max_iters: 5,
+            center: Center::Median,
+        };
+        let mut v = vec![1.0_f32; 9];
+        v.push(1000.0);
+        assert_eq!(one_pixel(Method::Mean, clip, &v), (1.0, 9, 0.0));
+    }
+
+    #[test]
+    fn minmax_drops_extremes() {
+        let r = Rejection::MinMax { low: 1, high: 2 };
+        assert_eq!(one_pixel(Method::Mean, r, &[9.0, 1.0, 5.0, 3.0, 8.0]).0, 4.0);
+        assert!(one_pixel(Method::Mean, r, &[f32::NAN, 1.0, 5.0, 3.0]).0.is_nan());
+    }
+}
