@@ -223,22 +223,33 @@ impl Handle {
     }
 
     /// Reads `out.len()` pixels from flat element `first` (0-based) of the current image,
-    /// scaled by BSCALE/BZERO; undefined pixels (BLANK) and NaN come back as NaN.
-    pub(crate) fn read_f32(&mut self, first: usize, out: &mut [f32]) -> Result<()> {
+    /// scaled by BSCALE/BZERO.
+    ///
+    /// With `check_nulls`, undefined pixels (BLANK) come back as NaN; cfitsio then also
+    /// turns IEEE special values (NaN, infinities) into NaN and subnormals into 0. Without
+    /// it, values are converted as stored (no BLANK handling).
+    pub(crate) fn read_f32(
+        &mut self,
+        first: usize,
+        out: &mut [f32],
+        check_nulls: bool,
+    ) -> Result<()> {
         if out.is_empty() {
             return Ok(());
         }
         let mut anynul = 0;
         let mut status = 0;
-        // SAFETY: `out` has room for `out.len()` floats. A NaN null value makes cfitsio
-        // check for undefined pixels and store NaN for them.
+        // A NaN null value makes cfitsio check for undefined pixels and store NaN for them;
+        // a zero null value turns the check off (for uncompressed images).
+        let null = if check_nulls { f32::NAN } else { 0.0 };
+        // SAFETY: `out` has room for `out.len()` floats.
         unsafe {
             sys::ffgpve(
                 self.ptr,
                 1,
                 (first + 1) as sys::LONGLONG,
                 out.len() as sys::LONGLONG,
-                f32::NAN,
+                null,
                 out.as_mut_ptr(),
                 &raw mut anynul,
                 &raw mut status,
@@ -312,6 +323,27 @@ impl Handle {
                 (first + 1) as sys::LONGLONG,
                 data.len() as sys::LONGLONG,
                 data.as_ptr().cast_mut(),
+                &raw mut status,
+            );
+        };
+        self.check(status, "cannot write pixels")
+    }
+
+    /// Writes unsigned 16-bit pixels from flat element `first` (0-based) of an image created
+    /// with type 20 (BITPIX 16, BZERO 32768).
+    pub(crate) fn write_u16(&mut self, first: usize, data: &[u16]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut status = 0;
+        // SAFETY: cfitsio reads `data.len()` u16 values (TUSHORT).
+        unsafe {
+            sys::ffppr(
+                self.ptr,
+                sys::TUSHORT as c_int,
+                (first + 1) as sys::LONGLONG,
+                data.len() as sys::LONGLONG,
+                data.as_ptr().cast_mut().cast(),
                 &raw mut status,
             );
         };

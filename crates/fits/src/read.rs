@@ -42,7 +42,9 @@ pub struct Image {
 /// gzip-compressed files are decompressed. A 3-D image with NAXIS3 = 1 is read as 2-D.
 ///
 /// Precision: `f32` holds every integer up to 2^24 exactly, so 8- and 16-bit data are exact;
-/// 32- and 64-bit integers and `f64` pixels are rounded to the nearest `f32`.
+/// 32- and 64-bit integers and `f64` pixels are rounded to the nearest `f32`. `f32` pixels
+/// read bit for bit (NaN and infinities included), except in tile-compressed files, where
+/// cfitsio gives infinities as NaN and subnormal values (below 1.2e-38) as 0.
 ///
 /// # Errors
 /// An [`Error`] naming the file: it cannot be opened, is not FITS, is truncated, holds no
@@ -125,6 +127,9 @@ pub struct Reader {
     cols: usize,
     bitpix: i32,
     hdu: usize,
+    /// Whether cfitsio must look for undefined pixels: integer images (BLANK) and
+    /// tile-compressed images (ZBLANK). Uncompressed floats are read as stored.
+    check_nulls: bool,
     /// Keeps the decompressed copy of a gzip file alive (and deletes it on drop).
     _decompressed: Option<tempfile::NamedTempFile>,
 }
@@ -144,7 +149,7 @@ impl std::fmt::Debug for Reader {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Keywords that describe the layout of an HDU rather than the observation; they are not
-/// inherited from the primary header (and not copied by [`write`](crate::write)).
+/// inherited from the primary header (and not copied by [`write()`](crate::write)).
 pub(crate) fn is_structural(key: &str) -> bool {
     let key = key.to_ascii_uppercase();
     let numbered = |prefix: &str| {
@@ -247,7 +252,8 @@ impl Reader {
         let (hdu, axes) = find_image(&mut handle, path)?;
         let (rows, cols) = two_dimensional(&axes, path)?;
         let bitpix = handle.bitpix()?;
-        if !handle.is_compressed_image() {
+        let compressed = handle.is_compressed_image();
+        if !compressed {
             let needed = handle.data_start()?
                 + (rows as u64) * (cols as u64) * u64::from(bitpix.unsigned_abs() / 8);
             if file_len < needed {
@@ -271,6 +277,7 @@ impl Reader {
             cols,
             bitpix,
             hdu,
+            check_nulls: bitpix > 0 || compressed,
             _decompressed: decompressed,
         })
     }
@@ -327,7 +334,8 @@ impl Reader {
                 found: out.len(),
             });
         }
-        self.handle.read_f32(rows.start * self.cols, out)
+        self.handle
+            .read_f32(rows.start * self.cols, out, self.check_nulls)
     }
 
     /// Verifies the file's CHECKSUM and DATASUM keywords: `Some(true)` when present and

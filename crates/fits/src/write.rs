@@ -1,4 +1,4 @@
-//! Writing images atomically: [`write`] whole, or [`Writer`] band by band.
+//! Writing images atomically: [`write()`] whole, or [`Writer`] band by band.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,18 +19,34 @@ pub enum Precision {
     /// IEEE double precision, BITPIX = -64 (what Python eloy writes: twice the size, no more
     /// information when the pixels were computed as `f32`).
     F64,
+    /// Unsigned 16-bit integers (BITPIX = 16, BZERO = 32768), as cameras write raw frames:
+    /// values are rounded to the nearest integer and clamped to 0..=65535; NaN is written
+    /// as 0.
+    U16,
 }
 
 impl Precision {
-    fn bitpix(self) -> i32 {
+    /// The BITPIX code cfitsio is asked for (20 stands for unsigned 16-bit).
+    fn image_type(self) -> i32 {
         match self {
             Precision::F32 => -32,
             Precision::F64 => -64,
+            Precision::U16 => 20,
         }
     }
 }
 
-/// How [`write`] and [`Writer`] write a file.
+/// Rounds and clamps to the unsigned 16-bit range; NaN becomes 0.
+fn to_u16(value: f32) -> u16 {
+    if value.is_nan() {
+        0
+    } else {
+        // `as` saturates: negative values give 0, values above 65535 give 65535.
+        value.round() as u16
+    }
+}
+
+/// How [`write()`] and [`Writer`] write a file.
 ///
 /// ```
 /// let options = eloy_fits::WriteOptions { overwrite: true, ..Default::default() };
@@ -186,7 +202,7 @@ pub fn is_temporary_name(name: &str) -> bool {
 
 impl Writer {
     /// Starts a new image of `shape = (rows, columns)` at `path`, with `header`'s cards
-    /// (filtered as [`write`] describes).
+    /// (filtered as [`write()`] describes).
     ///
     /// # Errors
     /// [`Error::AlreadyExists`] when `path` exists and overwriting was not asked;
@@ -226,7 +242,7 @@ impl Writer {
         };
         let mut handle = Handle::create(&temp).map_err(|e| rename_error(e, &path))?;
         handle
-            .create_image(options.precision.bitpix(), &[shape.1, shape.0])
+            .create_image(options.precision.image_type(), &[shape.1, shape.0])
             .map_err(|e| rename_error(e, &path))?;
         writer.handle = Some(handle);
         writer.write_header(header)?;
@@ -243,6 +259,18 @@ impl Writer {
         let path = self.path.clone();
         let mut seen = std::collections::HashSet::new();
         let mut skipping_continuation = false;
+        // fitsverify warns when the long-string convention is used without LONGSTRN.
+        if header.cards().iter().any(|c| c.keyword() == "CONTINUE") && !header.contains("LONGSTRN")
+        {
+            let card = crate::Card::new(
+                "LONGSTRN",
+                "OGIP 1.0",
+                "The HEASARC Long String Convention may be used",
+            );
+            self.handle()
+                .write_card(card.as_str())
+                .map_err(|e| rename_error(e, &path))?;
+        }
         for card in header.cards() {
             let key = card.keyword().to_owned();
             if key == "CONTINUE" {
@@ -280,6 +308,13 @@ impl Writer {
         self.check_rows(first_row, values.len())?;
         let path = self.path.clone();
         let start = first_row * self.cols;
+        if self.options.precision == Precision::U16 {
+            let integers: Vec<u16> = values.iter().map(|&v| to_u16(v)).collect();
+            return self
+                .handle()
+                .write_u16(start, &integers)
+                .map_err(|e| rename_error(e, &path));
+        }
         self.handle()
             .write_f32(start, values)
             .map_err(|e| rename_error(e, &path))
@@ -293,6 +328,14 @@ impl Writer {
         self.check_rows(first_row, values.len())?;
         let path = self.path.clone();
         let start = first_row * self.cols;
+        if self.options.precision == Precision::U16 {
+            #[allow(clippy::cast_possible_truncation)]
+            let integers: Vec<u16> = values.iter().map(|&v| to_u16(v as f32)).collect();
+            return self
+                .handle()
+                .write_u16(start, &integers)
+                .map_err(|e| rename_error(e, &path));
+        }
         self.handle()
             .write_f64(start, values)
             .map_err(|e| rename_error(e, &path))

@@ -1,0 +1,139 @@
+//! Builders of raw FITS files through cfitsio, for the tests: every BITPIX, scaling, BLANK,
+//! tile compression, extensions, cubes.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::ffi::{CString, c_int, c_void};
+use std::path::Path;
+use std::ptr;
+
+use fitsio::sys;
+
+/// An open cfitsio output file; panics on any cfitsio error (tests only).
+pub struct RawFile {
+    ptr: *mut sys::fitsfile,
+}
+
+fn check(status: c_int, what: &str) {
+    assert_eq!(status, 0, "cfitsio failed in {what}: status {status}");
+}
+
+impl RawFile {
+    /// Creates a file; `name` may carry cfitsio's extended syntax (e.g. `x.fz[compress R]`).
+    pub fn create(name: &str) -> RawFile {
+        let c = CString::new(name).unwrap();
+        let mut ptr = ptr::null_mut();
+        let mut status = 0;
+        unsafe { sys::ffinit(&raw mut ptr, c.as_ptr(), &raw mut status) };
+        check(status, "ffinit");
+        RawFile { ptr }
+    }
+
+    /// Appends an image HDU (`axes` NAXIS1 first; empty for a data-less primary).
+    pub fn image(&mut self, bitpix: i32, axes: &[i64]) -> &mut Self {
+        let mut naxes: Vec<sys::LONGLONG> = axes.to_vec();
+        let mut status = 0;
+        unsafe {
+            sys::ffcrimll(
+                self.ptr,
+                bitpix,
+                naxes.len() as c_int,
+                naxes.as_mut_ptr(),
+                &raw mut status,
+            )
+        };
+        check(status, "ffcrimll");
+        self
+    }
+
+    /// Writes a raw card.
+    pub fn card(&mut self, card: &str) -> &mut Self {
+        let c = CString::new(card).unwrap();
+        let mut status = 0;
+        unsafe { sys::ffprec(self.ptr, c.as_ptr(), &raw mut status) };
+        check(status, "ffprec");
+        self
+    }
+
+    /// Turns off cfitsio's scaling so that values are written as stored.
+    pub fn raw_scaling(&mut self) -> &mut Self {
+        let mut status = 0;
+        unsafe { sys::ffpscl(self.ptr, 1.0, 0.0, &raw mut status) };
+        check(status, "ffpscl");
+        self
+    }
+
+    /// Writes pixels of cfitsio datatype `datatype` (TBYTE, TSHORT, TUSHORT, TINT, TLONGLONG,
+    /// TFLOAT, TDOUBLE...) from element 1.
+    pub fn pixels<T>(&mut self, datatype: u32, values: &mut [T]) -> &mut Self {
+        let mut status = 0;
+        unsafe {
+            sys::ffppr(
+                self.ptr,
+                datatype as c_int,
+                1,
+                values.len() as sys::LONGLONG,
+                values.as_mut_ptr().cast::<c_void>(),
+                &raw mut status,
+            )
+        };
+        check(status, "ffppr");
+        self
+    }
+
+    pub fn close(self) {
+        let mut status = 0;
+        unsafe { sys::ffclos(self.ptr, &raw mut status) };
+        check(status, "ffclos");
+    }
+}
+
+/// Writes `cards` (each padded to 80) and an END card, padded to 2880-byte blocks, followed by
+/// `data` bytes as they are: for hand-made (and broken) files.
+pub fn handmade(path: &Path, cards: &[&str], end: bool, data: &[u8]) {
+    let mut bytes = Vec::new();
+    for card in cards {
+        bytes.extend_from_slice(format!("{card:<80}").as_bytes());
+    }
+    if end {
+        bytes.extend_from_slice(format!("{:<80}", "END").as_bytes());
+    }
+    while bytes.len() % 2880 != 0 {
+        bytes.push(b' ');
+    }
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Path as a &str for cfitsio names.
+pub fn name(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// fitsverify's verdict on a file: `Some((warnings, errors, full output))`, or `None` when
+/// fitsverify is not installed (and `ELOY_REQUIRE_FITSVERIFY` is not set: then it panics, so
+/// that CI cannot skip the check silently).
+pub fn fitsverify(path: &Path) -> Option<(usize, usize, String)> {
+    let output = match std::process::Command::new("fitsverify").arg(path).output() {
+        Ok(o) => o,
+        Err(_) => {
+            assert!(
+                std::env::var_os("ELOY_REQUIRE_FITSVERIFY").is_none(),
+                "fitsverify is required (ELOY_REQUIRE_FITSVERIFY is set) but not installed"
+            );
+            return None;
+        }
+    };
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    // "**** Verification found 0 warning(s) and 0 error(s). ****"
+    let line = text
+        .lines()
+        .find(|l| l.contains("Verification found"))
+        .unwrap_or_else(|| panic!("unexpected fitsverify output:\n{text}"));
+    let numbers: Vec<usize> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    Some((numbers[0], numbers[1], text))
+}
