@@ -85,6 +85,11 @@ pub enum Error {
         frames: usize,
     },
 
+    /// A FITS file (an [`eloy_fits::Reader`] used as a source) could not be read; the error
+    /// names the file.
+    #[error(transparent)]
+    Fits(#[from] eloy_fits::Error),
+
     /// A [`BandSource`](crate::BandSource) failed to produce its rows.
     #[error("cannot read {name}: {source}")]
     Source {

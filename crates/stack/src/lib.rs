@@ -12,7 +12,7 @@
 //!   deviation outputs, the budget); [`Combine::run`] returns a [`Stacked`] image,
 //!   [`Combine::run_into`] streams the result into a [`BandSink`].
 //! - [`BandSource`]: anything that yields row bands of one frame. [`InMemory`] wraps an
-//!   `ndarray` view; the FITS reader of `eloy-fits` is another.
+//!   `ndarray` view; [`eloy_fits::Reader`] is another, so a combine streams FITS files.
 //! - [`Frame`]: a source plus the preprocessing applied while it streams: subtract a master
 //!   bias, subtract a master dark times the exposure, scale by `1 / exposure`, normalize a
 //!   flat by its own mean.
@@ -51,6 +51,7 @@
 
 mod combine;
 mod error;
+mod fits;
 mod frame;
 mod kernel;
 mod source;
