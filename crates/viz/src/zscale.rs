@@ -193,9 +193,18 @@ impl Limits {
 ///    minimum and maximum are returned (this includes samples of fewer than
 ///    `min_npixels` pixels, and a constant image gives `vmin == vmax`).
 ///
-/// The fit is done in `f64`. Where astropy would raise an exception this returns the
-/// sample's minimum and maximum: `max_iterations == 0`, or fewer than two good pixels to
-/// fit (only reachable with `min_npixels < 2`).
+/// The fit is done in `f64`. Where astropy raises an exception instead of returning
+/// limits, this returns the sample's minimum and maximum: `max_iterations == 0`
+/// (`UnboundLocalError`), a sample of one or two pixels that `min_npixels < 3` lets
+/// through, or fewer than two good pixels left to fit (`LinAlgError`; only reachable
+/// with `min_npixels < 2` or `max_reject` near 0).
+///
+/// One case cannot be reproduced: when the good pixels of the sample lie exactly on a line
+/// (a synthetic ramp; a handful of equally spaced values), astropy's residuals are the
+/// rounding noise of its SVD fit and its rejection acts on that noise, often rejecting
+/// until it falls back to the sample's minimum and maximum. Here such residuals are
+/// exactly zero and nothing is rejected. The limits then differ only when the fitted ones
+/// are not clamped to the sample's range (`contrast` near 1 or above, or tiny samples).
 ///
 /// NaN rule: NaN and infinite pixels are ignored (astropy keeps `np.isfinite` values).
 ///
@@ -279,6 +288,10 @@ pub(crate) fn fit_limits(sample: &mut [f32], params: &ZScale) -> Limits {
     let npix = sample.len();
     let mut vmin = f64::from(sample[0]);
     let mut vmax = f64::from(sample[npix - 1]);
+    if npix < 3 {
+        // astropy raises LinAlgError when allowed to fit one or two pixels.
+        return Limits { vmin, vmax };
+    }
 
     // Python ints: int() truncates towards zero and may be negative.
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
