@@ -65,7 +65,10 @@ pub fn output_name(light: &Path) -> String {
         .map_or_else(|| "light".to_owned(), |n| n.to_string_lossy().into_owned());
     loop {
         let lower = name.to_ascii_lowercase();
-        let Some(ext) = [".gz", ".fz", ".fits", ".fit", ".fts"].iter().find(|e| lower.ends_with(*e)) else {
+        let Some(ext) = [".gz", ".fz", ".fits", ".fit", ".fts"]
+            .iter()
+            .find(|e| lower.ends_with(*e))
+        else {
             break;
         };
         name.truncate(name.len() - ext.len());
@@ -80,7 +83,12 @@ fn describe_master(master: Option<&Master>, missing: &str) -> String {
     match master {
         Some(m) => m.path.as_ref().map_or_else(
             || format!("in-memory {} of {} frames", m.kind, m.inputs.len()),
-            |p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            |p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            },
         ),
         None => missing.to_owned(),
     }
@@ -89,19 +97,44 @@ fn describe_master(master: Option<&Master>, missing: &str) -> String {
 /// The header of a calibrated frame: the light's, plus IRAF-style `ZEROCOR`, `DARKCOR`,
 /// `FLATCOR` naming the masters, `CALINVAL` naming the invalid-pixel rule, `BUNIT`, and
 /// HISTORY cards.
-fn calibrated_header(light: &eloy_fits::Header, masters: &Masters, exposure_s: f64, options: &CalibrateOptions) -> eloy_fits::Header {
+fn calibrated_header(
+    light: &eloy_fits::Header,
+    masters: &Masters,
+    exposure_s: f64,
+    options: &CalibrateOptions,
+) -> eloy_fits::Header {
     let mut h = light.clone();
-    h.set("ZEROCOR", describe_master(masters.bias.as_ref(), "none (bias 0)"), "master bias subtracted");
-    h.set("DARKCOR", describe_master(masters.dark.as_ref(), "none (dark 0)"), "master dark rate x exposure subtracted");
-    h.set("FLATCOR", describe_master(masters.flat.as_ref(), "none (flat 1)"), "divided by master flat");
-    h.set("CALINVAL", options.invalid.name(), "invalid-pixel rule of eloy calibrate");
+    h.set(
+        "ZEROCOR",
+        describe_master(masters.bias.as_ref(), "none (bias 0)"),
+        "master bias subtracted",
+    );
+    h.set(
+        "DARKCOR",
+        describe_master(masters.dark.as_ref(), "none (dark 0)"),
+        "master dark rate x exposure subtracted",
+    );
+    h.set(
+        "FLATCOR",
+        describe_master(masters.flat.as_ref(), "none (flat 1)"),
+        "divided by master flat",
+    );
+    h.set(
+        "CALINVAL",
+        options.invalid.name(),
+        "invalid-pixel rule of eloy calibrate",
+    );
     h.set("BUNIT", "ADU", "physical unit of the pixels");
     h.push_history(&format!(
         "eloy {} calibrate: (raw - (dark * {exposure_s} s + bias)) / flat; {}",
         env!("CARGO_PKG_VERSION"),
         options.invalid.describe()
     ));
-    for (name, master) in [("bias", &masters.bias), ("dark", &masters.dark), ("flat", &masters.flat)] {
+    for (name, master) in [
+        ("bias", &masters.bias),
+        ("dark", &masters.dark),
+        ("flat", &masters.flat),
+    ] {
         if let Some(path) = master.as_ref().and_then(|m| m.path.as_ref()) {
             h.push_history(&format!("master {name}: {}", path.display()));
         }
@@ -118,7 +151,12 @@ fn calibrated_header(light: &eloy_fits::Header, masters: &Masters, exposure_s: f
 /// dark master is used and the light has no positive exposure; [`Error::ShapeMismatch`];
 /// write errors naming `output` ([`eloy_fits::Error::AlreadyExists`] without
 /// [`CalibrateOptions::overwrite`]).
-pub fn calibrate_file(light: &Path, output: &Path, masters: &Masters, options: &CalibrateOptions) -> Result<()> {
+pub fn calibrate_file(
+    light: &Path,
+    output: &Path,
+    masters: &Masters,
+    options: &CalibrateOptions,
+) -> Result<()> {
     calibrate_file_cancellable(light, output, masters, options, None)
 }
 
@@ -161,21 +199,27 @@ fn calibrate_file_cancellable(
     while start < rows {
         if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             // Dropping the writer deletes its temporary file.
-            return Err(Error::Cancelled { path: light.to_path_buf() });
+            return Err(Error::Cancelled {
+                path: light.to_path_buf(),
+            });
         }
         let end = (start + band_rows).min(rows);
         let band = &mut buffer[..(end - start) * cols];
         reader.read_rows(start..end, band)?;
         let view = ArrayViewMut2::from_shape((end - start, cols), band)
             .expect("the band buffer holds (end - start) * cols values");
-        calibrate_in_place(view, start, seconds, masters, options.invalid).map_err(|e| match e {
-            Error::ShapeMismatch { expected, found, .. } => Error::ShapeMismatch {
-                path: light.to_path_buf(),
-                expected,
-                found,
+        calibrate_in_place(view, start, seconds, masters, options.invalid).map_err(
+            |e| match e {
+                Error::ShapeMismatch {
+                    expected, found, ..
+                } => Error::ShapeMismatch {
+                    path: light.to_path_buf(),
+                    expected,
+                    found,
+                },
+                other => other,
             },
-            other => other,
-        })?;
+        )?;
         writer.write_rows(start, band)?;
         start = end;
     }
@@ -246,11 +290,17 @@ pub struct BatchReport {
 impl BatchReport {
     /// Lights calibrated and written by this batch.
     pub fn written(&self) -> usize {
-        self.outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Written)).count()
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Written))
+            .count()
     }
     /// Lights skipped because their output was already complete.
     pub fn skipped(&self) -> usize {
-        self.outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Skipped)).count()
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Skipped))
+            .count()
     }
     /// Lights that failed, with their errors.
     pub fn failures(&self) -> impl Iterator<Item = (&Path, &Error)> {
@@ -261,7 +311,10 @@ impl BatchReport {
     }
     /// Lights not done because the batch was cancelled.
     pub fn cancelled(&self) -> usize {
-        self.outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Cancelled)).count()
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Cancelled))
+            .count()
     }
 }
 
@@ -400,7 +453,13 @@ impl<'a> Batch<'a> {
                 path: job.output.to_path_buf(),
             }));
         }
-        match calibrate_file_cancellable(job.light, job.output, job.masters, &self.options, self.cancel) {
+        match calibrate_file_cancellable(
+            job.light,
+            job.output,
+            job.masters,
+            &self.options,
+            self.cancel,
+        ) {
             Ok(()) => Outcome::Written,
             Err(Error::Cancelled { .. }) => Outcome::Cancelled,
             Err(e) => Outcome::Failed(e),

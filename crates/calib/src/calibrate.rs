@@ -18,7 +18,9 @@ use crate::masters::Masters;
 /// assert!(InvalidPixels::Nan.apply(f32::INFINITY).is_nan());
 /// assert_eq!(InvalidPixels::Keep.apply(-3.0), -3.0);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvalidPixels {
     /// Python eloy's rule (the default, so that outputs match eloy's): values below 0 become
@@ -58,7 +60,9 @@ impl InvalidPixels {
     /// What the rule does, in words (for HISTORY cards).
     pub fn describe(self) -> &'static str {
         match self {
-            InvalidPixels::MinusOne => "negative and non-finite pixels set to -1 (Python eloy's rule)",
+            InvalidPixels::MinusOne => {
+                "negative and non-finite pixels set to -1 (Python eloy's rule)"
+            }
             InvalidPixels::Nan => "negative and non-finite pixels set to NaN",
             InvalidPixels::Keep => "pixels kept as computed",
         }
@@ -125,7 +129,11 @@ pub fn calibrate_in_place(
             });
         }
     }
-    fn rows_of(m: Option<&crate::Master>, first: usize, count: usize) -> Option<ArrayView2<'_, f32>> {
+    fn rows_of(
+        m: Option<&crate::Master>,
+        first: usize,
+        count: usize,
+    ) -> Option<ArrayView2<'_, f32>> {
         m.map(|m| m.data.slice(ndarray::s![first..first + count, ..]))
     }
     let (bias, dark, flat) = (
@@ -214,16 +222,31 @@ mod tests {
             flat: Some(Master::new(FrameKind::Flat, array![[0.0f32, 1.0]])),
             ..Default::default()
         };
-        let out = calibrate(array![[5.0f32, 5.0]].view(), 1.0, &masters, InvalidPixels::MinusOne).unwrap();
+        let out = calibrate(
+            array![[5.0f32, 5.0]].view(),
+            1.0,
+            &masters,
+            InvalidPixels::MinusOne,
+        )
+        .unwrap();
         assert_eq!(out, array![[-1.0f32, 5.0]]);
-        let out = calibrate(array![[5.0f32, 5.0]].view(), 1.0, &masters, InvalidPixels::Keep).unwrap();
+        let out = calibrate(
+            array![[5.0f32, 5.0]].view(),
+            1.0,
+            &masters,
+            InvalidPixels::Keep,
+        )
+        .unwrap();
         assert!(out[[0, 0]].is_infinite());
     }
 
     #[test]
     fn bands_use_the_masters_rows() {
         let bias = Array2::from_shape_fn((6, 3), |(r, c)| (r * 10 + c) as f32);
-        let masters = Masters { bias: Some(Master::new(FrameKind::Bias, bias.clone())), ..Default::default() };
+        let masters = Masters {
+            bias: Some(Master::new(FrameKind::Bias, bias.clone())),
+            ..Default::default()
+        };
         let raw = Array2::from_elem((6, 3), 100.0f32);
         let whole = calibrate(raw.view(), 1.0, &masters, InvalidPixels::Keep).unwrap();
         let mut band = raw.slice(ndarray::s![2..5, ..]).to_owned();

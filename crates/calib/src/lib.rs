@@ -47,11 +47,13 @@ mod masters;
 mod plan;
 pub mod synth;
 
-pub use batch::{Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, calibrate_file, output_name};
+pub use batch::{
+    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, calibrate_file, output_name,
+};
 pub use calibrate::{InvalidPixels, calibrate, calibrate_in_place, exposure};
 pub use error::{Error, Result};
 pub use masters::{
-    INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterOptions, Masters, inputs_digest, master_bias, master_dark,
-    master_flat,
+    INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterOptions, Masters, inputs_digest, master_bias,
+    master_dark, master_flat,
 };
 pub use plan::{Group, plan};

@@ -59,7 +59,11 @@ impl Masters {
     /// [`Error::MasterShapes`] when two masters differ.
     pub fn shape(&self) -> Result<Option<(usize, usize)>> {
         let mut shape = None;
-        for (name, master) in [("bias", &self.bias), ("dark", &self.dark), ("flat", &self.flat)] {
+        for (name, master) in [
+            ("bias", &self.bias),
+            ("dark", &self.dark),
+            ("flat", &self.flat),
+        ] {
             if let Some(m) = master {
                 match shape {
                     None => shape = Some(m.shape()),
@@ -120,7 +124,10 @@ pub const MASTER_KEYWORD: &str = "ELOYMSTR";
 pub const INPUTS_KEYWORD: &str = "ELOYINPT";
 
 fn open_all(files: &[PathBuf]) -> Result<Vec<Reader>> {
-    files.iter().map(|f| Reader::open(f).map_err(Error::from)).collect()
+    files
+        .iter()
+        .map(|f| Reader::open(f).map_err(Error::from))
+        .collect()
 }
 
 fn kind_name(kind: FrameKind) -> &'static str {
@@ -186,7 +193,11 @@ pub fn master_bias(files: &[PathBuf], options: &MasterOptions) -> Result<Master>
 /// [`Error::NoFrames`]; [`Error::MissingExposure`] or [`Error::BadExposure`] naming the
 /// first dark without a positive exposure (checked before any pixel is read); read errors;
 /// a bias of another shape ([`Error::Stack`]).
-pub fn master_dark(files: &[PathBuf], bias: Option<&Master>, options: &MasterOptions) -> Result<Master> {
+pub fn master_dark(
+    files: &[PathBuf],
+    bias: Option<&Master>,
+    options: &MasterOptions,
+) -> Result<Master> {
     if files.is_empty() {
         return Err(no_frames(FrameKind::Dark));
     }
@@ -208,7 +219,11 @@ pub fn master_dark(files: &[PathBuf], bias: Option<&Master>, options: &MasterOpt
         kind: FrameKind::Dark,
         data: stacked.image,
         inputs: files.to_vec(),
-        method: describe(options, files.len(), &format!("(dark - bias) / {}", options.exposure_key)),
+        method: describe(
+            options,
+            files.len(),
+            &format!("(dark - bias) / {}", options.exposure_key),
+        ),
         path: None,
     })
 }
@@ -326,10 +341,23 @@ impl Master {
         if !self.unit().is_empty() {
             h.set("BUNIT", self.unit(), "physical unit of the pixels");
         }
-        h.set(INPUTS_KEYWORD, inputs_digest(&self.inputs), "digest of input paths and sizes");
-        h.push_history(&format!("eloy {}: {}", env!("CARGO_PKG_VERSION"), self.method));
+        h.set(
+            INPUTS_KEYWORD,
+            inputs_digest(&self.inputs),
+            "digest of input paths and sizes",
+        );
+        h.push_history(&format!(
+            "eloy {}: {}",
+            env!("CARGO_PKG_VERSION"),
+            self.method
+        ));
         for (i, input) in self.inputs.iter().enumerate() {
-            h.push_history(&format!("input {}/{}: {}", i + 1, self.inputs.len(), input.display()));
+            h.push_history(&format!(
+                "input {}/{}: {}",
+                i + 1,
+                self.inputs.len(),
+                input.display()
+            ));
         }
         h
     }
@@ -405,7 +433,8 @@ impl Master {
                 if line.len() == 72 {
                     continues = Some(inputs.len() - 1);
                 }
-            } else if let Some((_, m)) = line.strip_prefix("eloy ").and_then(|r| r.split_once(": ")) {
+            } else if let Some((_, m)) = line.strip_prefix("eloy ").and_then(|r| r.split_once(": "))
+            {
                 method = m.to_owned();
                 method_continues = line.len() == 72;
             }

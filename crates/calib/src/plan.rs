@@ -33,8 +33,13 @@ impl Group {
     /// A name for files made for this group's calibration frames:
     /// `2016-01-05_1020x1530_bin1x1`; [`Group::flat_label`] adds the filter.
     pub fn label(&self) -> String {
-        let night = self.night.map_or_else(|| "undated".to_owned(), |d| d.to_string());
-        format!("{night}_{}x{}_bin{}", self.shape.0, self.shape.1, self.binning)
+        let night = self
+            .night
+            .map_or_else(|| "undated".to_owned(), |d| d.to_string());
+        format!(
+            "{night}_{}x{}_bin{}",
+            self.shape.0, self.shape.1, self.binning
+        )
     }
 
     /// [`Group::label`] with the filter, for flats: `2016-01-05_1020x1530_bin1x1_R`.
@@ -44,7 +49,13 @@ impl Group {
             .as_deref()
             .unwrap_or("nofilter")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("{}_{filter}", self.label())
     }
@@ -66,7 +77,12 @@ pub fn plan(catalog: &Catalog) -> Vec<Group> {
     type Key = (Option<NaiveDate>, (usize, usize), Binning, Option<String>);
     let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
     for light in catalog.lights() {
-        let key = (light.night, light.shape, light.binning, light.filter.clone());
+        let key = (
+            light.night,
+            light.shape,
+            light.binning,
+            light.filter.clone(),
+        );
         groups
             .entry(key)
             .or_insert_with(|| {

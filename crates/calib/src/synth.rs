@@ -285,7 +285,11 @@ impl Night {
                     col: star_rng.random_range(0.0..cols as f64),
                     sigma,
                     // The first star is bright enough to saturate in every light.
-                    flux: if i == 0 { 3000.0 } else { peak_flux } * 2.0 * std::f64::consts::PI * sigma * sigma,
+                    flux: if i == 0 { 3000.0 } else { peak_flux }
+                        * 2.0
+                        * std::f64::consts::PI
+                        * sigma
+                        * sigma,
                 }
             })
             .collect();
@@ -327,7 +331,11 @@ impl Night {
         let spec = &self.spec;
         let mut plans = Vec::with_capacity(spec.frame_count());
         let mut clock = spec.start;
-        let mut push = |kind: FrameKind, count: usize, exposure: &dyn Fn(usize) -> f64, folder: &str, stem: &str| {
+        let mut push = |kind: FrameKind,
+                        count: usize,
+                        exposure: &dyn Fn(usize) -> f64,
+                        folder: &str,
+                        stem: &str| {
             for index in 0..count {
                 let seconds = exposure(index);
                 plans.push(FramePlan {
@@ -341,9 +349,27 @@ impl Night {
             }
         };
         push(FrameKind::Bias, spec.biases, &|_| 0.0, "Bias", "bias");
-        push(FrameKind::Dark, spec.darks, &|_| spec.exposure, "Darks", "dark");
-        push(FrameKind::Flat, spec.flats, &|i| spec.flat_exposure * 1.1f64.powi(i as i32), "Flats", "flat");
-        push(FrameKind::Light, spec.lights, &|_| spec.exposure, "ScienceImages", "light");
+        push(
+            FrameKind::Dark,
+            spec.darks,
+            &|_| spec.exposure,
+            "Darks",
+            "dark",
+        );
+        push(
+            FrameKind::Flat,
+            spec.flats,
+            &|i| spec.flat_exposure * 1.1f64.powi(i as i32),
+            "Flats",
+            "flat",
+        );
+        push(
+            FrameKind::Light,
+            spec.lights,
+            &|_| spec.exposure,
+            "ScienceImages",
+            "light",
+        );
         plans
     }
 
@@ -402,7 +428,11 @@ impl Night {
                     let (y, x) = (r as f64 + 0.5 - star.row, c as f64 + 0.5 - star.col);
                     let profile = (-(x * x + y * y) / (2.0 * star.sigma * star.sigma)).exp();
                     let (r, c) = (r as usize, c as usize);
-                    let expected = norm * profile * f64::from(self.truth.flat[[r, c]]) * plan.exposure * spec.gain;
+                    let expected = norm
+                        * profile
+                        * f64::from(self.truth.flat[[r, c]])
+                        * plan.exposure
+                        * spec.gain;
                     let electrons = draw_photons(&mut rng, expected);
                     data[[r, c]] += (electrons / spec.gain) as f32;
                 }
@@ -420,7 +450,10 @@ impl Night {
         let expected = spec.cosmic_rate * megapixels * (plan.exposure.max(1.0) / 60.0);
         let hits = (expected.round() as usize).max(1);
         for _ in 0..hits {
-            let (mut r, mut c) = (rng.random_range(0..spec.rows) as f64, rng.random_range(0..spec.cols) as f64);
+            let (mut r, mut c) = (
+                rng.random_range(0..spec.rows) as f64,
+                rng.random_range(0..spec.cols) as f64,
+            );
             let length = rng.random_range(1..6);
             let angle: f64 = rng.random_range(0.0..std::f64::consts::TAU);
             let energy: f32 = rng.random_range(2000.0..20000.0);
@@ -451,7 +484,11 @@ impl Night {
         h.set("IMAGETYP", kind_name, "type of image");
         h.set("EXPTIME", plan.exposure, "exposure time [s]");
         h.set("EXPOSURE", plan.exposure, "exposure time [s]");
-        h.set("DATE-OBS", plan.start.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(), "UTC start of exposure");
+        h.set(
+            "DATE-OBS",
+            plan.start.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
+            "UTC start of exposure",
+        );
         if matches!(plan.kind, FrameKind::Flat | FrameKind::Light) {
             h.set("FILTER", spec.filter.as_str(), "filter");
         }
@@ -466,7 +503,10 @@ impl Night {
         h.set("CCD-TEMP", -15.0, "sensor temperature [C]");
         h.set("GAIN", spec.gain, "electrons per ADU");
         h.set("RDNOISE", spec.read_noise, "read noise [ADU]");
-        h.push_history(&format!("synthetic frame from eloy_calib::synth, seed {}", spec.seed));
+        h.push_history(&format!(
+            "synthetic frame from eloy_calib::synth, seed {}",
+            spec.seed
+        ));
         h
     }
 
@@ -523,14 +563,21 @@ mod tests {
         assert!((mean - 1.0).abs() < 1e-6);
         let corner = truth.flat[[0, 0]];
         let centre = truth.flat[[128, 192]];
-        assert!(corner < centre * 0.85, "vignetting: corner {corner} centre {centre}");
+        assert!(
+            corner < centre * 0.85,
+            "vignetting: corner {corner} centre {centre}"
+        );
         assert!(truth.dark_rate.iter().any(|&v| v > 1.0), "hot pixels");
         assert!(truth.bias.iter().all(|&b| (980.0..1020.0).contains(&b)));
     }
 
     #[test]
     fn frames_are_deterministic_and_realistic() {
-        let spec = NightSpec { rows: 40, cols: 60, ..Default::default() };
+        let spec = NightSpec {
+            rows: 40,
+            cols: 60,
+            ..Default::default()
+        };
         let night = Night::new(spec.clone());
         let plan = night.plan();
         assert_eq!(plan.len(), spec.frame_count());
@@ -539,7 +586,10 @@ mod tests {
         let b = Night::new(spec).pixels(light);
         assert_eq!(a, b);
         assert!(a.iter().all(|&v| (0.0..=65535.0).contains(&v)));
-        assert!(a.iter().any(|&v| v == 65535.0), "the brightest star saturates");
+        assert!(
+            a.iter().any(|&v| v == 65535.0),
+            "the brightest star saturates"
+        );
         let bias = night.pixels(&plan[0]);
         let mean = bias.iter().map(|&v| f64::from(v)).sum::<f64>() / bias.len() as f64;
         assert!((mean - 1003.0).abs() < 10.0, "bias mean {mean}");
