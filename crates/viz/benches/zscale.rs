@@ -5,6 +5,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use eloy_viz::{Render, Sampling, ZScale, render, zscale_limits};
 use ndarray::Array2;
+use rayon::prelude::*;
 
 const ROWS: usize = 4176;
 const COLS: usize = 6248;
@@ -30,6 +31,17 @@ fn bench(c: &mut Criterion) {
     finite.mapv_inplace(|v| if v.is_nan() { 1200.0 } else { v });
     let mut group = c.benchmark_group("zscale_26mpix");
     group.sample_size(30);
+    // Reference: one parallel read of the whole frame (a xor of the bits), the floor for any pass
+    // that must look at every pixel, as counting finite pixels does.
+    group.bench_function("reference_parallel_sum", |b| {
+        let values = image.as_slice().unwrap();
+        b.iter(|| {
+            black_box(values)
+                .par_chunks(1 << 16)
+                .map(|chunk| chunk.iter().fold(0u32, |acc, v| acc ^ v.to_bits()))
+                .reduce(|| 0, |a, b| a ^ b)
+        });
+    });
     group.bench_function("astropy_sampling_with_nan", |b| {
         b.iter(|| zscale_limits(black_box(image.view()), &ZScale::default()).unwrap());
     });
@@ -39,7 +51,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("astropy_sampling_transposed", |b| {
         b.iter(|| zscale_limits(black_box(image.t()), &ZScale::default()).unwrap());
     });
-    let iraf = ZScale { sampling: Sampling::Iraf, ..ZScale::default() };
+    let iraf = ZScale {
+        sampling: Sampling::Iraf,
+        ..ZScale::default()
+    };
     group.bench_function("iraf_sampling", |b| {
         b.iter(|| zscale_limits(black_box(image.view()), &iraf).unwrap());
     });
@@ -51,7 +66,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| render(black_box(image.view()), &Render::default()).unwrap());
     });
     group.bench_function("render_1024_wide_transposed", |b| {
-        let options = Render { transpose: true, ..Render::default() };
+        let options = Render {
+            transpose: true,
+            ..Render::default()
+        };
         b.iter(|| render(black_box(image.view()), &options).unwrap());
     });
     group.finish();

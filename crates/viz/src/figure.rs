@@ -2,13 +2,13 @@
 
 use std::convert::Infallible;
 
+use embedded_graphics::Drawable as _;
 use embedded_graphics::mono_font::MonoTextStyle;
 use embedded_graphics::mono_font::iso_8859_1::FONT_10X20;
 use embedded_graphics::pixelcolor::{Gray8, GrayColor as _};
 use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Pixel, Point, Size};
 use embedded_graphics::text::renderer::TextRenderer as _;
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
-use embedded_graphics::Drawable as _;
 use ndarray::ArrayView2;
 
 use crate::{Error, Picture, Render, render};
@@ -138,15 +138,24 @@ impl<'a> Figure<'a> {
             .iter()
             .map(|(title, image)| {
                 let picture = render(*image, &self.options)?;
-                let text_width = style.measure_string(title, Point::zero(), Baseline::Top).bounding_box.size.width;
+                let text_width = style
+                    .measure_string(title, Point::zero(), Baseline::Top)
+                    .bounding_box
+                    .size
+                    .width;
                 // Column width: the framed panel or the title, whichever is wider.
                 let column = (picture.width() + 2).max(text_width as usize);
                 Ok((title, picture, column))
             })
             .collect::<Result<Vec<_>, Error>>()?;
 
-        let panels_height = panels.iter().map(|(_, p, _)| p.height() + 2).max().unwrap_or(0);
-        let width = 2 * MARGIN + panels.iter().map(|(_, _, c)| c).sum::<usize>() + GAP * (panels.len() - 1);
+        let panels_height = panels
+            .iter()
+            .map(|(_, p, _)| p.height() + 2)
+            .max()
+            .unwrap_or(0);
+        let width =
+            2 * MARGIN + panels.iter().map(|(_, _, c)| c).sum::<usize>() + GAP * (panels.len() - 1);
         let height = 2 * MARGIN + font_height + TITLE_GAP + panels_height;
         let mut figure = Picture::filled(width, height, BACKGROUND);
 
@@ -154,7 +163,13 @@ impl<'a> Figure<'a> {
         let mut left = MARGIN;
         for (title, picture, column) in &panels {
             let frame_left = left + (column - (picture.width() + 2)) / 2;
-            draw_frame(&mut figure, frame_left, panel_top, picture.width() + 2, picture.height() + 2);
+            draw_frame(
+                &mut figure,
+                frame_left,
+                panel_top,
+                picture.width() + 2,
+                picture.height() + 2,
+            );
             figure.paste(picture, frame_left + 1, panel_top + 1);
             let centre = Point::new(to_i32(left + column / 2), to_i32(MARGIN));
             let text_style = TextStyleBuilder::new()

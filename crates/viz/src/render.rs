@@ -335,8 +335,13 @@ pub fn render(image: ArrayView2<'_, f32>, options: &Render) -> Result<Picture, E
     let limits = zscale_limits(shown, &options.zscale)?;
     let (rows, cols) = shown.dim();
     let (out_rows, out_cols) = if cols > options.max_width {
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let out_rows = ((rows as f64 * options.max_width as f64 / cols as f64).round() as usize).max(1);
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let out_rows =
+            ((rows as f64 * options.max_width as f64 / cols as f64).round() as usize).max(1);
         (out_rows, options.max_width)
     } else {
         (rows, cols)
@@ -364,7 +369,10 @@ pub fn render(image: ArrayView2<'_, f32>, options: &Render) -> Result<Picture, E
 /// matplotlib's lookup in a 256-entry colormap: `min(floor(256 v), 255)`; NaN gives 0.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn gray_level(v: f32) -> u8 {
-    // `as u8` saturates and maps NaN to 0.
+    if v.is_nan() {
+        return 0;
+    }
+    // `as u8` saturates below 0.
     (v * 256.0).floor().min(255.0) as u8
 }
 
@@ -395,7 +403,12 @@ fn area_weights(n_in: usize, n_out: usize) -> Vec<Vec<(usize, f32)>> {
 }
 
 /// The image normalised by `limits` (NaN as 0) and area-averaged to `out_rows x out_cols`.
-fn area_average(image: ArrayView2<'_, f32>, out_rows: usize, out_cols: usize, limits: &Limits) -> Array2<f32> {
+fn area_average(
+    image: ArrayView2<'_, f32>,
+    out_rows: usize,
+    out_cols: usize,
+    limits: &Limits,
+) -> Array2<f32> {
     let (rows, cols) = image.dim();
     let row_weights = area_weights(rows, out_rows);
     let col_weights = area_weights(cols, out_cols);

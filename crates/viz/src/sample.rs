@@ -11,78 +11,118 @@ use ndarray::{ArrayView1, ArrayView2, Axis};
 /// Images with fewer pixels than this are counted on the calling thread.
 const PARALLEL_MIN_PIXELS: usize = 1 << 16;
 
-/// Columns per parallel task when counting a column-major image.
-const COLUMN_CHUNK: usize = 64;
+/// Width of the row segments whose finite pixels are counted: the walk that picks the
+/// sample scans at most one segment per sampled value.
+const SEGMENT: usize = 256;
 
-/// Number of finite values in a contiguous slice.
-fn count_finite(values: &[f32]) -> usize {
-    // Counting in u32 lanes over bounded chunks lets the compiler vectorise the loop.
-    values
-        .chunks(1 << 20)
-        .map(|chunk| chunk.iter().map(|v| u32::from(v.is_finite())).sum::<u32>() as usize)
-        .sum()
+/// Number of finite pixels in each segment of `SEGMENT` columns of each row.
+pub(crate) struct FiniteCounts {
+    /// Segments per row.
+    per_row: usize,
+    /// Row-major: `counts[row * per_row + segment]`.
+    counts: Vec<u32>,
 }
 
-/// Number of finite values in a row of any stride.
-fn count_finite_row(row: ArrayView1<'_, f32>) -> usize {
-    match row.as_slice() {
-        Some(values) => count_finite(values),
-        None => row.iter().filter(|v| v.is_finite()).count(),
+impl FiniteCounts {
+    /// Total number of finite pixels.
+    pub(crate) fn total(&self) -> usize {
+        self.counts.iter().map(|&c| c as usize).sum()
+    }
+
+    /// Finite pixels of each row.
+    #[cfg(test)]
+    fn per_row(&self) -> Vec<usize> {
+        self.counts
+            .chunks(self.per_row.max(1))
+            .map(|row| row.iter().map(|&c| c as usize).sum())
+            .collect()
     }
 }
 
-/// Number of finite pixels in each row of `image`, in row order.
+/// Number of finite values in a slice.
+fn count_finite(values: &[f32]) -> u32 {
+    // u32 lanes let the compiler vectorise; a segment is far below u32::MAX.
+    values.iter().map(|v| u32::from(v.is_finite())).sum()
+}
+
+/// Counts of one row, segment by segment, appended to `out`.
+fn count_row(row: ArrayView1<'_, f32>, out: &mut Vec<u32>) {
+    match row.as_slice() {
+        Some(values) => out.extend(values.chunks(SEGMENT).map(count_finite)),
+        None => out.extend(row.axis_chunks_iter(Axis(0), SEGMENT).map(|segment| {
+            u32::try_from(segment.iter().filter(|v| v.is_finite()).count()).unwrap_or(u32::MAX)
+        })),
+    }
+}
+
+/// Counts the finite pixels of every row segment of `image`.
 ///
 /// Reads every pixel once, in memory order: rows in parallel for row-major images,
-/// chunks of columns for column-major ones (such as `image.t()`). Integer sums make
-/// the result independent of the number of threads.
-pub(crate) fn finite_counts_per_row(image: ArrayView2<'_, f32>) -> Vec<usize> {
+/// segments (column bands) in parallel for column-major ones such as `image.t()`. Integer
+/// counts make the result independent of the number of threads.
+pub(crate) fn finite_counts(image: ArrayView2<'_, f32>) -> FiniteCounts {
     let (rows, cols) = image.dim();
+    let per_row = cols.div_ceil(SEGMENT);
     let parallel = rows * cols >= PARALLEL_MIN_PIXELS;
     let column_major = rows > 1 && cols > 1 && image.strides()[0] == 1;
-    if column_major {
-        let count_chunk = |chunk: ArrayView2<'_, f32>| {
-            let mut counts = vec![0usize; rows];
-            for column in chunk.columns() {
+    let counts = if column_major {
+        // Each band of SEGMENT columns gives the count of its segment in every row.
+        let count_band = |band: ArrayView2<'_, f32>| {
+            let mut counts = vec![0u32; rows];
+            for column in band.columns() {
                 match column.as_slice() {
                     Some(values) => {
                         for (count, v) in counts.iter_mut().zip(values) {
-                            *count += usize::from(v.is_finite());
+                            *count += u32::from(v.is_finite());
                         }
                     }
                     None => {
                         for (count, v) in counts.iter_mut().zip(column) {
-                            *count += usize::from(v.is_finite());
+                            *count += u32::from(v.is_finite());
                         }
                     }
                 }
             }
             counts
         };
-        let add = |mut a: Vec<usize>, b: Vec<usize>| {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
-            a
-        };
-        if parallel {
+        let bands: Vec<Vec<u32>> = if parallel {
             image
-                .axis_chunks_iter(Axis(1), COLUMN_CHUNK)
+                .axis_chunks_iter(Axis(1), SEGMENT)
                 .into_par_iter()
-                .map(count_chunk)
-                .reduce(|| vec![0; rows], add)
+                .map(count_band)
+                .collect()
         } else {
-            count_chunk(image)
+            image
+                .axis_chunks_iter(Axis(1), SEGMENT)
+                .map(count_band)
+                .collect()
+        };
+        let mut counts = vec![0u32; rows * per_row];
+        for (segment, band) in bands.iter().enumerate() {
+            for (row, &count) in band.iter().enumerate() {
+                counts[row * per_row + segment] = count;
+            }
         }
+        counts
     } else if parallel {
         image
             .axis_iter(Axis(0))
             .into_par_iter()
-            .map(count_finite_row)
+            .map(|row| {
+                let mut counts = Vec::with_capacity(per_row);
+                count_row(row, &mut counts);
+                counts
+            })
+            .flatten_iter()
             .collect()
     } else {
-        image.rows().into_iter().map(count_finite_row).collect()
-    }
+        let mut counts = Vec::with_capacity(rows * per_row);
+        for row in image.rows() {
+            count_row(row, &mut counts);
+        }
+        counts
+    };
+    FiniteCounts { per_row, counts }
 }
 
 /// astropy's sample: the finite values of the image in row-major (C) order, every
@@ -92,50 +132,62 @@ pub(crate) fn finite_counts_per_row(image: ArrayView2<'_, f32>) -> Vec<usize> {
 /// Unsorted; empty when the image has no finite pixel. `n_samples` must be at least 1.
 pub(crate) fn astropy(image: ArrayView2<'_, f32>, n_samples: usize) -> Vec<f32> {
     debug_assert!(n_samples > 0);
-    let counts = finite_counts_per_row(image);
-    let n_finite: usize = counts.iter().sum();
+    let counts = finite_counts(image);
+    let n_finite = counts.total();
     if n_finite == 0 {
         return Vec::new();
     }
     // Python: int(max(1.0, values.size / self.n_samples)), a float64 division truncated.
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let stride = (n_finite as f64 / n_samples as f64).max(1.0) as usize;
     let wanted = n_samples.min(n_finite.div_ceil(stride));
     let cols = image.ncols();
 
     let mut sample = Vec::with_capacity(wanted);
     let mut next = 0usize; // rank, among finite values, of the next value to take
-    let mut first = 0usize; // rank of the first finite value of the current row
-    for (row, &count) in image.rows().into_iter().zip(&counts) {
-        if sample.len() == wanted {
-            break;
-        }
-        let end = first + count;
-        if next < end {
-            if count == cols {
-                // No non-finite pixel in this row: ranks are column indices.
-                while next < end && sample.len() < wanted {
-                    sample.push(row[next - first]);
-                    next += stride;
-                }
-            } else {
-                let mut rank = first;
-                for &v in row {
-                    if !v.is_finite() {
-                        continue;
-                    }
-                    if rank == next {
-                        sample.push(v);
+    let mut first = 0usize; // rank of the first finite value of the current segment
+    'rows: for (row, row_counts) in image
+        .rows()
+        .into_iter()
+        .zip(counts.counts.chunks(counts.per_row.max(1)))
+    {
+        for (segment, &count) in row_counts.iter().enumerate() {
+            let end = first + count as usize;
+            if next < end {
+                let start = segment * SEGMENT;
+                let len = SEGMENT.min(cols - start);
+                if count as usize == len {
+                    // No non-finite pixel in this segment: ranks are column offsets.
+                    while next < end && sample.len() < wanted {
+                        sample.push(row[start + next - first]);
                         next += stride;
-                        if sample.len() == wanted || next >= end {
-                            break;
-                        }
                     }
-                    rank += 1;
+                } else {
+                    let mut rank = first;
+                    for &v in row.slice(ndarray::s![start..start + len]) {
+                        if !v.is_finite() {
+                            continue;
+                        }
+                        if rank == next {
+                            sample.push(v);
+                            next += stride;
+                            if sample.len() == wanted || next >= end {
+                                break;
+                            }
+                        }
+                        rank += 1;
+                    }
+                }
+                if sample.len() == wanted {
+                    break 'rows;
                 }
             }
+            first = end;
         }
-        first = end;
     }
     debug_assert_eq!(sample.len(), wanted);
     sample
@@ -154,7 +206,11 @@ pub(crate) fn iraf(image: ArrayView2<'_, f32>, n_samples: usize) -> Vec<f32> {
     if rows == 0 || cols == 0 {
         return Vec::new();
     }
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let step = ((((cols - 1) * (rows - 1)) as f32 / n_samples as f32).sqrt()).max(1.0) as usize;
     let mut sample = Vec::with_capacity(n_samples.min(rows.div_ceil(step) * cols.div_ceil(step)));
     for row in image.rows().into_iter().step_by(step) {
@@ -181,7 +237,11 @@ mod tests {
         if values.is_empty() {
             return values;
         }
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
         let stride = (values.len() as f64 / n_samples as f64).max(1.0) as usize;
         values.into_iter().step_by(stride).take(n_samples).collect()
     }
@@ -200,17 +260,21 @@ mod tests {
 
     #[test]
     fn counts_match_for_every_layout() {
-        for (rows, cols) in [(1, 1), (1, 9), (9, 1), (30, 17), (300, 400)] {
+        for (rows, cols) in [(1, 1), (1, 9), (9, 1), (30, 17), (300, 400), (3, 1000)] {
             let image = holey(rows, cols);
             let expected: Vec<usize> = image
                 .rows()
                 .into_iter()
                 .map(|r| r.iter().filter(|v| v.is_finite()).count())
                 .collect();
-            assert_eq!(finite_counts_per_row(image.view()), expected);
+            assert_eq!(finite_counts(image.view()).per_row(), expected);
             let transposed = image.t().to_owned();
             // A column-major view whose rows are `image`'s rows.
-            assert_eq!(finite_counts_per_row(transposed.t()), expected);
+            assert_eq!(finite_counts(transposed.t()).per_row(), expected);
+            assert_eq!(
+                finite_counts(transposed.t()).counts,
+                finite_counts(image.view()).counts
+            );
             // A view with steps along both axes.
             let strided = image.slice(ndarray::s![..;2, ..;3]);
             let expected_strided: Vec<usize> = strided
@@ -218,17 +282,25 @@ mod tests {
                 .into_iter()
                 .map(|r| r.iter().filter(|v| v.is_finite()).count())
                 .collect();
-            assert_eq!(finite_counts_per_row(strided), expected_strided);
+            assert_eq!(finite_counts(strided).per_row(), expected_strided);
         }
     }
 
     #[test]
     fn astropy_sample_equals_copy_and_stride() {
-        for (rows, cols) in [(1, 1), (3, 5), (40, 33), (300, 400)] {
+        for (rows, cols) in [(1, 1), (3, 5), (40, 33), (300, 400), (7, 1300), (1, 600)] {
             let image = holey(rows, cols);
             for n in [1, 2, 7, 100, 1000, 1_000_000] {
-                assert_eq!(astropy(image.view(), n), naive_astropy(image.view(), n), "{rows}x{cols} n={n}");
-                assert_eq!(astropy(image.t(), n), naive_astropy(image.t(), n), "transposed {rows}x{cols} n={n}");
+                assert_eq!(
+                    astropy(image.view(), n),
+                    naive_astropy(image.view(), n),
+                    "{rows}x{cols} n={n}"
+                );
+                assert_eq!(
+                    astropy(image.t(), n),
+                    naive_astropy(image.t(), n),
+                    "transposed {rows}x{cols} n={n}"
+                );
             }
         }
     }

@@ -24,8 +24,8 @@ const PARALLEL_MIN_PIXELS: usize = 1 << 16;
 pub enum Sampling {
     /// astropy's `ZScaleInterval`: the finite pixels in row-major order, every
     /// `stride = int(max(1, n_finite / n_samples))`-th of them from the first, at most
-    /// `n_samples`. On an image wider than `n_samples` this samples only the first rows'
-    /// worth of a column stride, exactly as astropy does.
+    /// `n_samples`. The sample spans the whole image but follows its rows: when the
+    /// stride is a multiple of the width, every sampled pixel lies in the same column.
     #[default]
     Astropy,
     /// IRAF `display`'s sampling (`mzscale` in `pkg/images/tv/display/zscale.x`): a regular
@@ -294,9 +294,17 @@ pub(crate) fn fit_limits(sample: &mut [f32], params: &ZScale) -> Limits {
     }
 
     // Python ints: int() truncates towards zero and may be negative.
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap
+    )]
     let minpix = (params.min_npixels as i64).max((npix as f64 * params.max_reject) as i64);
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let ngrow = ((npix as f64 * 0.01) as usize).max(1);
 
     let mut bad = vec![false; npix];
@@ -481,7 +489,10 @@ mod tests {
         };
         assert!(matches!(
             zscale_limits(image.view(), &params),
-            Err(Error::InvalidParameter { name: "n_samples", .. })
+            Err(Error::InvalidParameter {
+                name: "n_samples",
+                ..
+            })
         ));
     }
 
@@ -513,7 +524,10 @@ mod tests {
         };
         let l = limits(&values, &params);
         // slope 1: vmin = 11 - 4 = 7, vmax = 11 + 6 = 17.
-        assert!((l.vmin - 7.0).abs() < 1e-12 && (l.vmax - 17.0).abs() < 1e-12, "{l:?}");
+        assert!(
+            (l.vmin - 7.0).abs() < 1e-12 && (l.vmax - 17.0).abs() < 1e-12,
+            "{l:?}"
+        );
     }
 
     #[test]
@@ -565,7 +579,10 @@ mod tests {
 
     #[test]
     fn normalize_nan_rules() {
-        let l = Limits { vmin: 0.0, vmax: 2.0 };
+        let l = Limits {
+            vmin: 0.0,
+            vmax: 2.0,
+        };
         assert!(l.normalize(f32::NAN).is_nan());
         assert_eq!(l.normalize(f32::INFINITY), 1.0);
         assert_eq!(l.normalize(f32::NEG_INFINITY), 0.0);

@@ -118,10 +118,16 @@ fn gauss_at(seed: u64, i: usize) -> f64 {
 }
 
 fn noise_image(rows: usize, cols: usize, seed: u64, level: f64, sigma: f64) -> Array2<f64> {
-    Array2::from_shape_fn((rows, cols), |(r, c)| level + sigma * gauss_at(seed, r * cols + c))
+    Array2::from_shape_fn((rows, cols), |(r, c)| {
+        level + sigma * gauss_at(seed, r * cols + c)
+    })
 }
 
-#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap
+)]
 fn add_stars(img: &mut Array2<f64>, seed: u64, nstars: usize, radius: i64) {
     let (rows, cols) = img.dim();
     for k in 0..nstars {
@@ -177,7 +183,11 @@ fn image(name: &str) -> Array2<f32> {
             mark(
                 &mut img,
                 40,
-                &[(0.0, 0.08, f32::NAN), (0.08, 0.10, f32::INFINITY), (0.10, 0.11, f32::NEG_INFINITY)],
+                &[
+                    (0.0, 0.08, f32::NAN),
+                    (0.08, 0.10, f32::INFINITY),
+                    (0.10, 0.11, f32::NEG_INFINITY),
+                ],
             );
             img
         }
@@ -186,7 +196,11 @@ fn image(name: &str) -> Array2<f32> {
             mark(
                 &mut img,
                 60,
-                &[(0.0, 0.1, f32::NAN), (0.1, 0.13, f32::INFINITY), (0.13, 0.15, f32::NEG_INFINITY)],
+                &[
+                    (0.0, 0.1, f32::NAN),
+                    (0.1, 0.13, f32::INFINITY),
+                    (0.13, 0.15, f32::NEG_INFINITY),
+                ],
             );
             img
         }
@@ -211,7 +225,15 @@ fn image(name: &str) -> Array2<f32> {
                 *v += c as f64 * 0.01;
             }
             let mut img = to_f32(&img);
-            mark(&mut img, 80, &[(0.0, 0.002, 1e30), (0.002, 0.003, -1e30), (0.003, 0.0035, 3e38)]);
+            mark(
+                &mut img,
+                80,
+                &[
+                    (0.0, 0.002, 1e30),
+                    (0.002, 0.003, -1e30),
+                    (0.003, 0.0035, 3e38),
+                ],
+            );
             img
         }
         "bias_int" => noise_image(300, 200, 90, 300.0, 3.0).mapv(|v| {
@@ -227,8 +249,12 @@ fn image(name: &str) -> Array2<f32> {
             img.slice_mut(s![.., 200..]).fill(65535.0);
             to_f32(&img)
         }
-        "small_odd" => to_f32(&Array2::from_shape_fn((3, 5), |(r, c)| uniform_at(110, r * 5 + c) * 100.0)),
-        "small_even" => to_f32(&Array2::from_shape_fn((4, 4), |(r, c)| uniform_at(120, r * 4 + c) * 100.0)),
+        "small_odd" => to_f32(&Array2::from_shape_fn((3, 5), |(r, c)| {
+            uniform_at(110, r * 5 + c) * 100.0
+        })),
+        "small_even" => to_f32(&Array2::from_shape_fn((4, 4), |(r, c)| {
+            uniform_at(120, r * 4 + c) * 100.0
+        })),
         "big" => {
             let (rows, cols) = (4176, 6248);
             let mut img = Array2::from_shape_fn((rows, cols), |(r, c)| {
@@ -238,7 +264,11 @@ fn image(name: &str) -> Array2<f32> {
             });
             add_stars(&mut img, 140, 300, 20);
             let mut img = to_f32(&img);
-            mark(&mut img, 150, &[(0.0, 0.0005, f32::NAN), (0.0005, 0.0006, f32::INFINITY)]);
+            mark(
+                &mut img,
+                150,
+                &[(0.0, 0.0005, f32::NAN), (0.0005, 0.0006, f32::INFINITY)],
+            );
             img.column_mut(1000).fill(f32::NAN);
             img
         }
@@ -247,10 +277,9 @@ fn image(name: &str) -> Array2<f32> {
 }
 
 fn checksum(img: &Array2<f32>) -> String {
-    let total = img
-        .iter()
-        .enumerate()
-        .fold(0u64, |acc, (i, v)| acc.wrapping_add(splitmix64(u64::from(v.to_bits()) + ((i as u64) << 32))));
+    let total = img.iter().enumerate().fold(0u64, |acc, (i, v)| {
+        acc.wrapping_add(splitmix64(u64::from(v.to_bits()) + ((i as u64) << 32)))
+    });
     format!("{total:016x}")
 }
 
@@ -272,7 +301,12 @@ fn limits_match_astropy() {
         .map(|info| {
             let img = image(&info.name);
             assert_eq!(img.dim(), (info.shape[0], info.shape[1]), "{}", info.name);
-            assert_eq!(checksum(&img), info.checksum, "{} was not rebuilt bit for bit", info.name);
+            assert_eq!(
+                checksum(&img),
+                info.checksum,
+                "{} was not rebuilt bit for bit",
+                info.name
+            );
             (info.name.as_str(), img)
         })
         .collect();
@@ -290,17 +324,25 @@ fn limits_match_astropy() {
         let params = fixture.params[&case.params].zscale(sampling);
         let img = &images[case.image.as_str()];
         let view = if case.transpose { img.t() } else { img.view() };
-        let label = format!("{} transpose={} {} {}", case.image, case.transpose, case.params, case.sampling);
+        let label = format!(
+            "{} transpose={} {} {}",
+            case.image, case.transpose, case.params, case.sampling
+        );
         let result = zscale_limits(view, &params);
         match (&case.error, result) {
             (Some(_), Err(Error::NoFinitePixels { .. })) => {}
-            (Some(message), other) => panic!("{label}: astropy raised {message:?}, eloy gave {other:?}"),
+            (Some(message), other) => {
+                panic!("{label}: astropy raised {message:?}, eloy gave {other:?}")
+            }
             (None, Err(err)) => panic!("{label}: {err}"),
             (None, Ok(limits)) => {
                 let (vmin, vmax) = (case.vmin.expect("vmin"), case.vmax.expect("vmax"));
                 for (found, expected) in [(limits.vmin, vmin), (limits.vmax, vmax)] {
                     let rel = relative(found, expected);
-                    assert!(rel <= LIMITS_RTOL, "{label}: {found} vs astropy {expected} (rel {rel:e})");
+                    assert!(
+                        rel <= LIMITS_RTOL,
+                        "{label}: {found} vs astropy {expected} (rel {rel:e})"
+                    );
                     if rel > worst.0 {
                         worst = (rel, label.clone());
                     }
@@ -326,7 +368,11 @@ fn rescaled_images_match_astropy() {
         assert_eq!(out.len(), case.values.len());
         for (i, (found, expected)) in out.iter().zip(&case.values).enumerate() {
             match expected {
-                None => assert!(found.is_nan(), "{} pixel {i}: {found} instead of NaN", case.image),
+                None => assert!(
+                    found.is_nan(),
+                    "{} pixel {i}: {found} instead of NaN",
+                    case.image
+                ),
                 Some(e) => assert!(
                     (found - e).abs() <= RESCALED_ATOL,
                     "{} pixel {i}: {found} vs astropy {e}",
@@ -343,23 +389,38 @@ fn tiny_samples_match_astropy() {
     assert!(fixture.tiny.len() > 100);
     let (mut errors, mut compared) = (0, 0);
     for case in fixture.tiny.iter().filter(|case| !case.rounding_driven) {
-        let image = Array2::from_shape_vec((1, case.values.len()), case.values.clone()).expect("shape");
+        let image =
+            Array2::from_shape_vec((1, case.values.len()), case.values.clone()).expect("shape");
         let params = case.params.zscale(Sampling::Astropy);
         let limits = zscale_limits(image.view(), &params).expect("finite sample");
         let label = format!("{:?} {params:?}", case.values);
         if case.error.is_some() {
             // astropy raises LinAlgError: eloy documents the sample's min and max instead.
             let lo = case.values.iter().copied().fold(f32::INFINITY, f32::min);
-            let hi = case.values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            assert_eq!((limits.vmin, limits.vmax), (f64::from(lo), f64::from(hi)), "{label}");
+            let hi = case
+                .values
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(
+                (limits.vmin, limits.vmax),
+                (f64::from(lo), f64::from(hi)),
+                "{label}"
+            );
             errors += 1;
             continue;
         }
         for (found, expected) in [(limits.vmin, case.vmin), (limits.vmax, case.vmax)] {
             let expected = expected.expect("limits");
-            assert!(relative(found, expected) <= LIMITS_RTOL, "{label}: {found} vs astropy {expected}");
+            assert!(
+                relative(found, expected) <= LIMITS_RTOL,
+                "{label}: {found} vs astropy {expected}"
+            );
         }
         compared += 1;
     }
-    assert!(errors > 0 && compared > 400, "{errors} errors, {compared} compared");
+    assert!(
+        errors > 0 && compared > 400,
+        "{errors} errors, {compared} compared"
+    );
 }

@@ -34,7 +34,10 @@ fn decode(bytes: &[u8]) -> Decoded {
 
 fn png_of(picture: &Picture) -> Decoded {
     let decoded = decode(&picture.to_png().expect("encodes"));
-    assert_eq!((decoded.width, decoded.height), (picture.width(), picture.height()));
+    assert_eq!(
+        (decoded.width, decoded.height),
+        (picture.width(), picture.height())
+    );
     assert_eq!(decoded.pixels, picture.pixels());
     decoded
 }
@@ -57,7 +60,11 @@ fn size_and_orientation() {
     image[[0, 5]] = 10_000.0; // row 0: the bottom of the picture
     let png = png_of(&render(image.view(), &Render::default()).unwrap());
     assert_eq!((png.width, png.height), (30, 20));
-    assert_eq!(png.at(5, 19), 255, "bright pixel of row 0 shows at the bottom");
+    assert_eq!(
+        png.at(5, 19),
+        255,
+        "bright pixel of row 0 shows at the bottom"
+    );
     assert!(png.at(5, 0) < 255, "and not at the top");
     let brightest: Vec<(usize, usize)> = (0..png.height)
         .flat_map(|y| (0..png.width).map(move |x| (x, y)))
@@ -96,12 +103,20 @@ fn contrast_follows_the_zscale_limits() {
     for ((r, c), &v) in image.indexed_iter() {
         let n = limits.normalize(v);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let expected = if n.is_nan() { 0 } else { (n * 256.0).floor().min(255.0) as u8 };
+        let expected = if n.is_nan() {
+            0
+        } else {
+            (n * 256.0).floor().min(255.0) as u8
+        };
         assert_eq!(png.at(c, 99 - r), expected, "pixel ({r}, {c}) = {v}");
     }
     assert_eq!(png.at(10, 99 - 10), 0, "NaN is drawn black");
     assert_eq!(png.at(50, 99 - 50), 255, "the star is white");
-    let distinct = png.pixels.iter().collect::<std::collections::BTreeSet<_>>().len();
+    let distinct = png
+        .pixels
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     assert!(distinct > 20, "only {distinct} gray levels");
     // A higher contrast parameter narrows the limits: a brighter picture of the same sky.
     let narrow = Render {
@@ -117,7 +132,13 @@ fn contrast_follows_the_zscale_limits() {
 fn downsampling_averages_areas() {
     // Columns alternate between two values: halving the width gives their mean.
     #[allow(clippy::cast_precision_loss)]
-    let image = Array2::from_shape_fn((40, 600), |(r, c)| if c % 2 == 0 { 0.0 } else { 100.0 + (r % 3) as f32 });
+    let image = Array2::from_shape_fn((40, 600), |(r, c)| {
+        if c % 2 == 0 {
+            0.0
+        } else {
+            100.0 + (r % 3) as f32
+        }
+    });
     let options = Render {
         max_width: 300,
         ..Render::default()
@@ -138,7 +159,11 @@ fn downsampling_averages_areas() {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let expected = (mean * 256.0).floor().min(255.0) as u8;
         for x in [0, 150, 299] {
-            assert!(png.at(x, y).abs_diff(expected) <= 1, "({x},{y}): {} vs {expected}", png.at(x, y));
+            assert!(
+                png.at(x, y).abs_diff(expected) <= 1,
+                "({x},{y}): {} vs {expected}",
+                png.at(x, y)
+            );
         }
     }
     // A ramp stays monotonic after downsampling by a non-integer factor.
@@ -217,7 +242,10 @@ fn figure_has_titled_framed_panels() {
             .flat_map(|y| (left..right).map(move |x| (x, y)))
             .filter(|&(x, y)| png.at(x, y) == 0)
             .count();
-        assert!(ink > 20, "title between x={left} and {right}: {ink} black pixels");
+        assert!(
+            ink > 20,
+            "title between x={left} and {right}: {ink} black pixels"
+        );
     }
     // Frames: black corners of each panel; the shorter bias panel leaves white below it.
     assert_eq!(png.at(12, 38), 0);
@@ -234,7 +262,10 @@ fn figure_errors() {
     assert!(matches!(Figure::new().render(), Err(Error::EmptyFigure)));
     let blank = Array2::from_elem((4, 4), f32::NAN);
     let fine = sky(4, 4);
-    let result = Figure::new().panel("ok", fine.view()).panel("blank", blank.view()).render();
+    let result = Figure::new()
+        .panel("ok", fine.view())
+        .panel("blank", blank.view())
+        .render();
     assert!(matches!(result, Err(Error::NoFinitePixels { .. })));
     let zero_width = Render {
         max_width: 0,
@@ -242,7 +273,10 @@ fn figure_errors() {
     };
     assert!(matches!(
         render(fine.view(), &zero_width),
-        Err(Error::InvalidParameter { name: "max_width", .. })
+        Err(Error::InvalidParameter {
+            name: "max_width",
+            ..
+        })
     ));
 }
 
@@ -255,7 +289,11 @@ fn save_png_is_atomic_and_respects_overwrite() {
     first.save_png(&path, Overwrite::Never).unwrap();
     let err = second.save_png(&path, Overwrite::Never).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
-    assert_eq!(decode(&std::fs::read(&path).unwrap()).width, 12, "left alone");
+    assert_eq!(
+        decode(&std::fs::read(&path).unwrap()).width,
+        12,
+        "left alone"
+    );
     second.save_png(&path, Overwrite::Replace).unwrap();
     assert_eq!(decode(&std::fs::read(&path).unwrap()).width, 10, "replaced");
     // No temporary file is left behind.
@@ -265,5 +303,8 @@ fn save_png_is_atomic_and_respects_overwrite() {
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("frame.png")]);
     let missing = dir.path().join("no/such/dir/frame.png");
-    assert!(matches!(first.save_png(&missing, Overwrite::Never), Err(Error::Io { .. })));
+    assert!(matches!(
+        first.save_png(&missing, Overwrite::Never),
+        Err(Error::Io { .. })
+    ));
 }

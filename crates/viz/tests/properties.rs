@@ -33,15 +33,19 @@ fn params() -> impl Strategy<Value = ZScale> {
         0usize..8,
         prop_oneof![Just(Sampling::Astropy), Just(Sampling::Iraf)],
     )
-        .prop_map(|(n_samples, contrast, max_reject, min_npixels, krej, max_iterations, sampling)| ZScale {
-            n_samples,
-            contrast,
-            max_reject,
-            min_npixels,
-            krej,
-            max_iterations,
-            sampling,
-        })
+        .prop_map(
+            |(n_samples, contrast, max_reject, min_npixels, krej, max_iterations, sampling)| {
+                ZScale {
+                    n_samples,
+                    contrast,
+                    max_reject,
+                    min_npixels,
+                    krej,
+                    max_iterations,
+                    sampling,
+                }
+            },
+        )
 }
 
 proptest! {
