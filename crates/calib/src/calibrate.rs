@@ -40,10 +40,11 @@ impl InvalidPixels {
     /// The rule applied to one calibrated value.
     #[inline]
     pub fn apply(self, value: f32) -> f32 {
+        // Invalid: negative, NaN or infinite (-0.0 is valid: it is not below 0).
+        let invalid = value.is_nan() || value < 0.0 || value.is_infinite();
         match self {
-            // `!(v >= 0)` is true for negative values and NaN.
-            InvalidPixels::MinusOne if !(value >= 0.0) || value.is_infinite() => -1.0,
-            InvalidPixels::Nan if !(value >= 0.0) || value.is_infinite() => f32::NAN,
+            InvalidPixels::MinusOne if invalid => -1.0,
+            InvalidPixels::Nan if invalid => f32::NAN,
             _ => value,
         }
     }

@@ -37,6 +37,9 @@ pub struct ScanOptions {
     pub night_rule: NightRule,
     /// Follow symbolic links (loops are detected and reported). Default `true`.
     pub follow_links: bool,
+    /// Folders not to scan (an output folder inside the input folder, say), matched after
+    /// resolving symbolic links; folders that do not exist are ignored. Default none.
+    pub exclude: Vec<PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -44,6 +47,7 @@ impl Default for ScanOptions {
         ScanOptions {
             night_rule: NightRule::default(),
             follow_links: true,
+            exclude: Vec::new(),
         }
     }
 }
@@ -127,10 +131,21 @@ impl Catalog {
         })?;
         let mut paths = Vec::new();
         let mut failures = Vec::new();
-        for entry in walkdir::WalkDir::new(&root)
+        let excluded: Vec<PathBuf> = options
+            .exclude
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        let walker = walkdir::WalkDir::new(&root)
             .follow_links(options.follow_links)
             .sort_by_file_name()
-        {
+            .into_iter()
+            .filter_entry(|entry| {
+                excluded.is_empty()
+                    || !entry.file_type().is_dir()
+                    || std::fs::canonicalize(entry.path()).map_or(true, |p| !excluded.contains(&p))
+            });
+        for entry in walker {
             match entry {
                 Ok(entry) => {
                     let name = entry.file_name().to_string_lossy();

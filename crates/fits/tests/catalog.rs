@@ -257,6 +257,25 @@ fn the_tutorials_fixed_offset_splits_nights_a_longitude_keeps_whole() {
 }
 
 #[test]
+fn excluded_folders_are_not_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    frame(&dir.path().join("Bias/b.fits"), (2, 2), &[]);
+    frame(
+        &dir.path().join("out/calibrated/Bias/old.fits"),
+        (2, 2),
+        &[],
+    );
+    assert_eq!(Catalog::scan(dir.path()).unwrap().frames.len(), 2);
+    let options = ScanOptions {
+        exclude: vec![dir.path().join("out"), dir.path().join("missing")],
+        ..Default::default()
+    };
+    let catalog = Catalog::scan_with(dir.path(), &options).unwrap();
+    assert_eq!(catalog.frames.len(), 1);
+    assert!(catalog.frames[0].path.ends_with("Bias/b.fits"));
+}
+
+#[test]
 fn scanning_a_missing_folder_is_an_error() {
     let err = Catalog::scan("/definitely/not/here").unwrap_err();
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");

@@ -1,0 +1,274 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use eloy::calib::{InvalidPixels, MasterOptions};
+use eloy::fits::{NightRule, ScanOptions};
+use eloy::stack::{Center, Combine, NanPolicy, Rejection};
+
+/// Calibrate astronomical images: master bias, dark and flat frames, then every science
+/// frame, as the Python package eloy does, in bounded memory and on all cores.
+#[derive(Debug, Parser)]
+#[command(name = "eloy", version, about, long_about = None, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Worker threads (default: one per core).
+    #[arg(long, global = true, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Scan a folder and print what it holds per night: light, bias, dark and flat frames,
+    /// exposures, filters, shapes, and the files that could not be read.
+    Summary(SummaryArgs),
+    /// Build the master bias, dark (per second) and flat of every night (and filter), save
+    /// them as FITS with a PNG preview each.
+    Masters(MastersArgs),
+    /// The whole tutorial: scan, build or reuse masters, calibrate every light in parallel.
+    /// A rerun after an interruption continues where it stopped.
+    Calibrate(CalibrateArgs),
+    /// Render FITS frames to a PNG through zscale: one frame, or titled panels side by side.
+    Preview(PreviewArgs),
+    /// Statistics of FITS frames, like IRAF imstatistics, with the zscale limits.
+    Stats(StatsArgs),
+    /// Write a small synthetic night, calibrate it and draw the tutorial's figures.
+    Demo(DemoArgs),
+}
+
+/// How frames are assigned to observing nights.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NightArgs {
+    /// Site longitude in degrees east (overrides SITELONG/LONG-OBS/OBSGEO-L): nights split
+    /// at local noon.
+    #[arg(long, value_name = "DEG", allow_hyphen_values = true)]
+    pub(crate) longitude: Option<f64>,
+    /// Local time minus UTC in hours, for frames whose headers give no longitude
+    /// (default 0: nights split at 12:00 UTC).
+    #[arg(
+        long,
+        value_name = "HOURS",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    pub(crate) utc_offset: f64,
+}
+
+impl NightArgs {
+    pub(crate) fn scan_options(&self) -> ScanOptions {
+        ScanOptions {
+            night_rule: NightRule {
+                longitude: self.longitude,
+                utc_offset_hours: self.utc_offset,
+            },
+            ..ScanOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SummaryArgs {
+    /// Folder to scan (recursively).
+    pub(crate) dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MethodArg {
+    /// Per-pixel median (Python eloy, numpy nanmedian).
+    Median,
+    /// Per-pixel mean.
+    Mean,
+    /// Per-pixel sum.
+    Sum,
+}
+
+/// How masters are combined.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CombineArgs {
+    /// Combination of the frames of a master.
+    #[arg(long, value_enum, default_value_t = MethodArg::Median)]
+    pub(crate) method: MethodArg,
+    /// Sigma-clip each pixel's values before combining (astropy sigma_clip: median centre,
+    /// population std, up to 5 iterations), at this many standard deviations.
+    #[arg(long, value_name = "SIGMA", conflicts_with = "minmax")]
+    pub(crate) sigma_clip: Option<f64>,
+    /// Reject the LOW lowest and HIGH highest values of each pixel before combining
+    /// (IRAF minmax).
+    #[arg(long, num_args = 2, value_names = ["LOW", "HIGH"])]
+    pub(crate) minmax: Option<Vec<usize>>,
+    /// Memory budget of a combine, in MiB (default 256).
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub(crate) memory: usize,
+    /// Mean of a flat as numpy's np.mean (one NaN pixel makes the whole flat NaN), as Python
+    /// eloy; by default NaN pixels are left out of the mean.
+    #[arg(long)]
+    pub(crate) flat_mean_propagates_nan: bool,
+    /// Header keyword of the exposure time in seconds.
+    #[arg(long, value_name = "KEY", default_value = "EXPTIME")]
+    pub(crate) exposure_key: String,
+}
+
+impl CombineArgs {
+    pub(crate) fn master_options(&self) -> MasterOptions {
+        let combine = match self.method {
+            MethodArg::Median => Combine::median(),
+            MethodArg::Mean => Combine::mean(),
+            MethodArg::Sum => Combine::sum(),
+        };
+        let rejection = if let Some(sigma) = self.sigma_clip {
+            Rejection::SigmaClip {
+                low: sigma,
+                high: sigma,
+                max_iters: 5,
+                center: Center::Median,
+            }
+        } else if let Some([low, high]) = self.minmax.as_deref() {
+            Rejection::MinMax {
+                low: *low,
+                high: *high,
+            }
+        } else {
+            Rejection::None
+        };
+        MasterOptions {
+            combine: combine
+                .rejection(rejection)
+                .memory_budget(self.memory.saturating_mul(1 << 20)),
+            exposure_key: self.exposure_key.clone(),
+            flat_mean: if self.flat_mean_propagates_nan {
+                NanPolicy::Propagate
+            } else {
+                NanPolicy::Skip
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MastersArgs {
+    /// Folder of raw frames (scanned recursively).
+    pub(crate) dir: PathBuf,
+    /// Output folder (created if needed); masters go to OUT/masters/.
+    #[arg(long, short)]
+    pub(crate) out: PathBuf,
+    /// Only this night (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) night_of: Option<chrono::NaiveDate>,
+    /// Replace masters that exist.
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Do not write a PNG preview of each master.
+    #[arg(long)]
+    pub(crate) no_preview: bool,
+    #[command(flatten)]
+    pub(crate) combine: CombineArgs,
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InvalidArg {
+    /// Negative and non-finite pixels become -1 (Python eloy; the default).
+    Eloy,
+    /// Negative and non-finite pixels become NaN.
+    Nan,
+    /// Pixels are kept as computed.
+    Keep,
+}
+
+impl From<InvalidArg> for InvalidPixels {
+    fn from(arg: InvalidArg) -> Self {
+        match arg {
+            InvalidArg::Eloy => InvalidPixels::MinusOne,
+            InvalidArg::Nan => InvalidPixels::Nan,
+            InvalidArg::Keep => InvalidPixels::Keep,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CalibrateArgs {
+    /// Folder of raw frames (scanned recursively; the output folder is skipped).
+    pub(crate) dir: PathBuf,
+    /// Output folder (created if needed): OUT/masters/ and OUT/<night>/<light>.fits.
+    #[arg(long, short)]
+    pub(crate) out: PathBuf,
+    /// Only this night (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) night_of: Option<chrono::NaiveDate>,
+    /// What becomes of invalid (negative, non-finite) pixels.
+    #[arg(long, value_enum, default_value_t = InvalidArg::Eloy)]
+    pub(crate) invalid: InvalidArg,
+    /// Write float64 outputs (as Python eloy) instead of float32.
+    #[arg(long)]
+    pub(crate) float64: bool,
+    /// Replace existing outputs and masters (otherwise complete outputs are skipped).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Do not write PNG previews of the masters.
+    #[arg(long)]
+    pub(crate) no_preview: bool,
+    /// Do not fsync each output (faster on slow disks; a power cut may lose recent files).
+    #[arg(long)]
+    pub(crate) no_sync: bool,
+    #[command(flatten)]
+    pub(crate) combine: CombineArgs,
+    #[command(flatten)]
+    pub(crate) night: NightArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PreviewArgs {
+    /// FITS files; several make titled panels side by side.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// The PNG to write.
+    #[arg(long, short)]
+    pub(crate) output: PathBuf,
+    /// zscale contrast (Python eloy's z_scale uses 0.05).
+    #[arg(long, default_value_t = 0.05)]
+    pub(crate) contrast: f64,
+    /// Transpose the frames, as the tutorial's `.T`.
+    #[arg(long)]
+    pub(crate) transpose: bool,
+    /// Largest width of a panel in pixels (wider frames are averaged down).
+    #[arg(long, default_value_t = 1024)]
+    pub(crate) width: usize,
+    /// Replace the PNG if it exists.
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// FITS files.
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// One JSON object per file, in input order.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// zscale contrast of the limits.
+    #[arg(long, default_value_t = 0.25)]
+    pub(crate) contrast: f64,
+    /// zscale with IRAF's 2-D grid sampling instead of astropy's.
+    #[arg(long)]
+    pub(crate) iraf: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Folder for the demo (created; a folder of an earlier demo is reused).
+    #[arg(default_value = "eloy-demo")]
+    pub(crate) dir: PathBuf,
+    /// Light frames in the synthetic night.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) lights: usize,
+}

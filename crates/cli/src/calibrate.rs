@@ -1,0 +1,206 @@
+//! `eloy calibrate DIR --out OUT`: the tutorial's whole reduction.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use eloy::calib::{Batch, CalibrateOptions, Job, Outcome, output_name};
+use eloy::fits::{Catalog, Precision};
+
+use crate::args::CalibrateArgs;
+use crate::masters::{MasterStore, groups};
+use crate::report::{Progress, failure_line, seconds};
+use crate::{Fatal, Status};
+
+/// What a run did, for the closing summary.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) written: usize,
+    pub(crate) skipped: usize,
+    pub(crate) failed: Vec<(PathBuf, String)>,
+    pub(crate) cancelled: usize,
+}
+
+/// The folder a night's calibrated frames go to: `OUT/2016-01-05`, or `OUT/undated`.
+fn night_folder(out: &Path, night: Option<chrono::NaiveDate>) -> PathBuf {
+    out.join(night.map_or_else(|| "undated".to_owned(), |d| d.to_string()))
+}
+
+/// Stops the batch cleanly on Ctrl-C: frames in flight leave nothing behind.
+fn cancel_on_interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&flag);
+    // A second handler (in tests calling run twice) cannot be installed; the first one
+    // stays, which is fine for a command that runs once.
+    let _ = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the frames in flight (Ctrl-C again to stop now)");
+    });
+    flag
+}
+
+pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
+    let mut scan = args.night.scan_options();
+    scan.exclude.push(args.out.clone());
+    let catalog = Catalog::scan_with(&args.dir, &scan)?;
+    let unreadable = catalog.failures.len();
+    for failure in &catalog.failures {
+        eprintln!("{}", failure_line(&failure.path, &failure.error));
+    }
+    let groups = groups(&catalog, args.night_of);
+    let total: usize = groups.iter().map(|g| g.lights.len()).sum();
+    if total == 0 {
+        return Err(Fatal(format!(
+            "{}: no light frames{} found ({} frames read, {unreadable} unreadable)",
+            args.dir.display(),
+            args.night_of
+                .map_or_else(String::new, |n| format!(" on the night of {n}")),
+            catalog.frames.len()
+        )));
+    }
+    eprintln!(
+        "{} lights in {} group(s) (night, shape, binning, filter); scan took {}",
+        total,
+        groups.len(),
+        seconds(started.elapsed())
+    );
+    let options = CalibrateOptions {
+        invalid: args.invalid.into(),
+        exposure_key: args.combine.exposure_key.clone(),
+        precision: if args.float64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        },
+        overwrite: args.overwrite,
+        sync: !args.no_sync,
+        ..CalibrateOptions::default()
+    };
+    let cancel = cancel_on_interrupt();
+    let mut store = MasterStore::new(
+        &args.out,
+        args.combine.master_options(),
+        args.overwrite,
+        !args.no_preview,
+    )?;
+    let mut tally = Tally::default();
+    let lights_started = Instant::now();
+    for group in &groups {
+        if cancel.load(Ordering::Relaxed) {
+            tally.cancelled += group.lights.len();
+            continue;
+        }
+        eprintln!(
+            "{}: {} lights, filter {}",
+            group.label(),
+            group.lights.len(),
+            group.filter.as_deref().unwrap_or("none")
+        );
+        let masters = match store.masters_for(group, &|line| eprintln!("{line}")) {
+            Ok((masters, excluded)) => {
+                for (path, why) in excluded {
+                    eprintln!(
+                        "{}",
+                        failure_line(&path, &format!("left out of the masters: {why}"))
+                    );
+                }
+                masters
+            }
+            Err(why) => {
+                eprintln!("  failed: {why}");
+                for light in &group.lights {
+                    tally
+                        .failed
+                        .push((light.clone(), format!("no masters: {why}")));
+                }
+                continue;
+            }
+        };
+        let folder = night_folder(&args.out, group.night);
+        if let Err(e) = std::fs::create_dir_all(&folder) {
+            let why = format!("{}: cannot create folder: {e}", folder.display());
+            for light in &group.lights {
+                tally.failed.push((light.clone(), why.clone()));
+            }
+            continue;
+        }
+        let outputs: Vec<PathBuf> = group
+            .lights
+            .iter()
+            .map(|l| folder.join(output_name(l)))
+            .collect();
+        let jobs: Vec<Job> = group
+            .lights
+            .iter()
+            .zip(&outputs)
+            .map(|(light, output)| Job {
+                light,
+                output,
+                masters: &masters,
+            })
+            .collect();
+        let progress = Progress::new("calibrating", jobs.len());
+        let on_progress = |p: &eloy::calib::Progress<'_>| {
+            if let Outcome::Failed(e) = p.outcome {
+                progress.println(&failure_line(p.light, &e.to_string()));
+            }
+            progress.step(p.finished, p.light);
+        };
+        let report = Batch::new(options.clone())
+            .on_progress(&on_progress)
+            .cancel_flag(&cancel)
+            .run(&jobs);
+        progress.finish();
+        for (light, outcome) in report.outcomes {
+            match outcome {
+                Outcome::Written => tally.written += 1,
+                Outcome::Skipped => tally.skipped += 1,
+                Outcome::Cancelled => tally.cancelled += 1,
+                Outcome::Failed(e) => tally.failed.push((light, e.to_string())),
+                _ => {}
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let light_time = lights_started.elapsed().as_secs_f64();
+    let rate = if light_time > 0.0 {
+        tally.written as f64 / light_time
+    } else {
+        0.0
+    };
+    eprintln!(
+        "done: {} calibrated, {} already done (skipped), {} failed{}, in {} ({rate:.1} frames/s)",
+        tally.written,
+        tally.skipped,
+        tally.failed.len(),
+        if tally.cancelled > 0 {
+            format!(", {} not done (interrupted)", tally.cancelled)
+        } else {
+            String::new()
+        },
+        seconds(elapsed),
+    );
+    if !tally.failed.is_empty() {
+        eprintln!("failed frames:");
+        for (light, why) in &tally.failed {
+            eprintln!("{}", failure_line(light, why));
+        }
+    }
+    eprintln!("outputs in {}", args.out.display());
+    if tally.written + tally.skipped == 0 {
+        return Err(Fatal("no frame could be calibrated".to_owned()));
+    }
+    Ok(
+        if tally.failed.is_empty() && tally.cancelled == 0 && unreadable == 0 {
+            Status::Done
+        } else {
+            Status::Partial
+        },
+    )
+}

@@ -1,0 +1,262 @@
+//! `eloy masters DIR --out OUT`, and the masters `eloy calibrate` builds or reuses.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use eloy::calib::{
+    Group, Master, MasterOptions, Masters, inputs_digest, master_bias, master_dark, master_flat,
+    plan,
+};
+use eloy::fits::{Catalog, FrameKind};
+use eloy::viz::{Overwrite, Render};
+
+use crate::args::MastersArgs;
+use crate::report::{failure_line, seconds};
+use crate::{Fatal, Status};
+
+/// Builds masters into `OUT/masters/`, or reuses the ones there that were built from the
+/// same frames.
+pub(crate) struct MasterStore {
+    dir: PathBuf,
+    options: MasterOptions,
+    overwrite: bool,
+    preview: bool,
+    /// Masters already made in this run, by file: bias and dark are shared by the groups of
+    /// one night that differ only by filter.
+    made: HashMap<PathBuf, Option<Master>>,
+}
+
+/// Frames left out of a master, with why.
+pub(crate) type Excluded = Vec<(PathBuf, String)>;
+
+impl MasterStore {
+    pub(crate) fn new(
+        out: &Path,
+        options: MasterOptions,
+        overwrite: bool,
+        preview: bool,
+    ) -> Result<MasterStore, Fatal> {
+        let dir = out.join("masters");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", dir.display())))?;
+        Ok(MasterStore {
+            dir,
+            options,
+            overwrite,
+            preview,
+            made: HashMap::new(),
+        })
+    }
+
+    /// The masters of a group; notes (what was built, reused, taken as default) go to `note`.
+    pub(crate) fn masters_for(
+        &mut self,
+        group: &Group,
+        note: &dyn Fn(&str),
+    ) -> Result<(Masters, Excluded), String> {
+        let mut excluded = Vec::new();
+        let label = group.label();
+        let bias = self.one(
+            FrameKind::Bias,
+            &format!("{label}_bias.fits"),
+            &group.bias,
+            None,
+            None,
+            note,
+        )?;
+        let darks = self.with_exposure(&group.dark, &mut excluded);
+        let dark = self.one(
+            FrameKind::Dark,
+            &format!("{label}_dark.fits"),
+            &darks,
+            bias.as_ref(),
+            None,
+            note,
+        )?;
+        let flats = if dark.is_some() {
+            self.with_exposure(&group.flat, &mut excluded)
+        } else {
+            group.flat.clone()
+        };
+        let flat_name = format!("{}_flat.fits", group.flat_label());
+        let flat = self.one(
+            FrameKind::Flat,
+            &flat_name,
+            &flats,
+            bias.as_ref(),
+            dark.as_ref(),
+            note,
+        )?;
+        Ok((Masters { bias, dark, flat }, excluded))
+    }
+
+    /// The frames whose exposure is a positive number; the others go to `excluded`.
+    fn with_exposure(&self, files: &[PathBuf], excluded: &mut Excluded) -> Vec<PathBuf> {
+        let mut kept = Vec::new();
+        for file in files {
+            let checked = eloy::fits::read_header(file)
+                .map_err(|e| e.to_string())
+                .and_then(|(header, _)| {
+                    eloy::calib::exposure(&header, &self.options.exposure_key, file)
+                        .map_err(|e| e.to_string())
+                });
+            match checked {
+                Ok(_) => kept.push(file.clone()),
+                Err(why) => excluded.push((file.clone(), why)),
+            }
+        }
+        kept
+    }
+
+    fn one(
+        &mut self,
+        kind: FrameKind,
+        name: &str,
+        files: &[PathBuf],
+        bias: Option<&Master>,
+        dark: Option<&Master>,
+        note: &dyn Fn(&str),
+    ) -> Result<Option<Master>, String> {
+        let path = self.dir.join(name);
+        if let Some(master) = self.made.get(&path) {
+            return Ok(master.clone());
+        }
+        let master = self.build_or_reuse(kind, &path, files, bias, dark, note)?;
+        self.made.insert(path, master.clone());
+        Ok(master)
+    }
+
+    fn build_or_reuse(
+        &self,
+        kind: FrameKind,
+        path: &Path,
+        files: &[PathBuf],
+        bias: Option<&Master>,
+        dark: Option<&Master>,
+        note: &dyn Fn(&str),
+    ) -> Result<Option<Master>, String> {
+        if files.is_empty() {
+            let default = match kind {
+                FrameKind::Bias => "bias taken as 0",
+                FrameKind::Dark => "dark taken as 0",
+                _ => "flat taken as 1",
+            };
+            note(&format!(
+                "  no {kind} frames for {}: {default}, as Python eloy does",
+                path_label(path)
+            ));
+            return Ok(None);
+        }
+        if path.exists() && !self.overwrite {
+            let saved = Master::saved_digest(path).map_err(|e| e.to_string())?;
+            if saved.as_deref() == Some(inputs_digest(files).as_str()) {
+                let master = Master::load(path).map_err(|e| e.to_string())?;
+                note(&format!(
+                    "  reused {} ({} frames)",
+                    path.display(),
+                    files.len()
+                ));
+                return Ok(Some(master));
+            }
+            return Err(format!(
+                "{}: exists but was built from other frames; pass --overwrite to rebuild it",
+                path.display()
+            ));
+        }
+        let start = Instant::now();
+        let built = match kind {
+            FrameKind::Bias => master_bias(files, &self.options),
+            FrameKind::Dark => master_dark(files, bias, &self.options),
+            _ => master_flat(files, bias, dark, &self.options),
+        };
+        let mut master =
+            built.map_err(|e| format!("master {kind} of {}: {e}", path_label(path)))?;
+        master
+            .save(path, self.overwrite)
+            .map_err(|e| e.to_string())?;
+        note(&format!(
+            "  built {} from {} frames in {}",
+            path.display(),
+            files.len(),
+            seconds(start.elapsed())
+        ));
+        if self.preview {
+            let png = path.with_extension("png");
+            let picture = eloy::viz::render(master.data.view(), &Render::default())
+                .map_err(|e| format!("{}: {e}", png.display()))?;
+            let overwrite = if self.overwrite {
+                Overwrite::Replace
+            } else {
+                Overwrite::Never
+            };
+            if let Err(e) = picture.save_png(&png, overwrite) {
+                note(&format!("  preview not written: {e}"));
+            }
+        }
+        Ok(Some(master))
+    }
+}
+
+fn path_label(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+}
+
+/// The groups of the catalog to work on (one night, or all).
+pub(crate) fn groups(catalog: &Catalog, night: Option<chrono::NaiveDate>) -> Vec<Group> {
+    plan(catalog)
+        .into_iter()
+        .filter(|g| night.is_none_or(|n| g.night == Some(n)))
+        .collect()
+}
+
+pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
+    let mut scan = args.night.scan_options();
+    scan.exclude.push(args.out.clone());
+    let catalog = Catalog::scan_with(&args.dir, &scan)?;
+    for failure in &catalog.failures {
+        eprintln!("{}", failure_line(&failure.path, &failure.error));
+    }
+    let groups = groups(&catalog, args.night_of);
+    if groups.is_empty() {
+        return Err(Fatal(format!(
+            "{}: no light frames{} to build masters for",
+            args.dir.display(),
+            args.night_of
+                .map_or_else(String::new, |n| format!(" on the night of {n}"))
+        )));
+    }
+    let mut store = MasterStore::new(
+        &args.out,
+        args.combine.master_options(),
+        args.overwrite,
+        !args.no_preview,
+    )?;
+    let mut failed = catalog.failures.len();
+    for group in &groups {
+        eprintln!(
+            "{} ({} lights, filter {})",
+            group.label(),
+            group.lights.len(),
+            group.filter.as_deref().unwrap_or("none")
+        );
+        match store.masters_for(group, &|line| eprintln!("{line}")) {
+            Ok((_, excluded)) => {
+                for (path, why) in &excluded {
+                    eprintln!("{}", failure_line(path, why));
+                }
+                failed += excluded.len();
+            }
+            Err(why) => {
+                eprintln!("  failed: {why}");
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        Status::Done
+    } else {
+        Status::Partial
+    })
+}
