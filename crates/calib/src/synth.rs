@@ -359,7 +359,7 @@ impl Night {
         push(
             FrameKind::Flat,
             spec.flats,
-            &|i| spec.flat_exposure * 1.1f64.powi(i as i32),
+            &|i| flat_exposure(spec, i),
             "Flats",
             "flat",
         );
@@ -538,6 +538,11 @@ impl Night {
         }
         Ok(paths)
     }
+}
+
+/// Exposure of flat `i`: each 10 % longer than the one before, to the millisecond.
+fn flat_exposure(spec: &NightSpec, i: usize) -> f64 {
+    (spec.flat_exposure * 1.1f64.powi(i as i32) * 1000.0).round() / 1000.0
 }
 
 /// Poisson-distributed photo-electrons of mean `expected` (Gaussian above 1000).

@@ -92,7 +92,7 @@ fn recovered_flat_is_within_photon_noise_of_the_truth() {
         ratios.push(f64::from(recovered) / true_flat);
         let mut per_frame_var = 0.0;
         for i in 0..spec.flats {
-            let t = spec.flat_exposure * 1.1f64.powi(i as i32);
+            let t = (spec.flat_exposure * 1.1f64.powi(i as i32) * 1000.0).round() / 1000.0;
             let signal = spec.flat_rate * 0.9f64.powi(i as i32) * true_flat * t;
             per_frame_var += (signal / spec.gain + spec.read_noise.powi(2)) / signal.powi(2);
         }

@@ -295,6 +295,12 @@ fn walk_error_text(err: &walkdir::Error) -> String {
     }
 }
 
+/// An exposure in seconds as a person writes it: `60`, `2.5`, `0.125`, `1.234`.
+fn seconds(exposure: f64) -> String {
+    let text = format!("{exposure:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// Frames of one night, counted by kind.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NightSummary {
@@ -355,7 +361,7 @@ impl fmt::Display for Summary {
                     .exposures
                     .iter()
                     .map(|(kind, list)| {
-                        let values: Vec<String> = list.iter().map(|e| format!("{e}")).collect();
+                        let values: Vec<String> = list.iter().map(|&e| seconds(e)).collect();
                         format!("{kind} {} s", values.join(", "))
                     })
                     .collect();
