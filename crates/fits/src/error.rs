@@ -41,10 +41,44 @@ pub enum Error {
     Truncated {
         /// The file.
         path: PathBuf,
-        /// Bytes needed from the start of the file to the last pixel.
+        /// Bytes needed from the start of the file to the end of the 2880-byte block that
+        /// holds the last pixel (cfitsio reads whole blocks).
         expected: u64,
         /// Bytes the file holds.
         found: u64,
+    },
+    /// The file ends inside its primary header, before the END card.
+    #[error(
+        "{}: file is truncated in the header: its {found} bytes end before the END card",
+        path.display()
+    )]
+    TruncatedHeader {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the file holds.
+        found: u64,
+    },
+    /// The primary header has no END card: every 2880-byte block of the file was read and
+    /// none ends the header.
+    #[error("{}: header has no END card (in the file's {found} bytes)", path.display())]
+    NoEnd {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the file holds.
+        found: u64,
+    },
+    /// The image has more pixels than this machine can address.
+    #[error(
+        "{}: image of {rows} x {cols} pixels is too large to read into memory",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Rows (NAXIS2).
+        rows: usize,
+        /// Columns (NAXIS1).
+        cols: usize,
     },
     /// A gzip-compressed file could not be decompressed (cut short or corrupt).
     #[error("{}: gzip data is corrupt or cut short: {source}", path.display())]
@@ -139,6 +173,9 @@ impl Error {
             | Error::Cfitsio { path, .. }
             | Error::NotFits { path }
             | Error::Truncated { path, .. }
+            | Error::TruncatedHeader { path, .. }
+            | Error::NoEnd { path, .. }
+            | Error::TooLarge { path, .. }
             | Error::Gzip { path, .. }
             | Error::NoImage { path }
             | Error::NotTwoDimensional { path, .. }

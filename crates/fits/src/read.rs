@@ -65,11 +65,20 @@ pub struct Image {
 pub fn read(path: impl AsRef<Path>) -> Result<Image> {
     let mut reader = Reader::open(path)?;
     let (rows, cols) = reader.shape();
-    let mut data = Array2::<f32>::zeros((rows, cols));
-    let buf = data
-        .as_slice_mut()
-        .expect("a new Array2 is contiguous in standard order");
-    reader.read_rows(0..rows, buf)?;
+    // A tile-compressed header may announce any size: fail, do not abort, when the memory
+    // cannot be had.
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(rows * cols)
+        .map_err(|_| Error::TooLarge {
+            path: reader.path.clone(),
+            rows,
+            cols,
+        })?;
+    values.resize(rows * cols, 0.0f32);
+    reader.read_rows(0..rows, &mut values)?;
+    let data = Array2::from_shape_vec((rows, cols), values)
+        .expect("rows * cols values make a (rows, cols) array");
     Ok(Image {
         data,
         header: reader.header().clone(),
@@ -206,10 +215,11 @@ impl Reader {
     ///
     /// # Errors
     /// An [`Error`] naming the file: missing or unreadable ([`Error::Io`]), not FITS
-    /// ([`Error::NotFits`]), corrupt header ([`Error::Cfitsio`]), no image
-    /// ([`Error::NoImage`]), a cube or a 1-D array ([`Error::NotTwoDimensional`]), data
-    /// shorter than the header announces ([`Error::Truncated`]), corrupt gzip
-    /// ([`Error::Gzip`]).
+    /// ([`Error::NotFits`]), a primary header cut short or without END
+    /// ([`Error::TruncatedHeader`], [`Error::NoEnd`]), corrupt header ([`Error::Cfitsio`]),
+    /// no image ([`Error::NoImage`]), a cube or a 1-D array ([`Error::NotTwoDimensional`]),
+    /// data shorter than the header announces ([`Error::Truncated`]), more pixels than
+    /// memory can address ([`Error::TooLarge`]), corrupt gzip ([`Error::Gzip`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
         let path = path.as_ref();
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -222,7 +232,7 @@ impl Reader {
         let mut start = [0u8; 9];
         let n = read_up_to(&mut file, &mut start).map_err(|e| Error::io(path, e))?;
         let decompressed = if n >= 2 && start[..2] == GZIP_MAGIC {
-            Some(decompress(path, file)?)
+            Some(decompress(path, &mut file)?)
         } else if n == 9 && &start == b"SIMPLE  =" {
             None
         } else {
@@ -232,18 +242,16 @@ impl Reader {
         };
         let real = decompressed.as_ref().map_or(path, |t| t.path());
         if let Some(temp) = &decompressed {
+            file = temp.reopen().map_err(|e| Error::io(path, e))?;
             let mut head = [0u8; 9];
-            let n = read_up_to(
-                &mut temp.reopen().map_err(|e| Error::io(path, e))?,
-                &mut head,
-            )
-            .map_err(|e| Error::io(path, e))?;
+            let n = read_up_to(&mut file, &mut head).map_err(|e| Error::io(path, e))?;
             if n < 9 || &head != b"SIMPLE  =" {
                 return Err(Error::NotFits {
                     path: path.to_path_buf(),
                 });
             }
         }
+        find_end_card(path, &mut file)?;
         let file_len = std::fs::metadata(real)
             .map_err(|e| Error::io(path, e))?
             .len();
@@ -251,11 +259,28 @@ impl Reader {
         let primary = handle.header()?;
         let (hdu, axes) = find_image(&mut handle, path)?;
         let (rows, cols) = two_dimensional(&axes, path)?;
+        if rows
+            .checked_mul(cols)
+            .and_then(|n| n.checked_mul(size_of::<f32>()))
+            .is_none_or(|bytes| bytes > isize::MAX as usize)
+        {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                rows,
+                cols,
+            });
+        }
         let bitpix = handle.bitpix()?;
         let compressed = handle.is_compressed_image();
         if !compressed {
-            let needed = handle.data_start()?
-                + (rows as u64) * (cols as u64) * u64::from(bitpix.unsigned_abs() / 8);
+            // cfitsio reads whole 2880-byte blocks: a file missing only the padding of its
+            // last block cannot be read to its last pixel either.
+            let data = (rows as u64)
+                .saturating_mul(cols as u64)
+                .saturating_mul(u64::from(bitpix.unsigned_abs() / 8));
+            let needed = handle
+                .data_start()?
+                .saturating_add(data.div_ceil(BLOCK).saturating_mul(BLOCK));
             if file_len < needed {
                 return Err(Error::Truncated {
                     path: path.to_path_buf(),
@@ -326,6 +351,7 @@ impl Reader {
                 rows: self.rows,
             });
         }
+        // Open checked that rows * cols fits in memory.
         let expected = rows.len() * self.cols;
         if out.len() != expected {
             return Err(Error::BufferSize {
@@ -348,6 +374,46 @@ impl Reader {
     }
 }
 
+/// Bytes in a FITS block.
+const BLOCK: u64 = 2880;
+
+/// Reads the primary header block by block from the start of `file` until its END card,
+/// so that a header cut short or without END is named as such (cfitsio reports both as a
+/// vague read error). END counts only in a whole block, as cfitsio reads whole blocks.
+///
+/// Cost: the header's blocks are read once more (a few KiB); a file without END is read
+/// to its end.
+fn find_end_card(path: &Path, file: &mut File) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::with_capacity(8 * BLOCK as usize, file);
+    let mut block = [0u8; BLOCK as usize];
+    let mut found = 0u64;
+    loop {
+        let n = read_up_to(&mut reader, &mut block).map_err(|e| Error::io(path, e))?;
+        found += n as u64;
+        if n < block.len() {
+            return Err(if n == 0 {
+                Error::NoEnd {
+                    path: path.to_path_buf(),
+                    found,
+                }
+            } else {
+                Error::TruncatedHeader {
+                    path: path.to_path_buf(),
+                    found,
+                }
+            });
+        }
+        let is_end =
+            |card: &[u8]| card.starts_with(b"END") && card[3..8].iter().all(|&b| b == b' ');
+        if block.chunks(80).any(is_end) {
+            return Ok(());
+        }
+    }
+}
+
 /// Reads until `buf` is full or the file ends; returns the bytes read.
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -363,9 +429,8 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
 }
 
 /// Decompresses a gzip file into a temporary file.
-fn decompress(path: &Path, file: File) -> Result<tempfile::NamedTempFile> {
+fn decompress(path: &Path, file: &mut File) -> Result<tempfile::NamedTempFile> {
     use std::io::{Seek, SeekFrom};
-    let mut file = file;
     file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io(path, e))?;
     let mut temp = tempfile::Builder::new()
