@@ -12,6 +12,12 @@ use crate::Error;
 /// The memory budget when none is set: 256 MiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 
+/// Bytes of working buffers the band height aims at when the budget allows more: a band
+/// read is still in cache (L2/L3) when the kernels combine it, and a small buffer costs few
+/// page faults. Measured on 16 frames of 1530 x 1020: 2 to 32 MiB bands all run within
+/// noise of each other and 2.5 times faster than one 100 MB band.
+const WORKING_SET: usize = 8 << 20;
+
 /// How the values of a pixel, once rejection is done, become one value.
 ///
 /// NaN means "no value" everywhere: it is skipped, as `numpy.nanmedian`/`nanmean` do, and
@@ -232,7 +238,11 @@ impl Combine {
     /// every frame (`4 * frames` bytes a pixel), the output band (4 bytes a pixel, plus 4
     /// for the count and 4 for the standard deviation when asked for), and one kernel
     /// scratch per thread (`36 * frames` bytes). The band height is the largest number of
-    /// rows that fits. Not covered: the whole-image result that [`Combine::run`] returns
+    /// rows that fits, but no more than needed to keep those buffers near 8 MiB, a size that
+    /// stays in cache between reading a band and combining it (with at least 4 chunks of
+    /// 2048 pixels per thread): on 16 frames of 1530 x 1020, 8 MiB bands combine 2.5 times
+    /// faster than one band of 100 MB. A larger budget thus changes nothing for stacks
+    /// that already fit. Not covered: the whole-image result that [`Combine::run`] returns
     /// (the caller's result, `rows * cols` values per output), the memory of the sources
     /// themselves, and a copy of each operand image of [`Frame`] that is not in standard
     /// layout. See [`Combine::band_rows`].
@@ -282,9 +292,10 @@ impl Combine {
         self
     }
 
-    /// The band height, in rows, that the budget allows for `frames` frames of `shape`
-    /// on the current rayon pool: `(budget - threads * scratch) / bytes_per_row`, at most
-    /// the frame's height (see [`Combine::memory_budget`] for the terms).
+    /// The band height, in rows, for `frames` frames of `shape` on the current rayon pool:
+    /// what the budget allows, `(budget - threads * scratch) / bytes_per_row`, capped by
+    /// the cache-sized working set and the frame's height (see [`Combine::memory_budget`]
+    /// for the terms).
     ///
     /// ```
     /// use eloy_stack::Combine;
@@ -313,7 +324,10 @@ impl Combine {
         if per_row == 0 {
             return Ok(rows.max(1));
         }
-        Ok(((self.memory_budget - fixed) / per_row).min(rows).max(1))
+        let fit = (self.memory_budget - fixed) / per_row;
+        let cached = (WORKING_SET / per_row)
+            .max((rayon::current_num_threads() * 4 * CHUNK).div_ceil(cols));
+        Ok(fit.min(cached).min(rows).max(1))
     }
 
     /// Combines `frames` (any [`BandSource`](crate::BandSource) or [`Frame`]) into a

@@ -134,12 +134,46 @@ impl Kernel {
 
     #[inline(always)]
     fn run_generic(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+        // One loop per kind of kernel, so that each compiles on its own.
+        match (self.rejection, self.method) {
+            (Rejection::None, Method::Mean | Method::Sum) => {
+                self.for_groups(input, stride, first, out, scratch, Self::plain_sums);
+            }
+            (Rejection::None, Method::Median) if !self.network.is_empty() => {
+                self.for_groups(input, stride, first, out, scratch, Self::plain_median_network);
+            }
+            (Rejection::None, Method::Median) => {
+                self.for_groups(input, stride, first, out, scratch, Self::plain_median_select);
+            }
+            _ => self.for_groups(input, stride, first, out, scratch, Self::sorted),
+        }
+    }
+
+    /// Runs `group` on each group of `LANES` pixels (the last one maybe shorter) and stores
+    /// its results.
+    #[inline(always)]
+    fn for_groups(
+        &self,
+        input: &[f32],
+        stride: usize,
+        first: usize,
+        out: Out<'_>,
+        scratch: &mut Scratch,
+        group: impl Fn(&Self, &Raw<'_>, &mut Scratch) -> GroupResult,
+    ) {
         let Out { image, mut count, mut std } = out;
         let len = image.len();
         let mut g = 0;
         while g < len {
             let w = (len - g).min(LANES);
-            let r = self.group(input, stride, first + g, w, scratch);
+            let raw = Raw {
+                input,
+                stride,
+                base: first + g,
+                w,
+                n: self.n,
+            };
+            let r = group(self, &raw, scratch);
             image[g..g + w].copy_from_slice(&r.value[..w]);
             if let Some(c) = count.as_deref_mut() {
                 c[g..g + w].copy_from_slice(&r.count[..w]);
@@ -151,85 +185,99 @@ impl Kernel {
         }
     }
 
-    /// One group of `w <= LANES` pixels starting at pixel `base` of the band.
+    /// Mean or sum without rejection: masked sums in frame order, no sorting.
     #[inline(always)]
-    fn group(&self, input: &[f32], stride: usize, base: usize, w: usize, scratch: &mut Scratch) -> GroupResult {
-        let raw = Raw {
-            input,
-            stride,
-            base,
-            w,
-            n: self.n,
+    fn plain_sums(&self, raw: &Raw<'_>, _: &mut Scratch) -> GroupResult {
+        let (sum, count) = raw.sums();
+        let mean = divide(&sum, &count);
+        let value = if self.method == Method::Mean {
+            mean
+        } else {
+            nan_if_empty(&sum, &count)
         };
-        match (self.rejection, self.method) {
-            (Rejection::None, Method::Mean | Method::Sum) => {
-                let (sum, count) = raw.sums();
-                let mean = divide(&sum, &count);
-                GroupResult {
-                    value: to_f32(&if self.method == Method::Mean {
-                        mean
-                    } else {
-                        nan_if_empty(&sum, &count)
-                    }),
-                    count,
-                    std: self.std_raw(&raw, &mean, &count),
-                }
+        GroupResult {
+            value: to_f32(&value),
+            count,
+            std: self.std_raw(raw, &mean, &count),
+        }
+    }
+
+    /// Median without rejection, sorted by the network.
+    #[inline(always)]
+    fn plain_median_network(&self, raw: &Raw<'_>, scratch: &mut Scratch) -> GroupResult {
+        let k = raw.load_sortable(&mut scratch.vals, false);
+        sort_network(&mut scratch.vals, &self.network);
+        GroupResult {
+            value: gather_median(&scratch.vals, &ZERO, &k),
+            count: k,
+            std: self.std_plain(raw),
+        }
+    }
+
+    /// Median without rejection of many frames, by selection per pixel.
+    #[inline(always)]
+    fn plain_median_select(&self, raw: &Raw<'_>, scratch: &mut Scratch) -> GroupResult {
+        let k = raw.load_sortable(&mut scratch.vals, false);
+        GroupResult {
+            value: select_median(&mut scratch.vals, &mut scratch.column, &k),
+            count: k,
+            std: self.std_plain(raw),
+        }
+    }
+
+    /// Any rejection: sort, find the kept range, combine it.
+    #[inline(always)]
+    fn sorted(&self, raw: &Raw<'_>, scratch: &mut Scratch) -> GroupResult {
+        let finite = matches!(self.rejection, Rejection::SigmaClip { .. });
+        let k = raw.load_sortable(&mut scratch.vals, finite);
+        if self.network.is_empty() {
+            sort_lanes(&mut scratch.vals, &mut scratch.column);
+        } else {
+            sort_network(&mut scratch.vals, &self.network);
+        }
+        let vals = &scratch.vals[..];
+        let (s, e, known_sum) = match self.rejection {
+            Rejection::None => (ZERO, k, None),
+            Rejection::MinMax { low, high } => {
+                let (s, e) = minmax_range(&k, low, high);
+                (s, e, None)
             }
-            (Rejection::None, Method::Median) => {
-                let k = raw.load_sortable(&mut scratch.vals, false);
-                let value = if self.network.is_empty() {
-                    select_median(&mut scratch.vals, &mut scratch.column, &k)
-                } else {
-                    sort_network(&mut scratch.vals, &self.network);
-                    gather_median(&scratch.vals, &[0; LANES], &k)
-                };
-                let std = if self.std {
-                    let (sum, count) = raw.sums();
-                    self.std_raw(&raw, &divide(&sum, &count), &count)
-                } else {
-                    [f32::NAN; LANES]
-                };
-                GroupResult { value, count: k, std }
-            }
-            (rejection, method) => {
-                let finite = matches!(rejection, Rejection::SigmaClip { .. });
-                let k = raw.load_sortable(&mut scratch.vals, finite);
-                if self.network.is_empty() {
-                    sort_lanes(&mut scratch.vals, &mut scratch.column);
-                } else {
-                    sort_network(&mut scratch.vals, &self.network);
-                }
-                let vals = &scratch.vals[..];
-                let (s, e) = match rejection {
-                    Rejection::None => (ZERO, k),
-                    Rejection::MinMax { low, high } => minmax_range(&k, low, high),
-                    Rejection::SigmaClip {
-                        low,
-                        high,
-                        max_iters,
-                        center,
-                    } => sigma_range(vals, &k, low, high, max_iters, center),
-                };
-                let count = sub_idx(&e, &s);
-                let need_sum = method != Method::Median || self.std;
-                let (sum, mean) = if need_sum {
-                    let sum = range_sum(vals, &s, &e);
-                    (sum, divide(&sum, &count))
-                } else {
-                    ([0.0; LANES], [0.0; LANES])
-                };
-                let value = match method {
-                    Method::Median => gather_median(vals, &s, &e),
-                    Method::Mean => to_f32(&mean),
-                    Method::Sum => to_f32(&nan_if_empty(&sum, &count)),
-                };
-                let std = if self.std {
-                    to_f32(&std_from(&range_sq_dev(vals, &s, &e, &mean), &count))
-                } else {
-                    [f32::NAN; LANES]
-                };
-                GroupResult { value, count, std }
-            }
+            Rejection::SigmaClip {
+                low,
+                high,
+                max_iters,
+                center,
+            } => sigma_range(vals, &k, low, high, max_iters, center),
+        };
+        let count = sub_idx(&e, &s);
+        let need_sum = self.method != Method::Median || self.std;
+        let (sum, mean) = if need_sum {
+            let sum = known_sum.unwrap_or_else(|| range_sum(vals, &s, &e));
+            (sum, divide(&sum, &count))
+        } else {
+            ([0.0; LANES], [0.0; LANES])
+        };
+        let value = match self.method {
+            Method::Median => gather_median(vals, &s, &e),
+            Method::Mean => to_f32(&mean),
+            Method::Sum => to_f32(&nan_if_empty(&sum, &count)),
+        };
+        let std = if self.std {
+            to_f32(&std_from(&range_sq_dev(vals, &s, &e, &mean), &count))
+        } else {
+            [f32::NAN; LANES]
+        };
+        GroupResult { value, count, std }
+    }
+
+    /// The standard deviation of the non-NaN values, if asked for.
+    #[inline(always)]
+    fn std_plain(&self, raw: &Raw<'_>) -> Lanes {
+        if self.std {
+            let (sum, count) = raw.sums();
+            self.std_raw(raw, &divide(&sum, &count), &count)
+        } else {
+            [f32::NAN; LANES]
         }
     }
 
@@ -327,14 +375,32 @@ impl Raw<'_> {
 #[inline(always)]
 fn sort_network(vals: &mut [Lanes], pairs: &[(u16, u16)]) {
     for &(i, j) in pairs {
-        let (lo, hi) = vals.split_at_mut(usize::from(j));
-        let (a, b) = (&mut lo[usize::from(i)], &mut hi[0]);
-        for l in 0..LANES {
-            let (x, y) = (a[l], b[l]);
-            a[l] = if y < x { y } else { x };
-            b[l] = if y < x { x } else { y };
-        }
+        let (i, j) = (usize::from(i), usize::from(j));
+        let (x, y) = (vals[i], vals[j]);
+        vals[i] = min_lanes(&x, &y);
+        vals[j] = max_lanes(&x, &y);
     }
+}
+
+/// Lane-wise minimum, written as the comparison x86 `minps` computes, so that it compiles
+/// to one instruction (the inputs hold no NaN).
+#[inline(always)]
+fn min_lanes(x: &Lanes, y: &Lanes) -> Lanes {
+    let mut out = [0.0; LANES];
+    for l in 0..LANES {
+        out[l] = if x[l] < y[l] { x[l] } else { y[l] };
+    }
+    out
+}
+
+/// Lane-wise maximum, as x86 `maxps`.
+#[inline(always)]
+fn max_lanes(x: &Lanes, y: &Lanes) -> Lanes {
+    let mut out = [0.0; LANES];
+    for l in 0..LANES {
+        out[l] = if x[l] > y[l] { x[l] } else { y[l] };
+    }
+    out
 }
 
 /// Sorts each lane of `vals` on its own: the fallback for many frames.
@@ -421,9 +487,9 @@ fn minmax_range(k: &Idx, low: usize, high: usize) -> (Idx, Idx) {
 fn range_sum(vals: &[Lanes], s: &Idx, e: &Idx) -> Wide {
     let mut acc = [0.0; LANES];
     for (f, row) in (0u32..).zip(vals) {
+        let x = mask_range(row, f, s, e);
         for l in 0..LANES {
-            let inside = f >= s[l] && f < e[l];
-            acc[l] += if inside { f64::from(row[l]) } else { 0.0 };
+            acc[l] += f64::from(x[l]);
         }
     }
     acc
@@ -434,13 +500,36 @@ fn range_sum(vals: &[Lanes], s: &Idx, e: &Idx) -> Wide {
 fn range_sq_dev(vals: &[Lanes], s: &Idx, e: &Idx, mean: &Wide) -> Wide {
     let mut acc = [0.0; LANES];
     for (f, row) in (0u32..).zip(vals) {
+        let inside = in_range(f, s, e);
         for l in 0..LANES {
-            let inside = f >= s[l] && f < e[l];
             let d = f64::from(row[l]) - mean[l];
-            acc[l] += if inside { d * d } else { 0.0 };
+            let sq = d * d;
+            acc[l] += if inside[l] != 0 { sq } else { 0.0 };
         }
     }
     acc
+}
+
+/// `u32::MAX` in the lanes where row `f` is in the range `s..e`, else 0.
+#[inline(always)]
+fn in_range(f: u32, s: &Idx, e: &Idx) -> Idx {
+    let mut out = ZERO;
+    for l in 0..LANES {
+        // One unsigned comparison: f - s wraps above e - s when f < s.
+        out[l] = if f.wrapping_sub(s[l]) < e[l].wrapping_sub(s[l]) { u32::MAX } else { 0 };
+    }
+    out
+}
+
+/// Row `f` with the lanes outside the range `s..e` set to 0.
+#[inline(always)]
+fn mask_range(row: &Lanes, f: u32, s: &Idx, e: &Idx) -> Lanes {
+    let inside = in_range(f, s, e);
+    let mut out = [0.0; LANES];
+    for l in 0..LANES {
+        out[l] = f32::from_bits(row[l].to_bits() & inside[l]);
+    }
+    out
 }
 
 /// Sigma clipping as astropy's `sigma_clip(axis=...)` (its C `_fast_sigma_clip`) does it,
@@ -452,53 +541,67 @@ fn range_sq_dev(vals: &[Lanes], s: &Idx, e: &Idx, mean: &Wide) -> Wide {
 /// survivor or after `max_iters` rounds that rejected something. Survivors of sorted
 /// values stay a contiguous range. As astropy does, the values kept in the end are all
 /// valid values within the last bounds, which may bring back a value rejected in an
-/// earlier round.
+/// earlier round: that is the range each round counts, over all valid values.
 #[inline(always)]
-fn sigma_range(vals: &[Lanes], k: &Idx, low: f64, high: f64, max_iters: u32, center: Center) -> (Idx, Idx) {
+fn sigma_range(
+    vals: &[Lanes],
+    k: &Idx,
+    low: f64,
+    high: f64,
+    max_iters: u32,
+    center: Center,
+) -> (Idx, Idx, Option<Wide>) {
     if max_iters == 0 {
-        return (ZERO, *k);
+        return (ZERO, *k, None);
     }
     let mut s = ZERO;
     let mut e = *k;
-    let mut lower = [f64::NAN; LANES];
-    let mut upper = [f64::NAN; LANES];
-    let mut active = [false; LANES];
+    // The range within the last bounds, over all valid values; empty without bounds.
+    let mut kept_s = ZERO;
+    let mut kept_e = ZERO;
+    // The last range summed, and its sum, to spare the final sum when it is the kept one.
+    let mut summed = (ZERO, ZERO, [0.0; LANES]);
+    // u32 masks rather than bools: they vectorize.
+    let mut active = ZERO;
     for l in 0..LANES {
-        active[l] = k[l] > 0;
+        active[l] = u32::from(k[l] > 0);
     }
     let mut round = 0;
-    while round < max_iters && active.iter().any(|&a| a) {
+    while round < max_iters && active.iter().any(|&a| a != 0) {
         let count = sub_idx(&e, &s);
-        let mean = divide(&range_sum(vals, &s, &e), &count);
+        let sum = range_sum(vals, &s, &e);
+        summed = (s, e, sum);
+        let mean = divide(&sum, &count);
         let std = std_from(&range_sq_dev(vals, &s, &e, &mean), &count);
         let centre = match center {
             Center::Mean => mean,
             Center::Median => gather_median_wide(vals, &s, &e),
         };
+        let mut lower = [0.0; LANES];
+        let mut upper = [0.0; LANES];
         for l in 0..LANES {
-            if active[l] {
-                lower[l] = centre[l] - low * std[l];
-                upper[l] = centre[l] + high * std[l];
-            }
+            lower[l] = centre[l] - low * std[l];
+            upper[l] = centre[l] + high * std[l];
         }
         let (below, within) = count_bounds(vals, k, &lower, &upper);
         for l in 0..LANES {
-            if !active[l] {
-                continue;
-            }
+            let on = active[l] != 0;
+            kept_s[l] = if on { below[l] } else { kept_s[l] };
+            kept_e[l] = if on { within[l] } else { kept_e[l] };
             let ns = s[l].max(below[l]);
-            let ne = e[l].min(within[l]);
-            if e[l] <= s[l] || (ns == s[l] && ne == e[l]) {
-                // Nothing rejected (an empty range has NaN bounds and rejects nothing).
-                active[l] = false;
-            } else {
-                s[l] = ns;
-                e[l] = ne.max(ns);
-            }
+            let ne = e[l].min(within[l]).max(ns);
+            // Nothing rejected (an empty range has NaN bounds and rejects nothing).
+            let done = (e[l] <= s[l]) | ((ns == s[l]) & (ne == e[l]));
+            let go_on = on & !done;
+            active[l] = u32::from(go_on);
+            s[l] = if go_on { ns } else { s[l] };
+            e[l] = if go_on { ne } else { e[l] };
         }
         round += 1;
     }
-    count_bounds(vals, k, &lower, &upper)
+    let (ss, se, sum) = summed;
+    let same = (0..LANES).all(|l| (ss[l] == kept_s[l]) & (se[l] == kept_e[l]));
+    (kept_s, kept_e, same.then_some(sum))
 }
 
 /// The median of the range `s..e` of each lane as astropy's C code computes it: the mean of
@@ -519,24 +622,46 @@ fn gather_median_wide(vals: &[Lanes], s: &Idx, e: &Idx) -> Wide {
 /// For each lane, how many of the sorted valid values `0..k` are below `lower` and how
 /// many are at most `upper`: the range of values within the bounds. NaN bounds give an
 /// empty range.
+///
+/// The values are sorted, so the counts come from scanning up from the lowest value and
+/// down from the highest, stopping when every lane is inside its bounds: usually a row or
+/// two from each end instead of all `N`.
 #[inline(always)]
 fn count_bounds(vals: &[Lanes], k: &Idx, lower: &Wide, upper: &Wide) -> (Idx, Idx) {
     let mut below = ZERO;
-    let mut within = ZERO;
+    let mut above = ZERO;
+    let mut done_low = ZERO;
+    let mut done_high = ZERO;
+    for l in 0..LANES {
+        let nan = u32::from(lower[l].is_nan() | upper[l].is_nan());
+        done_low[l] = nan;
+        done_high[l] = nan;
+    }
     for (f, row) in (0u32..).zip(vals) {
         for l in 0..LANES {
-            let v = f64::from(row[l]);
-            let valid = f < k[l];
-            below[l] += u32::from(valid && v < lower[l]);
-            within[l] += u32::from(valid && v <= upper[l]);
+            let stop = u32::from((f >= k[l]) | (f64::from(row[l]) >= lower[l]));
+            done_low[l] |= stop;
+            below[l] += 1 - done_low[l];
+        }
+        if done_low.iter().all(|&d| d != 0) {
+            break;
         }
     }
-    for l in 0..LANES {
-        if lower[l].is_nan() || upper[l].is_nan() {
-            below[l] = 0;
-            within[l] = 0;
+    for (f, row) in vals.iter().enumerate().rev() {
+        for l in 0..LANES {
+            let valid = f < k[l] as usize;
+            let out = u32::from(valid & (f64::from(row[l]) > upper[l]));
+            done_high[l] |= u32::from(valid) & (1 - out);
+            above[l] += out & (1 - done_high[l]);
         }
-        within[l] = within[l].max(below[l]);
+        if done_high.iter().all(|&d| d != 0) {
+            break;
+        }
+    }
+    let mut within = ZERO;
+    for l in 0..LANES {
+        let nan = lower[l].is_nan() | upper[l].is_nan();
+        within[l] = if nan { 0 } else { (k[l] - above[l]).max(below[l]) };
     }
     (below, within)
 }
@@ -550,16 +675,16 @@ fn sub_idx(e: &Idx, s: &Idx) -> Idx {
     out
 }
 
-/// `sum / count`, NaN where the count is 0.
+/// `sum / count`: NaN where the count is 0, since the sum of nothing is 0.
 #[inline(always)]
 fn divide(sum: &Wide, count: &Idx) -> Wide {
     let mut out = [0.0; LANES];
     for l in 0..LANES {
-        out[l] = if count[l] == 0 {
-            f64::NAN
-        } else {
-            sum[l] / f64::from(count[l])
-        };
+        // Counts are at most the frame count, far below i32::MAX; i32 converts to f64 in
+        // one AVX2 instruction, u32 does not.
+        #[allow(clippy::cast_possible_wrap)]
+        let c = count[l] as i32;
+        out[l] = sum[l] / f64::from(c);
     }
     out
 }
