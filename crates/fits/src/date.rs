@@ -170,13 +170,21 @@ impl Default for NightRule {
 impl NightRule {
     /// The night of a frame that started at `start` (UTC), at a site whose header gives
     /// `header_longitude` (degrees east) if any.
+    ///
+    /// A start within a day of the calendar's limits (years ±262143, which a DATE-OBS may
+    /// hold), or an offset beyond them, has no local noon to count from: its night is its
+    /// UTC date.
     pub fn night_of(&self, start: DateTime<Utc>, header_longitude: Option<f64>) -> NaiveDate {
         let offset_hours = match self.longitude.or(header_longitude) {
             Some(lon) => lon / 15.0,
             None => self.utc_offset_hours,
         };
-        let offset = Duration::milliseconds((offset_hours * 3_600_000.0).round() as i64);
-        (start + offset - Duration::hours(12)).date_naive()
+        let offset = Duration::try_milliseconds((offset_hours * 3_600_000.0).round() as i64)
+            .unwrap_or_default();
+        start
+            .checked_add_signed(offset)
+            .and_then(|t| t.checked_sub_signed(Duration::hours(12)))
+            .map_or_else(|| start.date_naive(), |t| t.date_naive())
     }
 }
 
@@ -323,6 +331,29 @@ mod tests {
         assert!((site_longitude(&h).unwrap() + 155.4667).abs() < 1e-3);
         let h = header(&[("OBSGEO-L", 350.0.into())]);
         assert_eq!(site_longitude(&h), Some(-10.0));
+    }
+
+    /// Dates at the calendar's limits (DATE-OBS = '+262142-12-31T23:59:59') and absurd
+    /// offsets give a night, not an overflow panic (found by the `datetime` fuzz target).
+    #[test]
+    fn nights_at_the_calendar_limits() {
+        for text in ["+262142-12-31T23:59:59", "-262143-01-01T00:00:00"] {
+            let t = parse_datetime(text).unwrap();
+            for longitude in [-180.0, 180.0] {
+                let rule = NightRule {
+                    longitude: Some(longitude),
+                    ..Default::default()
+                };
+                let night = rule.night_of(t, None);
+                assert!((night - t.date_naive()).num_days().abs() <= 1, "{text}");
+            }
+        }
+        let far = NightRule {
+            utc_offset_hours: 1e300,
+            ..Default::default()
+        };
+        let t = utc(2016, 1, 5, 12, 0, 0);
+        assert_eq!(far.night_of(t, None), t.date_naive());
     }
 
     /// Frames on both sides of UTC midnight, at four sites, fall on one night each.
