@@ -37,6 +37,9 @@ pub(crate) enum Command {
     Stats(StatsArgs),
     /// Write a small synthetic night, calibrate it and draw the tutorial's figures.
     Demo(DemoArgs),
+    /// Write a synthetic night (realistic raw frames with known bias, dark and flat) to
+    /// test or benchmark a pipeline.
+    Synth(SynthArgs),
 }
 
 /// How frames are assigned to observing nights.
@@ -271,4 +274,25 @@ pub(crate) struct DemoArgs {
     /// Light frames in the synthetic night.
     #[arg(long, default_value_t = 8)]
     pub(crate) lights: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SynthArgs {
+    /// Folder to write into (Bias/, Darks/, Flats/, ScienceImages/); existing files are kept.
+    pub(crate) dir: PathBuf,
+    /// Rows of each frame (NAXIS2).
+    #[arg(long, default_value_t = 1020)]
+    pub(crate) rows: usize,
+    /// Columns of each frame (NAXIS1).
+    #[arg(long, default_value_t = 1530)]
+    pub(crate) cols: usize,
+    /// Frames of each calibration kind (bias, dark, flat).
+    #[arg(long, default_value_t = 16)]
+    pub(crate) calibration: usize,
+    /// Light frames.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) lights: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 2016)]
+    pub(crate) seed: u64,
 }

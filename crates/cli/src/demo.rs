@@ -7,7 +7,9 @@ use eloy::calib::synth::{Night, NightSpec};
 use eloy::fits::FrameKind;
 use eloy::viz::{Figure, Overwrite, Render};
 
-use crate::args::{CalibrateArgs, CombineArgs, DemoArgs, InvalidArg, MethodArg, NightArgs};
+use crate::args::{
+    CalibrateArgs, CombineArgs, DemoArgs, InvalidArg, MethodArg, NightArgs, SynthArgs,
+};
 use crate::report::seconds;
 use crate::{Fatal, Status};
 
@@ -58,38 +60,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<Status, Fatal> {
         stars: 150,
         ..NightSpec::default()
     };
-    let night = Night::new(spec.clone());
-    let plan = night.plan();
-    if plan.iter().all(|p| raw.join(&p.relative_path).exists()) {
-        eprintln!("reusing the synthetic night in {}", raw.display());
-    } else {
-        eprintln!(
-            "writing a synthetic night to {}: {}x{} frames, {} bias, {} darks, {} flats, {} lights",
-            raw.display(),
-            spec.rows,
-            spec.cols,
-            spec.biases,
-            spec.darks,
-            spec.flats,
-            spec.lights
-        );
-        std::fs::create_dir_all(&raw)?;
-        for p in &plan {
-            let path = raw.join(&p.relative_path);
-            if path.exists() {
-                continue;
-            }
-            if let Some(folder) = path.parent() {
-                std::fs::create_dir_all(folder)?;
-            }
-            let options = eloy::fits::WriteOptions {
-                precision: eloy::fits::Precision::U16,
-                sync: false,
-                ..Default::default()
-            };
-            eloy::fits::write(&path, night.pixels(p).view(), &night.header(p), &options)?;
-        }
-    }
+    write_night(&spec, &raw)?;
     eprintln!("$ eloy calibrate {} --out {}", raw.display(), out.display());
     let calibrate = CalibrateArgs {
         dir: raw.clone(),
@@ -117,6 +88,61 @@ pub(crate) fn run(args: &DemoArgs) -> Result<Status, Fatal> {
     figures(&args.dir, &raw, &out)?;
     eprintln!("demo finished in {}", seconds(started.elapsed()));
     Ok(status)
+}
+
+/// Writes the frames of a synthetic night that are not there yet.
+fn write_night(spec: &NightSpec, raw: &Path) -> Result<(), Fatal> {
+    let night = Night::new(spec.clone());
+    let plan = night.plan();
+    if plan.iter().all(|p| raw.join(&p.relative_path).exists()) {
+        eprintln!("reusing the synthetic night in {}", raw.display());
+        return Ok(());
+    }
+    eprintln!(
+        "writing a synthetic night to {}: {}x{} frames, {} bias, {} darks, {} flats, {} lights",
+        raw.display(),
+        spec.rows,
+        spec.cols,
+        spec.biases,
+        spec.darks,
+        spec.flats,
+        spec.lights
+    );
+    let options = eloy::fits::WriteOptions {
+        precision: eloy::fits::Precision::U16,
+        sync: false,
+        ..Default::default()
+    };
+    for p in &plan {
+        let path = raw.join(&p.relative_path);
+        if path.exists() {
+            continue;
+        }
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        eloy::fits::write(&path, night.pixels(p).view(), &night.header(p), &options)?;
+    }
+    Ok(())
+}
+
+/// `eloy synth DIR`: a synthetic night of raw frames.
+pub(crate) fn synth(args: &SynthArgs) -> Result<Status, Fatal> {
+    let started = Instant::now();
+    let spec = NightSpec {
+        rows: args.rows,
+        cols: args.cols,
+        biases: args.calibration,
+        darks: args.calibration,
+        flats: args.calibration,
+        lights: args.lights,
+        seed: args.seed,
+        stars: (args.rows * args.cols / 5000).clamp(20, 2000),
+        ..NightSpec::default()
+    };
+    write_night(&spec, &args.dir)?;
+    eprintln!("done in {}", seconds(started.elapsed()));
+    Ok(Status::Done)
 }
 
 /// The tutorial's two figures: science / bias / dark / flat, and raw / calibrated.

@@ -7,6 +7,7 @@
 //! eloy preview FILE... -o OUT.png
 //! eloy stats FILE...
 //! eloy demo [DIR]             a synthetic night, calibrated, with the tutorial's figures
+//! eloy synth DIR              a synthetic night of raw frames
 //! ```
 //!
 //! Exit status: 0 when everything was done, 1 when some frames failed, 2 when nothing
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
         Command::Preview(args) => preview::run(&args),
         Command::Stats(args) => stats::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Synth(args) => demo::synth(&args),
     };
     match result {
         Ok(Status::Done) => ExitCode::SUCCESS,
