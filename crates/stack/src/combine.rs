@@ -376,7 +376,7 @@ impl Combine {
     /// before. Frames are read in parallel, then the band's pixels are combined in
     /// parallel. Per pixel, the cost is `O(N)` for mean and sum, a sorting network of
     /// `O(N log² N)` comparators on 8 pixels at once for median and rejection with
-    /// `N <= 64` frames, and selection (median) or a sort (rejection) per pixel above.
+    /// `N <= 256` frames, and selection (median) or a sort (rejection) per pixel above.
     ///
     /// ```
     /// use eloy_stack::{BandSink, Combine, Error, InMemory, StackedBand};

@@ -22,7 +22,9 @@ use crate::{Center, Method, Rejection};
 /// Pixels processed together: 8 `f32` fill one AVX register.
 pub(crate) const LANES: usize = 8;
 /// Largest frame count sorted by the network; above, per-pixel selection and sorting.
-pub(crate) const NETWORK_MAX: usize = 64;
+/// Measured (one thread, median): the network is 2.6 times faster than selection at 100
+/// frames, 2 times at 128, and about even at 256.
+pub(crate) const NETWORK_MAX: usize = 256;
 /// Pixels per parallel task.
 pub(crate) const CHUNK: usize = 2048;
 
@@ -78,17 +80,13 @@ pub(crate) struct Kernel {
     rejection: Rejection,
     n: usize,
     std: bool,
-    /// Comparators when the network sorts; empty otherwise.
-    network: Vec<(u16, u16)>,
+    /// Comparators when the network sorts (`n <= NETWORK_MAX`).
+    network: Option<Vec<(u16, u16)>>,
 }
 
 impl Kernel {
     pub(crate) fn new(method: Method, rejection: Rejection, n: usize, std: bool) -> Self {
-        let network = if n <= NETWORK_MAX {
-            batcher_pairs(n)
-        } else {
-            Vec::new()
-        };
+        let network = (n <= NETWORK_MAX).then(|| batcher_pairs(n));
         Self {
             method,
             rejection,
@@ -139,7 +137,7 @@ impl Kernel {
             (Rejection::None, Method::Mean | Method::Sum) => {
                 self.for_groups(input, stride, first, out, scratch, Self::plain_sums);
             }
-            (Rejection::None, Method::Median) if !self.network.is_empty() => {
+            (Rejection::None, Method::Median) if self.network.is_some() => {
                 self.for_groups(input, stride, first, out, scratch, Self::plain_median_network);
             }
             (Rejection::None, Method::Median) => {
@@ -206,7 +204,7 @@ impl Kernel {
     #[inline(always)]
     fn plain_median_network(&self, raw: &Raw<'_>, scratch: &mut Scratch) -> GroupResult {
         let k = raw.load_sortable(&mut scratch.vals, false);
-        sort_network(&mut scratch.vals, &self.network);
+        sort_network(&mut scratch.vals, self.network.as_deref().unwrap_or_default());
         GroupResult {
             value: gather_median(&scratch.vals, &ZERO, &k),
             count: k,
@@ -230,10 +228,9 @@ impl Kernel {
     fn sorted(&self, raw: &Raw<'_>, scratch: &mut Scratch) -> GroupResult {
         let finite = matches!(self.rejection, Rejection::SigmaClip { .. });
         let k = raw.load_sortable(&mut scratch.vals, finite);
-        if self.network.is_empty() {
-            sort_lanes(&mut scratch.vals, &mut scratch.column);
-        } else {
-            sort_network(&mut scratch.vals, &self.network);
+        match &self.network {
+            Some(pairs) => sort_network(&mut scratch.vals, pairs),
+            None => sort_lanes(&mut scratch.vals, &mut scratch.column),
         }
         let vals = &scratch.vals[..];
         let (s, e, known_sum) = match self.rejection {

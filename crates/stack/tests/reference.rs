@@ -1,6 +1,7 @@
 //! Property tests: the streaming combine against a slow, obvious reference that sorts every
-//! pixel's values, for random shapes, frame counts 1..=70 (both sides of the sorting-network
-//! limit), NaNs and infinities sprinkled, band heights 1..=rows and 1 or 4 threads.
+//! pixel's values, for random shapes, frame counts 1..=70 (and 250..=300, both sides of the
+//! sorting-network limit of 256), NaNs and infinities sprinkled, band heights 1..=rows and
+//! 1 or 4 threads.
 //!
 //! The reference sums in the same order as the engine (frame order without rejection,
 //! ascending order after a sort), so every result must match exactly, not approximately.
@@ -164,7 +165,7 @@ proptest! {
     fn streamed_combine_matches_reference(
         rows in 1usize..12,
         cols in 1usize..13,
-        n in 1usize..=70,
+        n in prop_oneof![4 => 1usize..=70, 1 => 250usize..=300],
         nan in prop_oneof![Just(0.0), Just(0.1), Just(0.5), Just(1.0)],
         seed in any::<u64>(),
         method in method_strategy(),
