@@ -9,7 +9,7 @@ use eloy::calib::{Batch, CalibrateOptions, Job, Outcome, output_name};
 use eloy::fits::{Catalog, Precision};
 
 use crate::args::CalibrateArgs;
-use crate::masters::{MasterStore, groups};
+use crate::masters::{MasterStore, groups, unused_calibration_frames, unused_line};
 use crate::report::{Progress, failure_line, seconds};
 use crate::{Fatal, Status};
 
@@ -20,6 +20,8 @@ pub(crate) struct Tally {
     pub(crate) skipped: usize,
     pub(crate) failed: Vec<(PathBuf, String)>,
     pub(crate) cancelled: usize,
+    /// Calibration frames left out of the masters (an unusable exposure).
+    pub(crate) left_out: std::collections::BTreeSet<PathBuf>,
 }
 
 /// The folder a night's calibrated frames go to: `OUT/2016-01-05`, or `OUT/undated`.
@@ -70,6 +72,9 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         groups.len(),
         seconds(started.elapsed())
     );
+    for frame in unused_calibration_frames(&catalog, &groups, args.night_of) {
+        eprintln!("{}", unused_line(frame));
+    }
     let options = CalibrateOptions {
         invalid: args.invalid.into(),
         exposure_key: args.combine.exposure_key.clone(),
@@ -105,10 +110,23 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         let masters = match store.masters_for(group, &|line| eprintln!("{line}")) {
             Ok((masters, excluded)) => {
                 for (path, why) in excluded {
-                    eprintln!(
-                        "{}",
-                        failure_line(&path, &format!("left out of the masters: {why}"))
-                    );
+                    // Groups that differ only by filter share their darks: say it once.
+                    if tally.left_out.insert(path.clone()) {
+                        let shown = format!("{}: ", path.display());
+                        let why = why.strip_prefix(&shown).unwrap_or(&why);
+                        eprintln!(
+                            "{}",
+                            failure_line(&path, &format!("left out of the masters: {why}"))
+                        );
+                    }
+                }
+                if masters.bias.is_none() && masters.dark.is_none() && masters.flat.is_none() {
+                    for light in &group.lights {
+                        eprintln!(
+                            "  note: {}: no calibration frame of its night, shape and binning: written with bias 0, dark 0, flat 1",
+                            light.display()
+                        );
+                    }
                 }
                 masters
             }
@@ -197,7 +215,11 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         return Err(Fatal("no frame could be calibrated".to_owned()));
     }
     Ok(
-        if tally.failed.is_empty() && tally.cancelled == 0 && unreadable == 0 {
+        if tally.failed.is_empty()
+            && tally.cancelled == 0
+            && unreadable == 0
+            && tally.left_out.is_empty()
+        {
             Status::Done
         } else {
             Status::Partial

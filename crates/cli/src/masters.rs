@@ -203,6 +203,47 @@ fn path_label(path: &Path) -> String {
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
+/// The bias, dark and flat frames of the catalog (of `night`, when given) that no group
+/// uses: no light shares their night, shape and binning (and filter, for a flat). Saying so
+/// keeps a frame from being left out without a word.
+pub(crate) fn unused_calibration_frames<'a>(
+    catalog: &'a Catalog,
+    groups: &[Group],
+    night: Option<chrono::NaiveDate>,
+) -> Vec<&'a eloy::fits::FrameMeta> {
+    let used: std::collections::HashSet<&Path> = groups
+        .iter()
+        .flat_map(|g| g.bias.iter().chain(&g.dark).chain(&g.flat))
+        .map(PathBuf::as_path)
+        .collect();
+    catalog
+        .frames
+        .iter()
+        .filter(|f| matches!(f.kind, Some(k) if k != FrameKind::Light))
+        .filter(|f| night.is_none_or(|n| f.night == Some(n)))
+        .filter(|f| !used.contains(f.path.as_path()))
+        .collect()
+}
+
+/// The note for a calibration frame that no light uses.
+pub(crate) fn unused_line(frame: &eloy::fits::FrameMeta) -> String {
+    let night = frame
+        .night
+        .map_or_else(|| "no date".to_owned(), |d| d.to_string());
+    let filter = match (frame.kind, &frame.filter) {
+        (Some(FrameKind::Flat), Some(f)) => format!(", filter {f}"),
+        (Some(FrameKind::Flat), None) => ", no filter".to_owned(),
+        _ => String::new(),
+    };
+    format!(
+        "  unused: {}: no light frame of its night ({night}), shape ({}x{}) and binning ({}){filter}",
+        frame.path.display(),
+        frame.shape.0,
+        frame.shape.1,
+        frame.binning
+    )
+}
+
 /// The groups of the catalog to work on (one night, or all).
 pub(crate) fn groups(catalog: &Catalog, night: Option<chrono::NaiveDate>) -> Vec<Group> {
     plan(catalog)
@@ -233,6 +274,9 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         args.overwrite,
         !args.no_preview,
     )?;
+    for frame in unused_calibration_frames(&catalog, &groups, args.night_of) {
+        eprintln!("{}", unused_line(frame));
+    }
     let mut failed = catalog.failures.len();
     for group in &groups {
         eprintln!(
