@@ -38,13 +38,26 @@ fn bench(c: &mut Criterion) {
     let cases = [
         ("median_16", Combine::median()),
         ("mean_16", Combine::mean()),
-        ("sigma_clip_mean_16", Combine::mean().rejection(Rejection::sigma_clip(3.0))),
-        ("sigma_clip_median_16", Combine::median().rejection(Rejection::sigma_clip(3.0))),
-        ("minmax_mean_16", Combine::mean().rejection(Rejection::MinMax { low: 1, high: 1 })),
+        (
+            "sigma_clip_mean_16",
+            Combine::mean().rejection(Rejection::sigma_clip(3.0)),
+        ),
+        (
+            "sigma_clip_median_16",
+            Combine::median().rejection(Rejection::sigma_clip(3.0)),
+        ),
+        (
+            "minmax_mean_16",
+            Combine::mean().rejection(Rejection::MinMax { low: 1, high: 1 }),
+        ),
     ];
     for (name, combine) in cases {
         group.bench_function(name, |b| {
-            b.iter(|| combine.run(black_box(&data).outer_iter().map(InMemory::new)).unwrap());
+            b.iter(|| {
+                combine
+                    .run(black_box(&data).outer_iter().map(InMemory::new))
+                    .unwrap()
+            });
         });
     }
     drop(data);
@@ -53,7 +66,11 @@ fn bench(c: &mut Criterion) {
     for n in [64, 100] {
         let data = stack(n, ROWS / 2, COLS / 2);
         group.bench_function(format!("median_{n}_quarter_frames"), |b| {
-            b.iter(|| Combine::median().run(black_box(&data).outer_iter().map(InMemory::new)).unwrap());
+            b.iter(|| {
+                Combine::median()
+                    .run(black_box(&data).outer_iter().map(InMemory::new))
+                    .unwrap()
+            });
         });
     }
     group.finish();

@@ -76,8 +76,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let Some(&frames) = args.first() else {
         // The driver: one fresh process per frame count.
-        println!("median of N synthetic {rows} x {cols} frames, default budget (256 MiB), streamed to a checksum");
-        println!("{:>6} {:>10} {:>14} {:>14} {:>10}", "frames", "band rows", "buffers MiB", "peak RSS MiB", "time s");
+        println!(
+            "median of N synthetic {rows} x {cols} frames, default budget (256 MiB), streamed to a checksum"
+        );
+        println!(
+            "{:>6} {:>10} {:>14} {:>14} {:>10}",
+            "frames", "band rows", "buffers MiB", "peak RSS MiB", "time s"
+        );
         let exe = std::env::current_exe()?;
         for n in [16, 64, 256] {
             let out = Command::new(&exe).arg(n.to_string()).output()?;

@@ -5,9 +5,9 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+use crate::Error;
 use crate::frame::{Frame, Prepared};
 use crate::kernel::{CHUNK, Kernel, Out};
-use crate::Error;
 
 /// The memory budget when none is set: 256 MiB.
 pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
@@ -325,8 +325,8 @@ impl Combine {
             return Ok(rows.max(1));
         }
         let fit = (self.memory_budget - fixed) / per_row;
-        let cached = (WORKING_SET / per_row)
-            .max((rayon::current_num_threads() * 4 * CHUNK).div_ceil(cols));
+        let cached =
+            (WORKING_SET / per_row).max((rayon::current_num_threads() * 4 * CHUNK).div_ceil(cols));
         Ok(fit.min(cached).min(rows).max(1))
     }
 

@@ -57,7 +57,9 @@ pub enum Error {
     },
 
     /// The memory budget cannot hold the working buffers for even one row of every frame.
-    #[error("memory budget of {budget} bytes is too small: one row of every frame needs {needed} bytes")]
+    #[error(
+        "memory budget of {budget} bytes is too small: one row of every frame needs {needed} bytes"
+    )]
     BudgetTooSmall {
         /// The budget given to [`Combine::memory_budget`](crate::Combine::memory_budget).
         budget: usize,
@@ -75,7 +77,9 @@ pub enum Error {
     },
 
     /// Min/max rejection that would reject every value of every pixel.
-    #[error("min/max rejection of {low} low and {high} high values leaves nothing of {frames} frames")]
+    #[error(
+        "min/max rejection of {low} low and {high} high values leaves nothing of {frames} frames"
+    )]
     RejectsEverything {
         /// Number of lowest values rejected.
         low: usize,

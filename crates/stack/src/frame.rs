@@ -224,7 +224,11 @@ fn flatten(view: ArrayView2<'_, f32>) -> Cow<'_, [f32]> {
 
 impl<'a> Prepared<'a> {
     /// Checks `frame` against the stack's `shape`; `index` is its position for errors.
-    pub(crate) fn new(frame: Frame<'a>, index: usize, shape: (usize, usize)) -> Result<Self, Error> {
+    pub(crate) fn new(
+        frame: Frame<'a>,
+        index: usize,
+        shape: (usize, usize),
+    ) -> Result<Self, Error> {
         let found = frame.source.shape();
         if found != shape {
             return Err(Error::ShapeMismatch {
@@ -274,7 +278,7 @@ impl<'a> Prepared<'a> {
         self.source.read_rows(rows, out)
     }
 
-    fn operand_rows(&self, row: usize) -> (Option<&[f32]>, Option<(&[f32], f64)>) {
+    fn operand_rows(&self, row: usize) -> RowOperands<'_> {
         let span = row * self.cols..(row + 1) * self.cols;
         (
             self.subtract.as_deref().map(|s| &s[span.clone()]),
@@ -286,7 +290,11 @@ impl<'a> Prepared<'a> {
 
     /// First pass of [`Frame::normalize_by_mean`]: reads `rows` into `buf` and adds their
     /// preprocessed values to the running sum, row by row.
-    pub(crate) fn accumulate_mean(&mut self, rows: Range<usize>, buf: &mut [f32]) -> Result<(), Error> {
+    pub(crate) fn accumulate_mean(
+        &mut self,
+        rows: Range<usize>,
+        buf: &mut [f32],
+    ) -> Result<(), Error> {
         self.read_raw(rows.clone(), buf)?;
         if self.cols == 0 {
             return Ok(());
@@ -307,7 +315,11 @@ impl<'a> Prepared<'a> {
             // u64 -> f64 is exact for any count of pixels that fits in memory.
             #[allow(clippy::cast_precision_loss)]
             let count = self.count as f64;
-            self.divisor = Some(if self.count == 0 { f64::NAN } else { self.sum / count });
+            self.divisor = Some(if self.count == 0 {
+                f64::NAN
+            } else {
+                self.sum / count
+            });
         }
     }
 
@@ -332,6 +344,9 @@ impl<'a> Prepared<'a> {
         Ok(())
     }
 }
+
+/// One row of the subtracted image and of the scaled subtracted image with its factor.
+type RowOperands<'r> = (Option<&'r [f32]>, Option<(&'r [f32], f64)>);
 
 /// `x = tail((x - sub) - dark * k)` for each value of a row, in `f64`.
 #[inline(always)]

@@ -110,7 +110,14 @@ impl Kernel {
 
     /// Combines the pixels `first..first + out.image.len()` of the band in `input`, where
     /// frame `f`'s band starts at `f * stride`.
-    pub(crate) fn run(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+    pub(crate) fn run(
+        &self,
+        input: &[f32],
+        stride: usize,
+        first: usize,
+        out: Out<'_>,
+        scratch: &mut Scratch,
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
@@ -126,22 +133,50 @@ impl Kernel {
     /// never fuses multiply-adds on its own, and min/max are written as comparisons.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn run_avx2(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+    fn run_avx2(
+        &self,
+        input: &[f32],
+        stride: usize,
+        first: usize,
+        out: Out<'_>,
+        scratch: &mut Scratch,
+    ) {
         self.run_generic(input, stride, first, out, scratch);
     }
 
     #[inline(always)]
-    fn run_generic(&self, input: &[f32], stride: usize, first: usize, out: Out<'_>, scratch: &mut Scratch) {
+    fn run_generic(
+        &self,
+        input: &[f32],
+        stride: usize,
+        first: usize,
+        out: Out<'_>,
+        scratch: &mut Scratch,
+    ) {
         // One loop per kind of kernel, so that each compiles on its own.
         match (self.rejection, self.method) {
             (Rejection::None, Method::Mean | Method::Sum) => {
                 self.for_groups(input, stride, first, out, scratch, Self::plain_sums);
             }
             (Rejection::None, Method::Median) if self.network.is_some() => {
-                self.for_groups(input, stride, first, out, scratch, Self::plain_median_network);
+                self.for_groups(
+                    input,
+                    stride,
+                    first,
+                    out,
+                    scratch,
+                    Self::plain_median_network,
+                );
             }
             (Rejection::None, Method::Median) => {
-                self.for_groups(input, stride, first, out, scratch, Self::plain_median_select);
+                self.for_groups(
+                    input,
+                    stride,
+                    first,
+                    out,
+                    scratch,
+                    Self::plain_median_select,
+                );
             }
             _ => self.for_groups(input, stride, first, out, scratch, Self::sorted),
         }
@@ -159,7 +194,11 @@ impl Kernel {
         scratch: &mut Scratch,
         group: impl Fn(&Self, &Raw<'_>, &mut Scratch) -> GroupResult,
     ) {
-        let Out { image, mut count, mut std } = out;
+        let Out {
+            image,
+            mut count,
+            mut std,
+        } = out;
         let len = image.len();
         let mut g = 0;
         while g < len {
@@ -204,7 +243,10 @@ impl Kernel {
     #[inline(always)]
     fn plain_median_network(&self, raw: &Raw<'_>, scratch: &mut Scratch) -> GroupResult {
         let k = raw.load_sortable(&mut scratch.vals, false);
-        sort_network(&mut scratch.vals, self.network.as_deref().unwrap_or_default());
+        sort_network(
+            &mut scratch.vals,
+            self.network.as_deref().unwrap_or_default(),
+        );
         GroupResult {
             value: gather_median(&scratch.vals, &ZERO, &k),
             count: k,
@@ -359,7 +401,11 @@ impl Raw<'_> {
         for (f, row) in vals.iter_mut().enumerate() {
             let v = self.load(f, f32::INFINITY);
             for l in 0..LANES {
-                let ok = if finite { v[l].is_finite() } else { !v[l].is_nan() };
+                let ok = if finite {
+                    v[l].is_finite()
+                } else {
+                    !v[l].is_nan()
+                };
                 row[l] = if ok { v[l] } else { f32::INFINITY };
                 k[l] += u32::from(ok);
             }
@@ -513,7 +559,11 @@ fn in_range(f: u32, s: &Idx, e: &Idx) -> Idx {
     let mut out = ZERO;
     for l in 0..LANES {
         // One unsigned comparison: f - s wraps above e - s when f < s.
-        out[l] = if f.wrapping_sub(s[l]) < e[l].wrapping_sub(s[l]) { u32::MAX } else { 0 };
+        out[l] = if f.wrapping_sub(s[l]) < e[l].wrapping_sub(s[l]) {
+            u32::MAX
+        } else {
+            0
+        };
     }
     out
 }
@@ -658,7 +708,11 @@ fn count_bounds(vals: &[Lanes], k: &Idx, lower: &Wide, upper: &Wide) -> (Idx, Id
     let mut within = ZERO;
     for l in 0..LANES {
         let nan = lower[l].is_nan() | upper[l].is_nan();
-        within[l] = if nan { 0 } else { (k[l] - above[l]).max(below[l]) };
+        within[l] = if nan {
+            0
+        } else {
+            (k[l] - above[l]).max(below[l])
+        };
     }
     (below, within)
 }
@@ -795,7 +849,10 @@ mod tests {
 
     #[test]
     fn median_of_even_count_is_mean_of_middle_values() {
-        assert_eq!(one_pixel(Method::Median, Rejection::None, &[4.0, 1.0, 3.0, 2.0]).0, 2.5);
+        assert_eq!(
+            one_pixel(Method::Median, Rejection::None, &[4.0, 1.0, 3.0, 2.0]).0,
+            2.5
+        );
         let many: Vec<f32> = (0..100u16).rev().map(f32::from).collect();
         assert_eq!(one_pixel(Method::Median, Rejection::None, &many).0, 49.5);
     }
@@ -803,8 +860,14 @@ mod tests {
     #[test]
     fn nan_is_skipped_and_all_nan_is_nan() {
         let nan = f32::NAN;
-        assert_eq!(one_pixel(Method::Median, Rejection::None, &[nan, 1.0, 5.0]), (3.0, 2, 2.0));
-        assert_eq!(one_pixel(Method::Mean, Rejection::None, &[nan, 1.0, 5.0]), (3.0, 2, 2.0));
+        assert_eq!(
+            one_pixel(Method::Median, Rejection::None, &[nan, 1.0, 5.0]),
+            (3.0, 2, 2.0)
+        );
+        assert_eq!(
+            one_pixel(Method::Mean, Rejection::None, &[nan, 1.0, 5.0]),
+            (3.0, 2, 2.0)
+        );
         let (v, c, s) = one_pixel(Method::Median, Rejection::None, &[nan, nan]);
         assert!(v.is_nan() && c == 0 && s.is_nan());
         let (v, c, _) = one_pixel(Method::Sum, Rejection::None, &[nan, nan]);
@@ -838,7 +901,14 @@ mod tests {
     #[test]
     fn minmax_drops_extremes() {
         let r = Rejection::MinMax { low: 1, high: 2 };
-        assert_eq!(one_pixel(Method::Mean, r, &[9.0, 1.0, 5.0, 3.0, 8.0]).0, 4.0);
-        assert!(one_pixel(Method::Mean, r, &[f32::NAN, 1.0, 5.0, 3.0]).0.is_nan());
+        assert_eq!(
+            one_pixel(Method::Mean, r, &[9.0, 1.0, 5.0, 3.0, 8.0]).0,
+            4.0
+        );
+        assert!(
+            one_pixel(Method::Mean, r, &[f32::NAN, 1.0, 5.0, 3.0])
+                .0
+                .is_nan()
+        );
     }
 }

@@ -56,7 +56,9 @@ mod frame;
 mod kernel;
 mod source;
 
-pub use combine::{BandSink, Center, Combine, DEFAULT_MEMORY_BUDGET, Method, Rejection, Stacked, StackedBand};
+pub use combine::{
+    BandSink, Center, Combine, DEFAULT_MEMORY_BUDGET, Method, Rejection, Stacked, StackedBand,
+};
 pub use error::Error;
 pub use frame::{Frame, NanPolicy};
 pub use source::{BandSource, InMemory};

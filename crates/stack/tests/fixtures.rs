@@ -22,14 +22,25 @@ fn image(v: &Value) -> Array2<f64> {
 }
 
 fn cube(f: &Value) -> Array3<f32> {
-    let shape: Vec<usize> = f["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let shape: Vec<usize> = f["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
     let data = &f["data"];
     // The values are float32 written as float64: the cast back is exact.
-    Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(i, r, c)| number(&data[i][r][c]) as f32)
+    Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(i, r, c)| {
+        number(&data[i][r][c]) as f32
+    })
 }
 
 fn run(combine: Combine, data: &Array3<f32>) -> Stacked {
-    combine.with_count().with_std().run(data.outer_iter().map(InMemory::new)).unwrap()
+    combine
+        .with_count()
+        .with_std()
+        .run(data.outer_iter().map(InMemory::new))
+        .unwrap()
 }
 
 /// Equal to within `rel` relative, or both NaN.
@@ -69,20 +80,40 @@ fn sigma_clip_is_astropy_sigma_clip() {
         ("sigma_clip_2_median_center", Rejection::sigma_clip(2.0)),
         (
             "sigma_clip_1.5_mean_center",
-            Rejection::SigmaClip { low: 1.5, high: 1.5, max_iters: 5, center: Center::Mean },
+            Rejection::SigmaClip {
+                low: 1.5,
+                high: 1.5,
+                max_iters: 5,
+                center: Center::Mean,
+            },
         ),
         (
             "sigma_clip_lo1_hi2.5_no_max",
-            Rejection::SigmaClip { low: 1.0, high: 2.5, max_iters: u32::MAX, center: Center::Median },
+            Rejection::SigmaClip {
+                low: 1.0,
+                high: 2.5,
+                max_iters: u32::MAX,
+                center: Center::Median,
+            },
         ),
     ];
     for (key, rejection) in cases {
         let expected = &f[key];
         let mean = run(Combine::mean().rejection(rejection), &data);
-        assert_close(&mean.image, &image(&expected["mean"]), 1e-7, &format!("{key} mean"));
+        assert_close(
+            &mean.image,
+            &image(&expected["mean"]),
+            1e-7,
+            &format!("{key} mean"),
+        );
         let count = image(&expected["count"]).mapv(|v| v as u32);
         assert_eq!(mean.count.unwrap(), count, "{key} count");
         let median = run(Combine::median().rejection(rejection), &data);
-        assert_close(&median.image, &image(&expected["median"]), 1e-7, &format!("{key} median"));
+        assert_close(
+            &median.image,
+            &image(&expected["median"]),
+            1e-7,
+            &format!("{key} median"),
+        );
     }
 }

@@ -34,7 +34,11 @@ fn cube(n: usize, rows: usize, cols: usize, nan: f64, seed: u64) -> Array3<f32> 
         if u < nan {
             f32::NAN
         } else if rng.unit() < 0.005 {
-            if rng.unit() < 0.5 { f32::INFINITY } else { f32::NEG_INFINITY }
+            if rng.unit() < 0.5 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            }
         } else if rng.unit() < 0.05 {
             (rng.unit() * 1e4 - 5e3) as f32
         } else {
@@ -62,11 +66,17 @@ fn sigma_clip(sorted: &[f32], low: f64, high: f64, max_iters: u32, center: Cente
             (f64::NAN, f64::NAN)
         } else {
             let mean = buf.iter().map(|&v| f64::from(v)).sum::<f64>() / count as f64;
-            let var = buf.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / count as f64;
+            let var = buf
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / count as f64;
             let std = var.sqrt();
             let centre = match center {
                 Center::Mean => mean,
-                Center::Median => 0.5 * (f64::from(buf[(count - 1) / 2]) + f64::from(buf[count / 2])),
+                Center::Median => {
+                    0.5 * (f64::from(buf[(count - 1) / 2]) + f64::from(buf[count / 2]))
+                }
             };
             (centre - low * std, centre + high * std)
         };
@@ -94,7 +104,13 @@ fn reference_pixel(values: &[f32], method: Method, rejection: Rejection) -> (f32
     let valid: Vec<f32> = values
         .iter()
         .copied()
-        .filter(|v| if finite_only { v.is_finite() } else { !v.is_nan() })
+        .filter(|v| {
+            if finite_only {
+                v.is_finite()
+            } else {
+                !v.is_nan()
+            }
+        })
         .collect();
     let mut sorted = valid.clone();
     sorted.sort_by(f32::total_cmp);
@@ -109,7 +125,12 @@ fn reference_pixel(values: &[f32], method: Method, rejection: Rejection) -> (f32
                 Vec::new()
             }
         }
-        Rejection::SigmaClip { low, high, max_iters, center } => sigma_clip(&sorted, low, high, max_iters, center),
+        Rejection::SigmaClip {
+            low,
+            high,
+            max_iters,
+            center,
+        } => sigma_clip(&sorted, low, high, max_iters, center),
     };
     let n = kept.len();
     if n == 0 {
@@ -117,7 +138,11 @@ fn reference_pixel(values: &[f32], method: Method, rejection: Rejection) -> (f32
     }
     let sum: f64 = kept.iter().map(|&v| f64::from(v)).sum();
     let mean = sum / n as f64;
-    let var = kept.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n as f64;
+    let var = kept
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n as f64;
     let value = match method {
         Method::Median => {
             let mut s = kept.clone();
@@ -147,14 +172,18 @@ fn rejection_strategy() -> impl Strategy<Value = Rejection> {
     prop_oneof![
         Just(Rejection::None),
         (0usize..3, 0usize..3).prop_map(|(low, high)| Rejection::MinMax { low, high }),
-        (0.5f64..4.0, 0.5f64..4.0, prop_oneof![Just(0u32), Just(1), Just(5), Just(u32::MAX)], any::<bool>()).prop_map(
-            |(low, high, max_iters, mean)| Rejection::SigmaClip {
+        (
+            0.5f64..4.0,
+            0.5f64..4.0,
+            prop_oneof![Just(0u32), Just(1), Just(5), Just(u32::MAX)],
+            any::<bool>()
+        )
+            .prop_map(|(low, high, max_iters, mean)| Rejection::SigmaClip {
                 low,
                 high,
                 max_iters,
                 center: if mean { Center::Mean } else { Center::Median },
-            }
-        ),
+            }),
     ]
 }
 
@@ -245,7 +274,7 @@ proptest! {
                 let mut row_sum = 0.0;
                 for c in 0..cols {
                     let v = value(r, c);
-                    if !(v.is_nan() && !propagate) {
+                    if propagate || !v.is_nan() {
                         row_sum += v;
                         count += 1;
                     }
@@ -277,8 +306,16 @@ fn one_frame_is_returned_as_is() {
         assert!(out.image.iter().zip(&a).all(|(&x, &y)| same(x, y)));
     }
     // Sigma clipping has no value for infinities (astropy masks non-finite values).
-    let out = Combine::median().rejection(Rejection::sigma_clip(3.0)).run([InMemory::new(a.view())]).unwrap();
-    assert!(out.image.iter().zip(&a).all(|(&x, &y)| same(x, if y.is_finite() { y } else { f32::NAN })));
+    let out = Combine::median()
+        .rejection(Rejection::sigma_clip(3.0))
+        .run([InMemory::new(a.view())])
+        .unwrap();
+    assert!(
+        out.image
+            .iter()
+            .zip(&a)
+            .all(|(&x, &y)| same(x, if y.is_finite() { y } else { f32::NAN }))
+    );
 }
 
 #[test]
@@ -296,7 +333,10 @@ fn all_nan_pixel_is_nan_with_count_zero() {
         assert!(out.image[[1, 0]].is_nan());
         assert_eq!(out.count.as_ref().unwrap()[[1, 0]], 0);
         assert!(out.std.as_ref().unwrap()[[1, 0]].is_nan());
-        assert_eq!(out.image[[0, 0]], if method == Method::Sum { 5.0 } else { 1.0 });
+        assert_eq!(
+            out.image[[0, 0]],
+            if method == Method::Sum { 5.0 } else { 1.0 }
+        );
     }
 }
 
@@ -304,7 +344,12 @@ fn all_nan_pixel_is_nan_with_count_zero() {
 fn constant_pixel_survives_sigma_clipping() {
     let frames = vec![Array2::from_elem((3, 17), 42.5_f32); 20];
     for center in [Center::Median, Center::Mean] {
-        let clip = Rejection::SigmaClip { low: 0.0, high: 0.0, max_iters: u32::MAX, center };
+        let clip = Rejection::SigmaClip {
+            low: 0.0,
+            high: 0.0,
+            max_iters: u32::MAX,
+            center,
+        };
         let out = Combine::mean()
             .rejection(clip)
             .with_count()
