@@ -101,8 +101,9 @@ const CFITSIO_COMMENTS: [&str; 2] = [
 /// NaN pixels are written as NaN (IEEE floats need no BLANK).
 ///
 /// # Errors
-/// [`Error::AlreadyExists`]; [`Error::Io`] when the folder is missing or not writable;
-/// [`Error::Cfitsio`] when writing fails (a full disk).
+/// [`Error::AlreadyExists`]; [`Error::Io`] when the folder is missing or not writable, or
+/// the disk is full (`No space left on device`); [`Error::Cfitsio`] when writing fails
+/// otherwise.
 ///
 /// ```
 /// # fn main() -> Result<(), eloy_fits::Error> {
@@ -303,21 +304,23 @@ impl Writer {
     /// number of rows that fit in the image.
     ///
     /// # Errors
-    /// [`Error::RowsOutOfRange`], [`Error::BufferSize`], [`Error::Cfitsio`].
+    /// [`Error::RowsOutOfRange`], [`Error::BufferSize`]; [`Error::Io`] when the disk is
+    /// full; [`Error::Cfitsio`].
     pub fn write_rows(&mut self, first_row: usize, values: &[f32]) -> Result<()> {
         self.check_rows(first_row, values.len())?;
         let path = self.path.clone();
+        let temp = self.temp.clone();
         let start = first_row * self.cols;
         if self.options.precision == Precision::U16 {
             let integers: Vec<u16> = values.iter().map(|&v| to_u16(v)).collect();
             return self
                 .handle()
                 .write_u16(start, &integers)
-                .map_err(|e| rename_error(e, &path));
+                .map_err(|e| explain_write_error(e, &temp, &path));
         }
         self.handle()
             .write_f32(start, values)
-            .map_err(|e| rename_error(e, &path))
+            .map_err(|e| explain_write_error(e, &temp, &path))
     }
 
     /// As [`write_rows`](Writer::write_rows), from `f64` values.
@@ -327,6 +330,7 @@ impl Writer {
     pub fn write_rows_f64(&mut self, first_row: usize, values: &[f64]) -> Result<()> {
         self.check_rows(first_row, values.len())?;
         let path = self.path.clone();
+        let temp = self.temp.clone();
         let start = first_row * self.cols;
         if self.options.precision == Precision::U16 {
             #[allow(clippy::cast_possible_truncation)]
@@ -334,11 +338,11 @@ impl Writer {
             return self
                 .handle()
                 .write_u16(start, &integers)
-                .map_err(|e| rename_error(e, &path));
+                .map_err(|e| explain_write_error(e, &temp, &path));
         }
         self.handle()
             .write_f64(start, values)
-            .map_err(|e| rename_error(e, &path))
+            .map_err(|e| explain_write_error(e, &temp, &path))
     }
 
     fn check_rows(&self, first_row: usize, len: usize) -> Result<()> {
@@ -382,9 +386,11 @@ impl Writer {
         if self.options.checksum {
             handle
                 .write_checksum()
-                .map_err(|e| rename_error(e, &path))?;
+                .map_err(|e| explain_write_error(e, &self.temp, &path))?;
         }
-        handle.close().map_err(|e| rename_error(e, &path))?;
+        handle
+            .close()
+            .map_err(|e| explain_write_error(e, &self.temp, &path))?;
         if self.options.sync {
             std::fs::File::open(&self.temp)
                 .and_then(|f| f.sync_all())
@@ -426,6 +432,34 @@ impl Drop for Writer {
         drop(self.handle.take());
         let _ = std::fs::remove_file(&self.temp);
     }
+}
+
+/// cfitsio reports any failed write as "error writing to FITS file" (status 106), without
+/// the reason. Ask the operating system by writing one more block to the temporary file
+/// (deleted afterwards anyway): a full disk, an exceeded quota or a device error come back
+/// as what they are, naming the destination.
+fn explain_write_error(error: Error, temp: &Path, path: &Path) -> Error {
+    use std::io::Write;
+    const WRITE_ERROR: i32 = 106;
+    if matches!(
+        error,
+        Error::Cfitsio {
+            status: WRITE_ERROR,
+            ..
+        }
+    ) {
+        let probe = std::fs::OpenOptions::new()
+            .append(true)
+            .open(temp)
+            .and_then(|mut file| {
+                file.write_all(&[0; 2880])?;
+                file.sync_all()
+            });
+        if let Err(source) = probe {
+            return Error::io(path, source);
+        }
+    }
+    rename_error(error, path)
 }
 
 /// cfitsio errors name the temporary file; show the destination instead.
