@@ -83,23 +83,6 @@ impl Handle {
         Ok(handle)
     }
 
-    /// Creates a new file at `path` (which must not exist).
-    pub(crate) fn create(path: &Path) -> Result<Handle> {
-        let name = c_path(path)?;
-        let mut ptr = ptr::null_mut();
-        let mut status = 0;
-        // SAFETY: as in `open_readonly`.
-        unsafe { sys::ffdkinit(&raw mut ptr, name.as_ptr(), &raw mut status) };
-        let handle = Handle {
-            ptr,
-            path: path.to_path_buf(),
-        };
-        if status != 0 {
-            return Err(handle.error(status, "cannot create"));
-        }
-        Ok(handle)
-    }
-
     pub(crate) fn error(&self, status: c_int, doing: &str) -> Error {
         Error::Cfitsio {
             path: self.path.clone(),
@@ -258,106 +241,6 @@ impl Handle {
         self.check(status, "cannot read pixels")
     }
 
-    /// Creates the primary image with `bitpix` (-32 or -64) and axes (NAXIS1 first).
-    pub(crate) fn create_image(&mut self, bitpix: i32, axes: &[usize]) -> Result<()> {
-        let mut naxes: Vec<sys::LONGLONG> = axes.iter().map(|&a| a as sys::LONGLONG).collect();
-        let mut status = 0;
-        // SAFETY: `naxes` has `axes.len()` elements.
-        unsafe {
-            sys::ffcrimll(
-                self.ptr,
-                bitpix,
-                naxes.len() as c_int,
-                naxes.as_mut_ptr(),
-                &raw mut status,
-            );
-        };
-        self.check(status, "cannot create the image")
-    }
-
-    /// Appends one raw 80-character card.
-    pub(crate) fn write_card(&mut self, card: &str) -> Result<()> {
-        let c = CString::new(card)
-            .map_err(|_| self.error(sys::BAD_KEYCHAR as c_int, "header card holds a NUL byte"))?;
-        let mut status = 0;
-        // SAFETY: `c` is a valid C string.
-        unsafe { sys::ffprec(self.ptr, c.as_ptr(), &raw mut status) };
-        self.check(
-            status,
-            &format!("cannot write header card {:?}", card.trim_end()),
-        )
-    }
-
-    /// Writes pixels from flat element `first` (0-based).
-    pub(crate) fn write_f32(&mut self, first: usize, data: &[f32]) -> Result<()> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let mut status = 0;
-        // SAFETY: cfitsio reads `data.len()` floats; it does not write through the pointer
-        // (the binding is declared `*mut` for historical reasons).
-        unsafe {
-            sys::ffppre(
-                self.ptr,
-                1,
-                (first + 1) as sys::LONGLONG,
-                data.len() as sys::LONGLONG,
-                data.as_ptr().cast_mut(),
-                &raw mut status,
-            );
-        };
-        self.check(status, "cannot write pixels")
-    }
-
-    /// Writes f64 pixels from flat element `first` (0-based).
-    pub(crate) fn write_f64(&mut self, first: usize, data: &[f64]) -> Result<()> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let mut status = 0;
-        // SAFETY: as in `write_f32`.
-        unsafe {
-            sys::ffpprd(
-                self.ptr,
-                1,
-                (first + 1) as sys::LONGLONG,
-                data.len() as sys::LONGLONG,
-                data.as_ptr().cast_mut(),
-                &raw mut status,
-            );
-        };
-        self.check(status, "cannot write pixels")
-    }
-
-    /// Writes unsigned 16-bit pixels from flat element `first` (0-based) of an image created
-    /// with type 20 (BITPIX 16, BZERO 32768).
-    pub(crate) fn write_u16(&mut self, first: usize, data: &[u16]) -> Result<()> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let mut status = 0;
-        // SAFETY: cfitsio reads `data.len()` u16 values (TUSHORT).
-        unsafe {
-            sys::ffppr(
-                self.ptr,
-                sys::TUSHORT as c_int,
-                (first + 1) as sys::LONGLONG,
-                data.len() as sys::LONGLONG,
-                data.as_ptr().cast_mut().cast(),
-                &raw mut status,
-            );
-        };
-        self.check(status, "cannot write pixels")
-    }
-
-    /// Adds or updates CHECKSUM and DATASUM of the current HDU.
-    pub(crate) fn write_checksum(&mut self) -> Result<()> {
-        let mut status = 0;
-        // SAFETY: as above.
-        unsafe { sys::ffpcks(self.ptr, &raw mut status) };
-        self.check(status, "cannot write the checksum")
-    }
-
     /// Verifies CHECKSUM/DATASUM of the current HDU: `Some(true)` when both are present and
     /// correct, `Some(false)` when one is wrong, `None` when they are absent.
     pub(crate) fn verify_checksum(&mut self) -> Result<Option<bool>> {
@@ -371,15 +254,6 @@ impl Handle {
             (0, 0) => None,
             _ => Some(false),
         })
-    }
-
-    /// Closes the file, flushing buffers; errors (a full disk) are reported.
-    pub(crate) fn close(mut self) -> Result<()> {
-        let mut status = 0;
-        let ptr = std::mem::replace(&mut self.ptr, ptr::null_mut());
-        // SAFETY: `ptr` is an open file, closed once (Drop sees null afterwards).
-        unsafe { sys::ffclos(ptr, &raw mut status) };
-        self.check(status, "cannot finish writing")
     }
 }
 

@@ -242,7 +242,7 @@ impl Card {
                 q
             }
             Value::Undefined => String::new(),
-            other => format!("{other:>20}"),
+            other => format!("{:>20}", other.to_string()),
         };
         if !comment.is_empty() {
             text.push_str(" / ");
@@ -756,6 +756,23 @@ mod tests {
             Some("FLAT,SKY")
         );
         assert_eq!(header.cards()[0].comment(), Some("observation type"));
+    }
+
+    #[test]
+    fn numbers_are_in_fixed_format() {
+        // FITS standard 4.2.3-4.2.4: logical and numbers right-justified to column 30.
+        assert_eq!(
+            &Card::new("SIMPLE", true, "").as_str()[..30],
+            "SIMPLE  =                    T"
+        );
+        assert_eq!(
+            &Card::new("BITPIX", -32, "").as_str()[..30],
+            "BITPIX  =                  -32"
+        );
+        assert_eq!(
+            &Card::new("EXPTIME", 1.5, "").as_str()[..30],
+            "EXPTIME =                  1.5"
+        );
     }
 
     #[test]

@@ -658,3 +658,76 @@ fn unwritable_folder_is_a_clear_error_and_leaves_nothing() {
         assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
     }
 }
+
+#[test]
+fn checksums_are_right_for_every_precision_and_band_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Odd widths put U16 bands on odd pixels (the low half of a 32-bit word).
+    for (rows, cols) in [(9, 7), (6, 1), (1, 5), (10, 10)] {
+        let data =
+            Array2::from_shape_fn((rows, cols), |(r, c)| (r * cols + c) as f32 * 37.5 - 100.0);
+        for precision in [Precision::F32, Precision::F64, Precision::U16] {
+            let p = dir
+                .path()
+                .join(format!("sum_{rows}x{cols}_{precision:?}.fits"));
+            let options = WriteOptions {
+                precision,
+                sync: false,
+                ..Default::default()
+            };
+            let mut writer =
+                eloy_fits::Writer::create(&p, (rows, cols), &rich_header(), &options).unwrap();
+            // Bands of 2 rows, last first.
+            let mut starts: Vec<usize> = (0..rows).step_by(2).collect();
+            starts.reverse();
+            for start in starts {
+                let end = (start + 2).min(rows);
+                let band = data.slice(ndarray::s![start..end, ..]).to_owned();
+                writer.write_rows(start, band.as_slice().unwrap()).unwrap();
+            }
+            assert!(
+                matches!(
+                    writer.write_rows(0, &vec![0.0; cols]),
+                    Err(Error::RowsOutOfRange { .. })
+                ),
+                "a row written twice"
+            );
+            writer.finish().unwrap();
+            let mut reader = Reader::open(&p).unwrap();
+            assert_eq!(reader.verify_checksum().unwrap(), Some(true), "{p:?}");
+            if let Some((warnings, errors, text)) = support::fitsverify(&p) {
+                assert_eq!((warnings, errors), (0, 0), "{text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn header_cards_with_invalid_names_are_repaired_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("names.fits");
+    let mut header = Header::new();
+    header.push(Card::from_raw(
+        "exptime =                 30.0 / lowercase from a sloppy camera",
+    ));
+    header.push(Card::from_raw(
+        "BAD.KEY =                    1 / a dot is not allowed",
+    ));
+    write(
+        &p,
+        Array2::<f32>::zeros((2, 2)).view(),
+        &header,
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let back = read(&p).unwrap();
+    assert_eq!(back.header.get::<f64>("EXPTIME"), Some(30.0));
+    assert!(
+        back.header.comments().any(|c| c.contains("BAD.KEY")),
+        "{:?}",
+        back.header
+    );
+    if let Some((warnings, errors, text)) = support::fitsverify(&p) {
+        assert_eq!((warnings, errors), (0, 0), "{text}");
+    }
+}
