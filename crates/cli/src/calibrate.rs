@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use eloy::calib::{Batch, CalibrateOptions, Job, Outcome, output_name};
 use eloy::fits::{Catalog, Precision};
@@ -29,6 +29,53 @@ fn night_folder(out: &Path, night: Option<chrono::NaiveDate>) -> PathBuf {
     out.join(night.map_or_else(|| "undated".to_owned(), |d| d.to_string()))
 }
 
+/// Removes the temporary files that a run killed mid-write (`kill -9`, a power cut) left in
+/// the output folders `dirs` (not their subfolders): eloy's FITS temporaries
+/// (`.NAME.eloy-tmp-PID-…`, see [`eloy::fits::is_temporary_name`]) whose process is gone,
+/// and PNG previews' (`.eloy-viz-….png.tmp`), all older than `started`. A folder that holds
+/// the input is left alone. Returns how many files were removed.
+pub(crate) fn sweep_temporaries(dirs: &[PathBuf], input: &Path, started: SystemTime) -> usize {
+    let input = std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf());
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(canonical) = std::fs::canonicalize(dir) else {
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(&canonical) else {
+            continue;
+        };
+        if input.starts_with(&canonical) {
+            continue;
+        }
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = if eloy::fits::is_temporary_name(&name) {
+                !writer_is_alive(&name)
+            } else {
+                name.starts_with(".eloy-viz-") && name.ends_with(".png.tmp")
+            };
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < started);
+            if stale && old && entry.file_type().is_ok_and(|t| t.is_file()) {
+                removed += usize::from(std::fs::remove_file(entry.path()).is_ok());
+            }
+        }
+    }
+    removed
+}
+
+/// Whether the process named in a temporary file's name (`.NAME.eloy-tmp-PID-…`) still
+/// runs, where the system says (`/proc`); elsewhere, as if not.
+fn writer_is_alive(name: &str) -> bool {
+    let pid = name
+        .split_once(".eloy-tmp-")
+        .and_then(|(_, rest)| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    pid.is_some_and(|pid| pid != std::process::id() && Path::new(&format!("/proc/{pid}")).is_dir())
+}
+
 /// Stops the batch cleanly on Ctrl-C: frames in flight leave nothing behind.
 fn cancel_on_interrupt() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -46,6 +93,7 @@ fn cancel_on_interrupt() -> Arc<AtomicBool> {
 
 pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     let started = Instant::now();
+    let started_at = SystemTime::now();
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
     let mut scan = args.night.scan_options();
@@ -74,6 +122,16 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     );
     for frame in unused_calibration_frames(&catalog, &groups, args.night_of) {
         eprintln!("{}", unused_line(frame));
+    }
+    let mut output_dirs = vec![args.out.join("masters")];
+    output_dirs.extend(groups.iter().map(|g| night_folder(&args.out, g.night)));
+    output_dirs.dedup();
+    let swept = sweep_temporaries(&output_dirs, &args.dir, started_at);
+    if swept > 0 {
+        eprintln!(
+            "removed {swept} temporary file(s) left in {} by an interrupted run",
+            args.out.display()
+        );
     }
     let options = CalibrateOptions {
         invalid: args.invalid.into(),

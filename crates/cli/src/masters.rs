@@ -157,6 +157,10 @@ impl MasterStore {
                     path.display(),
                     files.len()
                 ));
+                // A run stopped between the master and its preview left no preview.
+                if self.preview && !path.with_extension("png").exists() {
+                    self.write_preview(&master, path, note);
+                }
                 return Ok(Some(master));
             }
             return Err(format!(
@@ -182,19 +186,26 @@ impl MasterStore {
             seconds(start.elapsed())
         ));
         if self.preview {
-            let png = path.with_extension("png");
-            let picture = eloy::viz::render(master.data.view(), &Render::default())
-                .map_err(|e| format!("{}: {e}", png.display()))?;
-            let overwrite = if self.overwrite {
-                Overwrite::Replace
-            } else {
-                Overwrite::Never
-            };
-            if let Err(e) = picture.save_png(&png, overwrite) {
-                note(&format!("  preview not written: {e}"));
-            }
+            self.write_preview(&master, path, note);
         }
         Ok(Some(master))
+    }
+
+    /// Writes the PNG preview of the master saved at `path`; a preview that cannot be made
+    /// is a note: the master is what matters.
+    fn write_preview(&self, master: &Master, path: &Path, note: &dyn Fn(&str)) {
+        let png = path.with_extension("png");
+        let overwrite = if self.overwrite {
+            Overwrite::Replace
+        } else {
+            Overwrite::Never
+        };
+        let written = eloy::viz::render(master.data.view(), &Render::default())
+            .map_err(|e| format!("{}: {e}", png.display()))
+            .and_then(|picture| picture.save_png(&png, overwrite).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            note(&format!("  preview not written: {e}"));
+        }
     }
 }
 
@@ -260,6 +271,17 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         eprintln!("{}", failure_line(&failure.path, &failure.error));
     }
     let groups = groups(&catalog, args.night_of);
+    let swept = crate::calibrate::sweep_temporaries(
+        &[args.out.join("masters")],
+        &args.dir,
+        std::time::SystemTime::now(),
+    );
+    if swept > 0 {
+        eprintln!(
+            "removed {swept} temporary file(s) left in {} by an interrupted run",
+            args.out.join("masters").display()
+        );
+    }
     if groups.is_empty() {
         return Err(Fatal(format!(
             "{}: no light frames{} to build masters for",

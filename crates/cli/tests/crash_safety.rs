@@ -1,0 +1,296 @@
+//! Crash safety: `eloy calibrate` killed with SIGKILL at pseudo-random points (while it
+//! scans, builds masters, writes lights) never leaves a partial output, never touches an
+//! input, and a rerun completes the night, sweeping the temporary files the killed runs left.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eloy::fits::{Header, Precision, WriteOptions};
+
+const ROWS: usize = 256;
+const COLS: usize = 384;
+const CALIBRATION: usize = 5;
+const LIGHTS: usize = 40;
+/// A run that takes longer than this is hung (a whole run takes a few seconds in a debug
+/// build).
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// A small deterministic generator (SplitMix64): the same kill points on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A night of 256x384 unsigned 16-bit frames: 5 bias, 5 darks, 5 flats and 40 lights, with
+/// smooth patterns rather than noise (the synthetic night generator is slow in a debug
+/// build, and crash safety does not need realism).
+fn write_night(root: &Path) -> Vec<PathBuf> {
+    let options = WriteOptions {
+        precision: Precision::U16,
+        ..Default::default()
+    };
+    let mut lights = Vec::new();
+    let kinds = [
+        ("Bias", "bias", "Bias Frame", 0.0, CALIBRATION),
+        ("Darks", "dark", "Dark Frame", 60.0, CALIBRATION),
+        ("Flats", "flat", "Flat Field", 2.0, CALIBRATION),
+        ("ScienceImages", "light", "Light Frame", 60.0, LIGHTS),
+    ];
+    for (k, (folder, stem, imagetyp, exposure, count)) in kinds.into_iter().enumerate() {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+        for i in 0..count {
+            let mut header = Header::new();
+            header.set("IMAGETYP", imagetyp, "");
+            header.set("EXPTIME", exposure, "");
+            header.set(
+                "DATE-OBS",
+                format!("2016-01-05T20:{:02}:{:02}", k * 10 + i / 60, i % 60),
+                "",
+            );
+            header.set("FILTER", "R", "");
+            let level = [1000.0, 1003.0, 30_000.0, 1500.0][k];
+            let data = ndarray::Array2::from_shape_fn((ROWS, COLS), |(r, c)| {
+                level + ((r * 7 + c * 3 + i * 11) % 23) as f32
+            });
+            let path = root.join(folder).join(format!("{stem}_{i:03}.fits"));
+            eloy::fits::write(&path, data.view(), &header, &options).unwrap();
+            if k == 3 {
+                lights.push(path);
+            }
+        }
+    }
+    lights
+}
+
+/// Every file under `dir`, with its bytes.
+fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                files.insert(entry.path(), std::fs::read(entry.path()).unwrap());
+            }
+        }
+    }
+    files
+}
+
+fn is_temporary(path: &Path) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy();
+    eloy::fits::is_temporary_name(&name) || name.ends_with(".png.tmp")
+}
+
+/// Every output that has its final name is whole: FITS files open and their checksums are
+/// right; PNG files end with their IEND chunk. Returns the temporary files found.
+fn check_outputs(out: &Path, when: &str) -> usize {
+    let mut temporaries = 0;
+    for (path, bytes) in files_under(out) {
+        if is_temporary(&path) {
+            temporaries += 1;
+            continue;
+        }
+        let name = path.to_string_lossy();
+        if name.ends_with(".fits") {
+            let mut reader = eloy::fits::Reader::open(&path)
+                .unwrap_or_else(|e| panic!("{when}: partial output {name}: {e}"));
+            assert_eq!(
+                reader.verify_checksum().unwrap(),
+                Some(true),
+                "{when}: {name}"
+            );
+        } else if name.ends_with(".png") {
+            const IEND: [u8; 8] = [0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+            assert!(bytes.ends_with(&IEND), "{when}: partial preview {name}");
+        } else {
+            panic!("{when}: unexpected file {name}");
+        }
+    }
+    temporaries
+}
+
+fn spawn(raw: &Path, out: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .arg("calibrate")
+        .arg(raw)
+        .arg("--out")
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn count_outputs(night: &Path) -> usize {
+    std::fs::read_dir(night).map_or(0, |d| {
+        d.filter(|e| {
+            let name = e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            name.ends_with(".fits") && !eloy::fits::is_temporary_name(&name)
+        })
+        .count()
+    })
+}
+
+#[test]
+fn calibrate_killed_at_random_points_never_leaves_a_partial_file_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    let night = out.join("2016-01-05");
+    let lights = write_night(&raw);
+    let inputs = files_under(&raw);
+
+    let mut rng = Rng(8);
+    let mut kills = Vec::new();
+    let mut left_behind = 0;
+    for run in 0..7 {
+        let before = count_outputs(&night);
+        let mut child = spawn(&raw, &out);
+        let start = Instant::now();
+        // The first runs die while they scan or build masters; the others after a few
+        // more lights are done, a little into the next ones.
+        let (wait_for, extra) = match run {
+            0 => (0, Duration::from_millis(rng.below(300))),
+            1 => (0, Duration::from_millis(300 + rng.below(900))),
+            _ => (
+                before + 1 + rng.below(6) as usize,
+                Duration::from_millis(rng.below(80)),
+            ),
+        };
+        let exited = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            assert!(start.elapsed() < DEADLINE, "run {run} hung");
+            if count_outputs(&night) >= wait_for {
+                std::thread::sleep(extra);
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if exited.is_none() {
+            // SIGKILL: no handler runs, no destructor, no clean-up.
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let temporaries = check_outputs(&out, &format!("after kill {run}"));
+        left_behind += temporaries;
+        kills.push((
+            start.elapsed().as_millis(),
+            count_outputs(&night),
+            temporaries,
+        ));
+        assert!(files_under(&raw) == inputs, "run {run} changed an input");
+    }
+    // (elapsed ms, outputs done, temporary files left) after each kill.
+    eprintln!("kills: {kills:?}");
+
+    let run = Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .arg("calibrate")
+        .arg(&raw)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if left_behind > 0 {
+        assert!(stderr.contains("temporary file(s) left in"), "{stderr}");
+    }
+    assert_eq!(
+        check_outputs(&out, "after the rerun"),
+        0,
+        "temporary files remain"
+    );
+    for light in &lights {
+        let output = night.join(eloy::calib::output_name(light));
+        assert!(output.exists(), "{}", output.display());
+    }
+    assert_eq!(count_outputs(&night), LIGHTS);
+    for kind in ["bias", "dark", "R_flat"] {
+        let master = out.join(format!("masters/2016-01-05_{ROWS}x{COLS}_bin1x1_{kind}"));
+        assert!(master.with_extension("fits").exists(), "{kind}");
+        assert!(master.with_extension("png").exists(), "{kind} preview");
+    }
+    assert!(files_under(&raw) == inputs, "the rerun changed an input");
+}
+
+/// The sweep removes only stale temporary files of eloy's patterns, in the output folders.
+#[test]
+fn a_rerun_sweeps_stale_temporaries_in_the_output_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    let night = out.join("2016-01-05");
+    let options = WriteOptions::default();
+    std::fs::create_dir_all(raw.join("ScienceImages")).unwrap();
+    let mut header = Header::new();
+    header.set("EXPTIME", 1.0, "");
+    header.set("DATE-OBS", "2016-01-05T20:00:00", "");
+    eloy::fits::write(
+        raw.join("ScienceImages/light_000.fits"),
+        ndarray::Array2::<f32>::ones((4, 4)).view(),
+        &header,
+        &options,
+    )
+    .unwrap();
+    std::fs::create_dir_all(&night).unwrap();
+    std::fs::create_dir_all(out.join("masters")).unwrap();
+    // What a killed run leaves (PID 0 runs nothing the sweep would mistake for a writer).
+    let stale = [
+        night.join(".light_001.fits.eloy-tmp-0-123-0"),
+        out.join("masters/.2016-01-05_4x4_bin1x1_bias.fits.eloy-tmp-0-5-1"),
+        out.join("masters/.eloy-viz-AbC123.png.tmp"),
+    ];
+    // Look-alikes that are not eloy's, and a temporary name in the input.
+    let kept = [
+        night.join("notes.eloy-tmp-0-1-1"),
+        night.join(".light_002.fits.tmp"),
+        raw.join("ScienceImages/.light_000.fits.eloy-tmp-0-1-2"),
+    ];
+    for path in stale.iter().chain(&kept) {
+        std::fs::write(path, "partial").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let run = Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .arg("calibrate")
+        .arg(&raw)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed 3 temporary file(s)"), "{stderr}");
+    for path in &stale {
+        assert!(!path.exists(), "{}", path.display());
+    }
+    for path in &kept {
+        assert!(path.exists(), "{}", path.display());
+    }
+}
