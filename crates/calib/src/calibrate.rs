@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, CowArray, Zip};
 
 use eloy_fits::Header;
 
@@ -130,31 +130,92 @@ pub fn calibrate_in_place(
             });
         }
     }
-    fn rows_of(
-        m: Option<&crate::Master>,
-        first: usize,
-        count: usize,
-    ) -> Option<ArrayView2<'_, f32>> {
-        m.map(|m| m.data.slice(ndarray::s![first..first + count, ..]))
-    }
+    // The masters' rows of this band in standard layout (a copy only for masters that are
+    // not), missing masters as constant rows: one branch-free loop over slices serves all.
     let (bias, dark, flat) = (
-        rows_of(masters.bias.as_ref(), first_row, rows),
-        rows_of(masters.dark.as_ref(), first_row, rows),
-        rows_of(masters.flat.as_ref(), first_row, rows),
+        master_band(masters.bias.as_ref(), first_row, rows),
+        master_band(masters.dark.as_ref(), first_row, rows),
+        master_band(masters.flat.as_ref(), first_row, rows),
     );
-    Zip::indexed(band.axis_iter_mut(Axis(0))).par_for_each(|r, mut row| {
-        let bias = bias.as_ref().map(|b| b.row(r));
-        let dark = dark.as_ref().map(|d| d.row(r));
-        let flat = flat.as_ref().map(|f| f.row(r));
-        for (c, value) in row.iter_mut().enumerate() {
-            let b = bias.as_ref().map_or(0.0, |b| f64::from(b[c]));
-            let d = dark.as_ref().map_or(0.0, |d| f64::from(d[c]));
-            let f = flat.as_ref().map_or(1.0, |f| f64::from(f[c]));
-            let calibrated = (f64::from(*value) - (d * exposure + b)) / f;
-            *value = invalid.apply(calibrated as f32);
+    let zeros = vec![0.0f32; cols];
+    let ones = vec![1.0f32; cols];
+    Zip::indexed(band.axis_iter_mut(Axis(0))).par_for_each(|r, mut values| {
+        let (b, d, f) = (
+            master_row(bias.as_ref(), r, cols, &zeros),
+            master_row(dark.as_ref(), r, cols, &zeros),
+            master_row(flat.as_ref(), r, cols, &ones),
+        );
+        let kernel = |values: &mut [f32]| match invalid {
+            InvalidPixels::MinusOne => {
+                calibrate_row(values, b, d, f, exposure, |v| {
+                    InvalidPixels::MinusOne.apply(v)
+                });
+            }
+            InvalidPixels::Nan => {
+                calibrate_row(values, b, d, f, exposure, |v| InvalidPixels::Nan.apply(v))
+            }
+            InvalidPixels::Keep => calibrate_row(values, b, d, f, exposure, |v| v),
+        };
+        match values.as_slice_mut() {
+            Some(slice) => kernel(slice),
+            None => {
+                // A band view whose rows are not contiguous: work on a copy of the row.
+                let mut copy = values.to_vec();
+                kernel(&mut copy);
+                values.assign(&ndarray::ArrayView1::from(&copy[..]));
+            }
         }
     });
     Ok(())
+}
+
+/// Rows `first..first + count` of a master, borrowed when in standard layout (as masters
+/// built here are), copied otherwise.
+fn master_band(
+    master: Option<&crate::Master>,
+    first: usize,
+    count: usize,
+) -> Option<CowArray<'_, f32, ndarray::Ix2>> {
+    master.map(|m| {
+        let view = m
+            .data
+            .view()
+            .slice_move(ndarray::s![first..first + count, ..]);
+        if view.is_standard_layout() {
+            CowArray::from(view)
+        } else {
+            CowArray::from(view.as_standard_layout().into_owned())
+        }
+    })
+}
+
+/// Row `r` of a master band in standard layout, or `default` when there is no master.
+fn master_row<'a>(
+    master: Option<&'a CowArray<'_, f32, ndarray::Ix2>>,
+    r: usize,
+    cols: usize,
+    default: &'a [f32],
+) -> &'a [f32] {
+    match master.and_then(|m| m.as_slice()) {
+        Some(all) => &all[r * cols..(r + 1) * cols],
+        None => default,
+    }
+}
+
+/// The per-pixel formula over one row, written so that the compiler vectorizes it.
+#[inline]
+fn calibrate_row(
+    values: &mut [f32],
+    bias: &[f32],
+    dark: &[f32],
+    flat: &[f32],
+    exposure: f64,
+    rule: impl Fn(f32) -> f32,
+) {
+    for (((v, &b), &d), &f) in values.iter_mut().zip(bias).zip(dark).zip(flat) {
+        let calibrated = (f64::from(*v) - (f64::from(d) * exposure + f64::from(b))) / f64::from(f);
+        *v = rule(calibrated as f32);
+    }
 }
 
 /// The exposure of a frame, in seconds, from header keyword `key`.

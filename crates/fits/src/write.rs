@@ -599,12 +599,19 @@ fn encode(
 ) {
     match precision {
         Precision::F32 => {
-            bytes.reserve(narrow.len() * 4);
+            // Separate tight loops, so that both vectorize.
+            bytes.resize(narrow.len() * 4, 0);
+            for (out, &v) in bytes.chunks_exact_mut(4).zip(narrow) {
+                out.copy_from_slice(&v.to_bits().to_be_bytes());
+            }
+            let (mut hi, mut lo) = (0u64, 0u64);
             for &v in narrow {
                 let bits = v.to_bits();
-                sum.add_word(bits);
-                bytes.extend_from_slice(&bits.to_be_bytes());
+                hi += u64::from(bits >> 16);
+                lo += u64::from(bits & 0xffff);
             }
+            sum.hi += hi;
+            sum.lo += lo;
         }
         Precision::F64 => {
             for v in values {
