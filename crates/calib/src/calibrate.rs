@@ -152,7 +152,7 @@ pub fn calibrate_in_place(
                 });
             }
             InvalidPixels::Nan => {
-                calibrate_row(values, b, d, f, exposure, |v| InvalidPixels::Nan.apply(v))
+                calibrate_row(values, b, d, f, exposure, |v| InvalidPixels::Nan.apply(v));
             }
             InvalidPixels::Keep => calibrate_row(values, b, d, f, exposure, |v| v),
         };
