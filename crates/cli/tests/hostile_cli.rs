@@ -263,3 +263,53 @@ fn stats_gives_numbers_or_an_error_for_each_file_in_order() {
     assert_eq!(nan["pixels"], 0);
     assert!(nan["mean"].is_null() && nan["zscale"].is_null(), "{nan}");
 }
+
+#[test]
+fn calibrate_into_a_full_folder_names_each_output_and_leaves_nothing_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("night");
+    let spec = eloy::calib::synth::NightSpec {
+        rows: corpus::ROWS,
+        cols: corpus::COLS,
+        lights: 8,
+        stars: 3,
+        ..Default::default()
+    };
+    eloy::calib::synth::Night::new(spec).write(&raw).unwrap();
+    let out = dir.path().join("out");
+    // Room for the masters and their previews and a light or two: then the disk is full.
+    let Some(_mount) = corpus::Mount::tmpfs(&out, "size=64k") else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)");
+        return;
+    };
+    let run = eloy(&[
+        OsStr::new("calibrate"),
+        raw.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    let stderr = text(&run.stderr);
+    assert_no_panic(&stderr);
+    assert!(matches!(run.status.code(), Some(1 | 2)), "{stderr}");
+    let full: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  failed: ") && l.contains("No space left on device"))
+        .collect();
+    assert!(!full.is_empty(), "{stderr}");
+    for line in &full {
+        assert!(line.contains(out.to_string_lossy().as_ref()), "{line}");
+    }
+    // Whatever has its name is whole; no temporary file is left.
+    for folder in [out.join("masters"), out.join("2016-01-05")] {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(!eloy::fits::is_temporary_name(&name), "{name}");
+            assert!(!name.ends_with(".tmp"), "{name}");
+            if name.ends_with(".fits") {
+                let mut reader = eloy::fits::Reader::open(&path).unwrap();
+                assert_eq!(reader.verify_checksum().unwrap(), Some(true), "{name}");
+            }
+        }
+    }
+}
