@@ -224,6 +224,19 @@ impl Reader {
     /// memory can address ([`Error::TooLarge`]), corrupt gzip ([`Error::Gzip`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
         let path = path.as_ref();
+        // Opening a named pipe blocks until something writes to it: look before opening.
+        let kind = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .file_type();
+        if !kind.is_file() && !kind.is_dir() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a pipe, socket or device)",
+                ),
+            ));
+        }
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         if file.metadata().map_err(|e| Error::io(path, e))?.is_dir() {
             return Err(Error::io(
