@@ -72,6 +72,12 @@ fn every_unreadable_file_is_an_error_naming_it_and_its_problem() {
                 let err = master_bias(&files, &MasterOptions::default()).unwrap_err();
                 assert_names(&err.to_string(), &case.path, parts);
             }
+            Expect::NotAFile(parts) => {
+                let err = eloy::fits::read(&case.path).unwrap_err();
+                assert_names(&err.to_string(), &case.path, parts);
+                let err = FrameMeta::read(&case.path, &rule).unwrap_err();
+                assert_names(&err.to_string(), &case.path, parts);
+            }
             Expect::BadHeader(parts) => {
                 eloy::fits::read(&case.path).unwrap();
                 let err = FrameMeta::read(&case.path, &rule).unwrap_err();

@@ -36,6 +36,9 @@ pub enum Expect {
     /// A calibration frame of another shape than every light: combining it with the others
     /// is an error; the CLI leaves it unused and says so.
     OtherShapeCalibration(&'static [&'static str]),
+    /// Not a regular file (a named pipe): the scan passes it by; opened by name, an error
+    /// with these substrings, at once.
+    NotAFile(&'static [&'static str]),
     /// Readable and usable: NaN/infinite pixels, a 1x1 frame, a light of another shape. It
     /// is calibrated (NaN rules apply); nothing fails.
     Usable,
@@ -419,6 +422,20 @@ pub fn write(root: &Path) -> Corpus {
         );
     } else {
         std::fs::remove_file(&p).unwrap();
+    }
+
+    // A named pipe with a FITS name: opening it would wait for a writer forever. The scan
+    // walks past anything that is not a regular file; opened by name, it is an error.
+    #[cfg(unix)]
+    {
+        let p = lights.join("pipe.fits");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            add("named pipe", p, Expect::NotAFile(&["not a regular file"]));
+        }
     }
 
     // A symbolic link to the night's own folder: a loop for a scan that follows links.

@@ -135,6 +135,10 @@ fn calibrate_reports_every_bad_file_and_calibrates_every_good_light() {
             Expect::OtherShapeCalibration(_) => {
                 assert_reported(&stderr, "  unused: ", &case.path, &["shape (12x16)"]);
             }
+            Expect::NotAFile(_) => {
+                // Not a frame: the scan walks past it.
+                assert!(!output_of(&case.path).exists());
+            }
             Expect::Usable => {
                 assert!(
                     complete(&output_of(&case.path)),
@@ -238,7 +242,7 @@ fn stats_gives_numbers_or_an_error_for_each_file_in_order() {
         assert_eq!(line["path"], path.to_string_lossy().as_ref());
         let case = corpus.cases.iter().find(|c| c.path == *path);
         match case.map(|c| c.expect) {
-            Some(Expect::Unreadable(parts)) => {
+            Some(Expect::Unreadable(parts) | Expect::NotAFile(parts)) => {
                 let error = line["error"].as_str().unwrap_or_else(|| panic!("{line}"));
                 let lower = error.to_lowercase();
                 // The symbolic-link loop is a folder to `stats`; the scan names the loop.
