@@ -49,6 +49,7 @@
 //! # Ok::<(), eloy_stack::Error>(())
 //! ```
 
+mod batcher;
 mod combine;
 mod error;
 mod fits;
