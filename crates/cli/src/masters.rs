@@ -300,6 +300,7 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         eprintln!("{}", unused_line(frame));
     }
     let mut failed = catalog.failures.len();
+    let mut left_out = std::collections::BTreeSet::new();
     for group in &groups {
         eprintln!(
             "{} ({} lights, filter {})",
@@ -309,10 +310,13 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         );
         match store.masters_for(group, &|line| eprintln!("{line}")) {
             Ok((_, excluded)) => {
-                for (path, why) in &excluded {
-                    eprintln!("{}", failure_line(path, why));
+                // Groups that differ only by filter share their darks: say it once.
+                for (path, why) in excluded {
+                    if left_out.insert(path.clone()) {
+                        eprintln!("{}", failure_line(&path, why.as_str()));
+                        failed += 1;
+                    }
                 }
-                failed += excluded.len();
             }
             Err(why) => {
                 eprintln!("  failed: {why}");
