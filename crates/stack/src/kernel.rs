@@ -9,8 +9,8 @@
 //! - median and every rejection: NaN (and, for sigma clipping, ±inf) become `+inf`, the
 //!   number of valid values `k` is counted per lane, and the group is sorted column-wise
 //!   by a Batcher odd-even merge sorting network of branch-free min/max comparators
-//!   (for `N <= NETWORK_MAX`; above, each lane is sorted, or for a plain median selected,
-//!   on its own). The valid values of a pixel are then the first `k` of its column, and
+//!   (unrolled at compile time for `N <= 32`, read from a list up to `NETWORK_MAX`;
+//!   above, each lane is sorted, or for a plain median selected, on its own). The valid values of a pixel are then the first `k` of its column, and
 //!   the values kept by any rejection are a contiguous range `s..e` of it, so the median
 //!   is a gather and the mean a masked sum over the range.
 //!
