@@ -201,7 +201,7 @@ impl From<InvalidArg> for InvalidPixels {
 pub(crate) struct CalibrateArgs {
     /// Folder of raw frames (scanned recursively; the output folder is skipped).
     pub(crate) dir: PathBuf,
-    /// Output folder (created if needed): OUT/masters/ and OUT/<night>/<light>.fits.
+    /// Output folder (created if needed): OUT/masters/ and OUT/NIGHT/LIGHT.fits.
     #[arg(long, short)]
     pub(crate) out: PathBuf,
     /// Only this night (YYYY-MM-DD).
