@@ -359,3 +359,48 @@ fn constant_pixel_survives_sigma_clipping() {
         assert!(out.count.unwrap().iter().all(|&c| c == 20));
     }
 }
+
+#[test]
+fn strided_and_transposed_views_read_like_contiguous_ones() {
+    let data = cube(5, 9, 7, 0.1, 11);
+    // The same frames as transposed views of a (n, cols, rows) cube, and as every other
+    // column of a wider cube.
+    let transposed = data
+        .clone()
+        .permuted_axes([0, 2, 1])
+        .as_standard_layout()
+        .into_owned();
+    let mut wide = Array3::<f32>::zeros((5, 9, 14));
+    wide.slice_mut(s![.., .., ..;2]).assign(&data);
+    let expected = Combine::median()
+        .run(data.outer_iter().map(InMemory::new))
+        .unwrap();
+    let from_transposed = Combine::median()
+        .run(
+            transposed
+                .outer_iter()
+                .map(|f| InMemory::new(f.reversed_axes())),
+        )
+        .unwrap();
+    let strided = wide.slice(s![.., .., ..;2]);
+    // Several bands: 168 bytes a row and 2 * 180 bytes of scratch in 1000 bytes.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let from_strided = pool
+        .install(|| {
+            Combine::median()
+                .memory_budget(1000)
+                .run(strided.outer_iter().map(InMemory::new))
+        })
+        .unwrap();
+    for out in [from_transposed, from_strided] {
+        assert!(
+            out.image
+                .iter()
+                .zip(&expected.image)
+                .all(|(&a, &b)| same(a, b))
+        );
+    }
+}
