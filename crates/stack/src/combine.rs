@@ -9,7 +9,13 @@ use crate::Error;
 use crate::frame::{Frame, Prepared};
 use crate::kernel::{CHUNK, Kernel, Out};
 
-/// The memory budget when none is set: 256 MiB.
+/// The memory budget when none is set: 256 MiB. See [`Combine::memory_budget`].
+///
+/// ```
+/// use eloy_stack::{Combine, DEFAULT_MEMORY_BUDGET};
+/// assert_eq!(DEFAULT_MEMORY_BUDGET, 256 * 1024 * 1024);
+/// assert_eq!(Combine::median(), Combine::median().memory_budget(DEFAULT_MEMORY_BUDGET));
+/// ```
 pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 
 /// Bytes of working buffers the band height aims at when the budget allows more: a band

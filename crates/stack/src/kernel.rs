@@ -417,9 +417,14 @@ impl WithSorter for Job<'_, '_, '_> {
 /// [`Kernel::run_generic`] compiled for AVX2, one function per sorter. Same operations, same
 /// results: Rust never fuses multiply-adds on its own, and min/max are written as
 /// comparisons.
+///
+/// # Safety
+///
+/// The CPU must support AVX2. (An `unsafe fn` rather than a safe `#[target_feature]` one,
+/// which needs Rust 1.86.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn run_avx2<S: Sorter>(job: Job<'_, '_, '_>, sorter: &S) {
+unsafe fn run_avx2<S: Sorter>(job: Job<'_, '_, '_>, sorter: &S) {
     let Job {
         kernel,
         input,
