@@ -67,6 +67,7 @@ pub enum Center {
 /// let iraf_zero = Combine::mean().rejection(Rejection::MinMax { low: 0, high: 1 });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub enum Rejection {
     /// Keep every non-NaN value.
     #[default]

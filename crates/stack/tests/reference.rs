@@ -131,6 +131,7 @@ fn reference_pixel(values: &[f32], method: Method, rejection: Rejection) -> (f32
             max_iters,
             center,
         } => sigma_clip(&sorted, low, high, max_iters, center),
+        other => unimplemented!("no reference for {other:?}"),
     };
     let n = kept.len();
     if n == 0 {
