@@ -76,7 +76,14 @@ pub fn read(path: impl AsRef<Path>) -> Result<Image> {
             cols,
         })?;
     values.resize(rows * cols, 0.0f32);
-    reader.read_rows(0..rows, &mut values)?;
+    // In bands of about 4 MiB: the raw bytes of a band stay in cache and the reader's
+    // scratch buffer stays small.
+    let band = (4 << 20) / (cols.max(1) * 4);
+    let band = band.clamp(1, rows.max(1));
+    for (i, chunk) in values.chunks_mut(band * cols.max(1)).enumerate() {
+        let start = i * band;
+        reader.read_rows(start..start + chunk.len() / cols.max(1), chunk)?;
+    }
     let data = Array2::from_shape_vec((rows, cols), values)
         .expect("rows * cols values make a (rows, cols) array");
     Ok(Image {
