@@ -141,7 +141,7 @@ fn no_frames(kind: FrameKind) -> Error {
 }
 
 fn describe(options: &MasterOptions, n: usize, what: &str) -> String {
-    format!("{:?} of {n} frames of {what}", options.combine).replace('\n', " ")
+    format!("{} of {n} frames of {what}", options.combine)
 }
 
 /// Master bias: the per-pixel combination (default: NaN-skipping median) of bias frames.
@@ -411,32 +411,33 @@ impl Master {
             })?;
         let mut method = String::new();
         let mut inputs: Vec<String> = Vec::new();
-        // HISTORY text longer than one card continues on the next card(s): a card of the
-        // full 72 characters is followed by its continuation.
-        let mut continues: Option<usize> = None;
-        let mut method_continues = false;
+        let total = image.header.get::<usize>("NCOMBINE").unwrap_or(0);
+        // Each input is on a card `input K/N: PATH`; a path too long for one card goes on
+        // over the next cards, up to the card that starts `input K+1/N: `. The method is
+        // on the `eloy VERSION: ...` card and the cards up to the first input.
+        #[derive(PartialEq)]
+        enum Reading {
+            Nothing,
+            Method,
+            Input,
+        }
+        let mut reading = Reading::Nothing;
         for line in image.header.history() {
-            if let Some(i) = continues.take() {
-                inputs[i].push_str(line);
-                if line.len() == 72 {
-                    continues = Some(i);
-                }
-                continue;
-            }
-            if method_continues {
-                method.push_str(line);
-                method_continues = line.len() == 72;
-                continue;
-            }
-            if let Some((_, file)) = line.strip_prefix("input ").and_then(|r| r.split_once(": ")) {
+            let next_input = format!("input {}/{total}: ", inputs.len() + 1);
+            if let Some(file) = line.strip_prefix(next_input.as_str()) {
                 inputs.push(file.to_owned());
-                if line.len() == 72 {
-                    continues = Some(inputs.len() - 1);
+                reading = Reading::Input;
+            } else if reading == Reading::Nothing && line.starts_with("eloy ") {
+                if let Some((_, m)) = line.split_once(": ") {
+                    method = m.to_owned();
+                    reading = Reading::Method;
                 }
-            } else if let Some((_, m)) = line.strip_prefix("eloy ").and_then(|r| r.split_once(": "))
-            {
-                method = m.to_owned();
-                method_continues = line.len() == 72;
+            } else if reading == Reading::Method {
+                method.push_str(line);
+            } else if reading == Reading::Input {
+                if let Some(last) = inputs.last_mut() {
+                    last.push_str(line);
+                }
             }
         }
         let inputs = inputs.into_iter().map(PathBuf::from).collect();

@@ -167,6 +167,55 @@ pub struct Combine {
     std: bool,
 }
 
+/// What the combine computes, in words, for HISTORY cards and reports:
+/// `median`, `mean after 3.0/3.0-sigma clipping (median centre, at most 5 iterations)`,
+/// `mean after rejecting the 0 lowest and 1 highest values`.
+///
+/// ```
+/// use eloy_stack::{Combine, Rejection};
+/// assert_eq!(Combine::median().to_string(), "median");
+/// assert_eq!(
+///     Combine::mean().rejection(Rejection::sigma_clip(3.0)).to_string(),
+///     "mean after 3/3-sigma clipping (median centre, at most 5 iterations)"
+/// );
+/// ```
+impl std::fmt::Display for Combine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match self.method {
+            Method::Median => "median",
+            Method::Mean => "mean",
+            Method::Sum => "sum",
+        };
+        f.write_str(method)?;
+        match self.rejection {
+            Rejection::SigmaClip {
+                low,
+                high,
+                max_iters,
+                center,
+            } => {
+                let center = match center {
+                    Center::Median => "median",
+                    Center::Mean => "mean",
+                };
+                write!(f, " after {low}/{high}-sigma clipping ({center} centre, ")?;
+                if max_iters == u32::MAX {
+                    f.write_str("until nothing changes)")
+                } else {
+                    write!(f, "at most {max_iters} iterations)")
+                }
+            }
+            Rejection::MinMax { low, high } => {
+                write!(
+                    f,
+                    " after rejecting the {low} lowest and {high} highest values"
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Combine {
     /// A combine by `method`, no rejection, the [default budget](DEFAULT_MEMORY_BUDGET),
     /// no optional outputs.
