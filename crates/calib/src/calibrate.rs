@@ -202,9 +202,47 @@ fn master_row<'a>(
     }
 }
 
-/// The per-pixel formula over one row, written so that the compiler vectorizes it.
+/// The per-pixel formula over one row: compiled for AVX2 when the CPU has it (twice the
+/// lanes of the baseline SSE2 for the `f64` division, which dominates), generic otherwise.
 #[inline]
 fn calibrate_row(
+    values: &mut [f32],
+    bias: &[f32],
+    dark: &[f32],
+    flat: &[f32],
+    exposure: f64,
+    rule: impl Fn(f32) -> f32,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { calibrate_row_avx2(values, bias, dark, flat, exposure, rule) };
+            return;
+        }
+    }
+    calibrate_row_generic(values, bias, dark, flat, exposure, rule);
+}
+
+/// [`calibrate_row_generic`] compiled for AVX2. Same operations, same results: each
+/// operation is IEEE-rounded whatever the vector width, and Rust never fuses the multiply
+/// and the add on its own.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn calibrate_row_avx2(
+    values: &mut [f32],
+    bias: &[f32],
+    dark: &[f32],
+    flat: &[f32],
+    exposure: f64,
+    rule: impl Fn(f32) -> f32,
+) {
+    calibrate_row_generic(values, bias, dark, flat, exposure, rule);
+}
+
+/// The per-pixel formula over one row, written so that the compiler vectorizes it.
+#[inline(always)]
+fn calibrate_row_generic(
     values: &mut [f32],
     bias: &[f32],
     dark: &[f32],
