@@ -195,6 +195,13 @@ impl Handle {
             );
         };
         if status != 0 || text.is_null() {
+            // cfitsio hands over the buffer even when it failed half-way (a corrupt card of
+            // a tile-compressed header): free it, or each bad file leaks it.
+            if !text.is_null() {
+                let mut free_status = 0;
+                // SAFETY: `text` was allocated by cfitsio and is freed once.
+                unsafe { sys::fffree(text.cast(), &raw mut free_status) };
+            }
             return Err(self.error(status, "cannot read the header"));
         }
         // SAFETY: cfitsio returns a NUL-terminated string of nkeys * 80 characters.
