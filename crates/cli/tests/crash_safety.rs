@@ -140,8 +140,9 @@ fn spawn(raw: &Path, out: &Path) -> Child {
         .unwrap()
 }
 
-fn count_outputs(night: &Path) -> usize {
-    std::fs::read_dir(night).map_or(0, |d| {
+/// Complete outputs (named `*suffix`, not temporary) in `folder`.
+fn count_files(folder: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(folder).map_or(0, |d| {
         d.filter(|e| {
             let name = e
                 .as_ref()
@@ -149,10 +150,14 @@ fn count_outputs(night: &Path) -> usize {
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            name.ends_with(".fits") && !eloy::fits::is_temporary_name(&name)
+            name.ends_with(suffix) && !eloy::fits::is_temporary_name(&name)
         })
         .count()
     })
+}
+
+fn count_outputs(night: &Path) -> usize {
+    count_files(night, ".fits")
 }
 
 #[test]
@@ -161,24 +166,31 @@ fn calibrate_killed_at_random_points_never_leaves_a_partial_file_and_resumes() {
     let raw = dir.path().join("raw");
     let out = dir.path().join("out");
     let night = out.join("2016-01-05");
+    let masters = out.join("masters");
     let lights = write_night(&raw);
     let inputs = files_under(&raw);
 
     let mut rng = Rng(8);
     let mut kills = Vec::new();
-    let mut left_behind = 0;
     for run in 0..7 {
         let before = count_outputs(&night);
         let mut child = spawn(&raw, &out);
         let start = Instant::now();
-        // The first runs die while they scan or build masters; the others after a few
-        // more lights are done, a little into the next ones.
-        let (wait_for, extra) = match run {
-            0 => (0, Duration::from_millis(rng.below(300))),
-            1 => (0, Duration::from_millis(300 + rng.below(900))),
+        // Kill points follow progress, not the clock, so that they fall mid-run on a fast
+        // machine and a slow one alike: run 0 in the scan or the first master, run 1 just
+        // after a master is done, the others a few lights further, a little into the next.
+        let masters_done = count_files(&masters, ".fits");
+        let (folder, wait_for, extra) = match run {
+            0 => (&night, 0, Duration::from_millis(rng.below(100))),
+            1 => (
+                &masters,
+                masters_done + 1,
+                Duration::from_millis(rng.below(30)),
+            ),
             _ => (
-                before + 1 + rng.below(6) as usize,
-                Duration::from_millis(rng.below(80)),
+                &night,
+                before + 1 + rng.below(4) as usize,
+                Duration::from_millis(rng.below(30)),
             ),
         };
         let exited = loop {
@@ -186,7 +198,7 @@ fn calibrate_killed_at_random_points_never_leaves_a_partial_file_and_resumes() {
                 break Some(status);
             }
             assert!(start.elapsed() < DEADLINE, "run {run} hung");
-            if count_outputs(&night) >= wait_for {
+            if count_files(folder, ".fits") >= wait_for {
                 std::thread::sleep(extra);
                 break None;
             }
@@ -198,7 +210,6 @@ fn calibrate_killed_at_random_points_never_leaves_a_partial_file_and_resumes() {
             child.wait().unwrap();
         }
         let temporaries = check_outputs(&out, &format!("after kill {run}"));
-        left_behind += temporaries;
         kills.push((
             start.elapsed().as_millis(),
             count_outputs(&night),
@@ -208,6 +219,7 @@ fn calibrate_killed_at_random_points_never_leaves_a_partial_file_and_resumes() {
     }
     // (elapsed ms, outputs done, temporary files left) after each kill.
     eprintln!("kills: {kills:?}");
+    let pending = check_outputs(&out, "before the rerun");
 
     let run = Command::new(env!("CARGO_BIN_EXE_eloy"))
         .arg("calibrate")
@@ -219,8 +231,11 @@ fn calibrate_killed_at_random_points_never_leaves_a_partial_file_and_resumes() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    if left_behind > 0 {
-        assert!(stderr.contains("temporary file(s) left in"), "{stderr}");
+    if pending > 0 {
+        assert!(
+            stderr.contains(&format!("removed {pending} temporary file(s) left in")),
+            "{stderr}"
+        );
     }
     assert_eq!(
         check_outputs(&out, "after the rerun"),
