@@ -41,6 +41,22 @@ pub(crate) fn status_text(status: c_int) -> String {
     text.to_string_lossy().into_owned()
 }
 
+/// Header bytes as text, one character per byte: bytes outside printable ASCII (which FITS
+/// forbids, yet cameras write: a Latin-1 `°` in a comment) become `?`. A lossy UTF-8
+/// conversion would turn such a byte into a 3-byte character and shift every later card.
+pub(crate) fn header_text(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 fn c_path(path: &Path) -> Result<CString> {
     #[cfg(unix)]
     let bytes = {
@@ -205,7 +221,8 @@ impl Handle {
             return Err(self.error(status, "cannot read the header"));
         }
         // SAFETY: cfitsio returns a NUL-terminated string of nkeys * 80 characters.
-        let header = Header::parse(&unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy());
+        let bytes = unsafe { std::ffi::CStr::from_ptr(text) }.to_bytes();
+        let header = Header::parse(&header_text(bytes));
         let mut free_status = 0;
         // SAFETY: `text` was allocated by cfitsio and is freed once.
         unsafe { sys::fffree(text.cast(), &raw mut free_status) };

@@ -642,7 +642,7 @@ fn check_headers(path: &Path, file: &mut File) -> Result<()> {
             }
             HeaderEnd::Eof | HeaderEnd::Cut | HeaderEnd::NotAnExtension => return Ok(()),
         }
-        let header = Header::parse(&String::from_utf8_lossy(&text));
+        let header = Header::parse(&crate::cfitsio::header_text(&text));
         check_compression(path, &header)?;
         let Some(skip) = data_blocks(&header).and_then(|b| i64::try_from(b).ok()) else {
             return Ok(());
