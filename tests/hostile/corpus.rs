@@ -289,6 +289,21 @@ pub fn write(root: &Path) -> Corpus {
     eloy::fits::write(&p, data.view(), &light_header, &WriteOptions::default()).unwrap();
     add("image full of infinities", p, Expect::Usable);
 
+    // A byte outside ASCII (a Latin-1 degree sign in a comment, as some camera software
+    // writes) before the cards that matter: they must still be read.
+    let mut h = Header::new();
+    h.set("TEMPUNIT", "C", "temperatures in XC");
+    for card in light_header.cards() {
+        h.push(card.clone());
+    }
+    let p = lights.join("latin1_header.fits");
+    write_with(&p, (ROWS, COLS), 1500.0, &h);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"in XC").unwrap();
+    bytes[at + 3] = 0xb0;
+    std::fs::write(&p, bytes).unwrap();
+    add("Latin-1 byte in a header comment", p, Expect::Usable);
+
     // Exposures: zero, negative, missing, not a number; on darks and on lights.
     let exposures: [(&str, Option<eloy::fits::Value>); 4] = [
         ("zero", Some(0.0.into())),
