@@ -37,7 +37,8 @@ const WORKING_SET: usize = 8 << 20;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method {
     /// The median; of an even count, the mean of the two middle values (numpy, IRAF).
-    /// Infinite values count as values.
+    /// Infinite values count as values. `-0.0` and `+0.0` are equal values: where the
+    /// middle values are zeros of both signs, the sign of the zero median is unspecified.
     Median,
     /// The mean, accumulated in `f64`.
     Mean,
@@ -430,9 +431,11 @@ impl Combine {
     /// Each frame is read once, in bands of [`Combine::band_rows`] rows, its preprocessing
     /// applied as it arrives ([`Frame`]); a frame normalized by its mean is read once more
     /// before. Frames are read in parallel, then the band's pixels are combined in
-    /// parallel. Per pixel, the cost is `O(N)` for mean and sum, a sorting network of
-    /// `O(N log² N)` comparators on 8 pixels at once for median and rejection with
-    /// `N <= 256` frames, and selection (median) or a sort (rejection) per pixel above.
+    /// parallel. Per pixel, the cost is `O(N)` for mean and sum, and with `N <= 256` frames
+    /// a network of `O(N log² N)` comparators on 8 pixels at once for median and rejection
+    /// (for a median of pixels with no NaN, a median network: 63 comparators for 20
+    /// frames, where a sort takes 103); above, selection (median) or a sort (rejection) per
+    /// pixel.
     ///
     /// ```
     /// use eloy_stack::{BandSink, Combine, Error, InMemory, StackedBand};

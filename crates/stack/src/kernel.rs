@@ -6,18 +6,24 @@
 //! plain loops over `[f32; LANES]` that LLVM turns into SIMD instructions:
 //!
 //! - mean and sum without rejection: masked `f64` sums in frame order, no sorting;
-//! - median and every rejection: NaN (and, for sigma clipping, ±inf) become `+inf`, the
-//!   number of valid values `k` is counted per lane, and the group is sorted column-wise
-//!   by a Batcher odd-even merge sorting network of branch-free min/max comparators
-//!   (unrolled at compile time for `N <= 32`, read from a list up to `NETWORK_MAX`;
-//!   above, each lane is sorted, or for a plain median selected, on its own). The valid values of a pixel are then the first `k` of its column, and
+//! - median without rejection of a group with no NaN (the usual case): a median selection
+//!   network (`median_network.rs`) brings the two middle values of each column to two
+//!   known rows, with about half the min/max operations of a sort;
+//! - median and every rejection otherwise: NaN (and, for sigma clipping, ±inf) become
+//!   `+inf`, the number of valid values `k` is counted per lane, and the group is sorted
+//!   column-wise by a Batcher odd-even merge sorting network of branch-free min/max
+//!   comparators. The valid values of a pixel are then the first `k` of its column, and
 //!   the values kept by any rejection are a contiguous range `s..e` of it, so the median
 //!   is a gather and the mean a masked sum over the range.
+//!
+//! Networks are unrolled at compile time for `N <= 32` and read from a list up to
+//! `NETWORK_MAX`; above, each lane is sorted, or for a plain median selected, on its own.
 //!
 //! Every pixel goes through the same code whatever its position in the band (a short last
 //! group is padded), so results do not depend on band height or thread count.
 
 use crate::batcher::batcher_pairs;
+use crate::median_network::{Comparator, Keep, median_comparators, median_wires};
 use crate::{Center, Method, Rejection};
 
 /// Pixels processed together: 8 `f32` fill one AVX register.
@@ -54,17 +60,23 @@ pub(crate) struct Kernel {
     std: bool,
     /// Comparators when the network sorts (`n <= NETWORK_MAX`).
     network: Option<Vec<(u16, u16)>>,
+    /// The pruned median network, for a median without rejection (`n <= NETWORK_MAX`).
+    median_network: Option<Vec<Comparator>>,
 }
 
 impl Kernel {
     pub(crate) fn new(method: Method, rejection: Rejection, n: usize, std: bool) -> Self {
         let network = (n <= NETWORK_MAX).then(|| batcher_pairs(n));
+        let median_network =
+            (n <= NETWORK_MAX && method == Method::Median && rejection == Rejection::None)
+                .then(|| median_comparators(n));
         Self {
             method,
             rejection,
             n,
             std,
             network,
+            median_network,
         }
     }
 
@@ -102,11 +114,15 @@ impl Kernel {
             (self.rejection, self.method),
             (Rejection::None, Method::Mean | Method::Sum)
         ) && self.network.is_some();
+        let runtime = Runtime {
+            pairs: self.network.as_deref(),
+            median: self.median_network.as_deref(),
+        };
         if sorts {
-            with_sorter(self.n, self.network.as_deref(), job);
+            with_sorter(self.n, runtime, job);
         } else {
             // No sorting network involved: one instantiation for every frame count.
-            job.call(Runtime(self.network.as_deref()));
+            job.call(runtime);
         }
     }
 
@@ -201,7 +217,8 @@ impl Kernel {
         }
     }
 
-    /// Median without rejection, sorted by the network.
+    /// Median without rejection by the networks: when no value of the group is NaN, the
+    /// median network; else the sort.
     #[inline(always)]
     fn plain_median_network<S: Sorter>(
         &self,
@@ -209,6 +226,16 @@ impl Kernel {
         scratch: &mut Scratch,
         sorter: &S,
     ) -> GroupResult {
+        if let Some(value) = sorter.median_of_numbers(raw, &mut scratch.vals) {
+            // The frame count is far below u32::MAX.
+            #[allow(clippy::cast_possible_truncation)]
+            let count = [self.n as u32; LANES];
+            return GroupResult {
+                value,
+                count,
+                std: self.std_plain(raw),
+            };
+        }
         let k = raw.load_sortable(&mut scratch.vals, false);
         sorter.sort(&mut scratch.vals, &mut scratch.column);
         GroupResult {
@@ -354,6 +381,20 @@ impl Raw<'_> {
         acc
     }
 
+    /// Copies the group into `vals` (short groups padded with `+inf`); true if a value is
+    /// NaN.
+    #[inline(always)]
+    fn load_numbers(&self, vals: &mut [Lanes]) -> bool {
+        let mut nan = [0_u32; LANES];
+        for (f, row) in vals.iter_mut().enumerate() {
+            *row = self.load(f, f32::INFINITY);
+            for l in 0..LANES {
+                nan[l] |= u32::from(row[l].is_nan());
+            }
+        }
+        nan.iter().any(|&x| x != 0)
+    }
+
     /// Copies the group into `vals` with NaN (or, if `finite`, every non-finite value)
     /// replaced by `+inf`, and counts the other values per pixel.
     #[inline(always)]
@@ -436,30 +477,67 @@ unsafe fn run_avx2<S: Sorter>(job: Job<'_, '_, '_>, sorter: &S) {
     kernel.run_generic(input, stride, first, out, scratch, sorter);
 }
 
-/// Sorts each lane (column) of a group's rows ascending.
+/// Sorts each lane (column) of a group's rows ascending, or finds its median.
 trait Sorter {
     /// Sorts the lanes of `vals`; `column` is scratch of the same length.
     fn sort(&self, vals: &mut [Lanes], column: &mut [f32]);
+
+    /// The median of each pixel of the group in `raw` if none of its values is NaN (the
+    /// padding of a short group is no value of it), by the median network; `vals` is
+    /// scratch of one row per frame. `None` if a value is NaN, or without a median network.
+    fn median_of_numbers(&self, raw: &Raw<'_>, vals: &mut [Lanes]) -> Option<Lanes>;
 }
 
-/// The network as a list of comparators read at run time, or for more than
-/// [`NETWORK_MAX`] frames (`None`), a sort of each lane on its own.
-struct Runtime<'p>(Option<&'p [(u16, u16)]>);
+/// The networks as lists of comparators read at run time. For more than [`NETWORK_MAX`]
+/// frames there are none (`None`): a sort of each lane on its own.
+struct Runtime<'p> {
+    pairs: Option<&'p [(u16, u16)]>,
+    median: Option<&'p [Comparator]>,
+}
 
 impl Sorter for Runtime<'_> {
     #[inline(always)]
     fn sort(&self, vals: &mut [Lanes], column: &mut [f32]) {
-        match self.0 {
+        match self.pairs {
             Some(pairs) => sort_network(vals, pairs),
             None => sort_lanes(vals, column),
         }
     }
+
+    #[inline(always)]
+    fn median_of_numbers(&self, raw: &Raw<'_>, vals: &mut [Lanes]) -> Option<Lanes> {
+        let median = self.median?;
+        if raw.load_numbers(vals) {
+            return None;
+        }
+        for c in median {
+            let (i, j) = (usize::from(c.i), usize::from(c.j));
+            let (x, y) = (vals[i], vals[j]);
+            match c.keep {
+                Keep::Both => {
+                    vals[i] = min_lanes(&x, &y);
+                    vals[j] = max_lanes(&x, &y);
+                }
+                Keep::Min => vals[i] = min_lanes(&x, &y),
+                Keep::Max => vals[j] = max_lanes(&x, &y),
+            }
+        }
+        let (lo, hi) = median_wires(vals.len());
+        Some(midpoint_lanes(&vals[lo], &vals[hi]))
+    }
 }
 
 /// Defines the unit struct `$name`, a [`Sorter`] for `$n` rows that runs the comparators
-/// listed as straight-line code on a local copy of the rows.
+/// listed as straight-line code on a local copy of the rows: the sorting network's `(i, j)`
+/// pairs, and the pruned median network's `both(i, j)`, `min(i, j)` and `max(i, j)`
+/// ([`Keep`]), which leaves the middle values on rows `$lo` and `$hi`.
 macro_rules! unrolled_network {
-    ($name:ident, $n:literal, [$(($i:literal, $j:literal)),* $(,)?]) => {
+    (
+        $name:ident,
+        $n:literal,
+        [$(($i:literal, $j:literal)),* $(,)?],
+        median($lo:literal, $hi:literal) [$($keep:ident($a:literal, $b:literal)),* $(,)?]
+    ) => {
         struct $name;
 
         impl Sorter for $name {
@@ -474,17 +552,41 @@ macro_rules! unrolled_network {
                 )*
                 vals[..$n].copy_from_slice(&v);
             }
+
+            #[inline(always)]
+            fn median_of_numbers(&self, raw: &Raw<'_>, _: &mut [Lanes]) -> Option<Lanes> {
+                let mut v = [[0.0; LANES]; $n];
+                if raw.load_numbers(&mut v) {
+                    return None;
+                }
+                $(compare!($keep, v, $a, $b);)*
+                Some(midpoint_lanes(&v[$lo], &v[$hi]))
+            }
         }
     };
 }
 
-// `UNROLLED_MAX`, the largest frame count whose network the build script unrolls into
+/// One comparator of a pruned network on the rows `$v`, computing what `$keep` says.
+macro_rules! compare {
+    (both, $v:ident, $i:literal, $j:literal) => {
+        let (x, y) = ($v[$i], $v[$j]);
+        $v[$i] = min_lanes(&x, &y);
+        $v[$j] = max_lanes(&x, &y);
+    };
+    (min, $v:ident, $i:literal, $j:literal) => {
+        $v[$i] = min_lanes(&$v[$i], &$v[$j]);
+    };
+    (max, $v:ident, $i:literal, $j:literal) => {
+        $v[$j] = max_lanes(&$v[$i], &$v[$j]);
+    };
+}
+
+// `UNROLLED_MAX`, the largest frame count whose networks the build script unrolls into
 // straight-line code (constant indices keep the rows in registers: measured 20% faster for
 // a whole median of 16 frames), `unrolled_network!` for 2..=UNROLLED_MAX rows, and
-// `fn with_sorter(n: usize, pairs: Option<&[(u16, u16)]>, job: impl WithSorter)`, which
-// calls the job with the unrolled network for `n` rows if there is one, else with
-// `Runtime(pairs)`.
-// Written by build.rs from `batcher_pairs`.
+// `fn with_sorter(n: usize, runtime: Runtime<'_>, job: impl WithSorter)`, which calls the
+// job with the unrolled networks for `n` rows if there are, else with `runtime`.
+// Written by build.rs from `batcher_pairs` and `median_comparators`.
 include!(concat!(env!("OUT_DIR"), "/unrolled_networks.rs"));
 
 /// Sorts each lane (column) of `vals` ascending with the comparators `pairs`.
@@ -554,6 +656,16 @@ fn select_median(vals: &mut [Lanes], column: &mut [f32], k: &Idx) -> Lanes {
             hi
         };
         out[l] = midpoint(lo, hi);
+    }
+    out
+}
+
+/// [`midpoint`] of each lane.
+#[inline(always)]
+fn midpoint_lanes(a: &Lanes, b: &Lanes) -> Lanes {
+    let mut out = [0.0; LANES];
+    for l in 0..LANES {
+        out[l] = midpoint(a[l], b[l]);
     }
     out
 }
@@ -862,7 +974,11 @@ mod tests {
                     sorter.sort(self.0, &mut column);
                 }
             }
-            with_sorter(n, Some(&pairs), Check(vals));
+            let runtime = Runtime {
+                pairs: Some(&pairs),
+                median: None,
+            };
+            with_sorter(n, runtime, Check(vals));
         }
         let mut state = 0x1234_5678_9abc_def1_u64;
         for n in 0..=UNROLLED_MAX + 1 {
@@ -881,6 +997,85 @@ mod tests {
             sort(&mut vals);
             for l in 0..LANES {
                 assert!(vals.windows(2).all(|w| w[0][l] <= w[1][l]), "n = {n}");
+            }
+        }
+    }
+
+    /// Runs the median networks that `with_sorter` picks for `n` rows, and their list read
+    /// at run time, on a group of `n` rows.
+    fn network_medians(rows: &[Lanes]) -> (Option<Lanes>, Option<Lanes>) {
+        struct Median<'r>(&'r Raw<'r>, &'r mut Option<Lanes>);
+        impl WithSorter for Median<'_> {
+            fn call<S: Sorter>(self, sorter: S) {
+                let mut vals = vec![[0.0; LANES]; self.0.n];
+                *self.1 = sorter.median_of_numbers(self.0, &mut vals);
+            }
+        }
+        let n = rows.len();
+        let input: Vec<f32> = rows.iter().flatten().copied().collect();
+        let raw = Raw {
+            input: &input,
+            stride: LANES,
+            base: 0,
+            w: LANES,
+            n,
+        };
+        let median = median_comparators(n);
+        let runtime = || Runtime {
+            pairs: None,
+            median: Some(&median),
+        };
+        let mut picked = None;
+        with_sorter(n, runtime(), Median(&raw, &mut picked));
+        let mut listed = None;
+        Median(&raw, &mut listed).call(runtime());
+        (picked, listed)
+    }
+
+    #[test]
+    fn median_networks_match_a_sort() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let specials = [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+            f32::MAX,
+            f32::MIN,
+        ];
+        for n in (1..=40).chain([63, 64, 100, 255, 256]) {
+            for round in 0..40 {
+                let mut rows = vec![[0.0_f32; LANES]; n];
+                for v in rows.iter_mut().flatten() {
+                    let r = next();
+                    *v = match (round % 4, r % 16) {
+                        // Many ties, a few special values.
+                        (0 | 1, 0) => specials[(r >> 8) as usize % specials.len()],
+                        (0, _) => (r >> 8) as f32 % 5.0,
+                        _ => (r >> 40) as f32 * 1e-3 - 8e3,
+                    };
+                }
+                let (picked, listed) = network_medians(&rows);
+                let (picked, listed) = (picked.unwrap(), listed.unwrap());
+                for l in 0..LANES {
+                    let mut column: Vec<f32> = rows.iter().map(|row| row[l]).collect();
+                    column.sort_by(f32::total_cmp);
+                    let want = midpoint(column[(n - 1) / 2], column[n / 2]);
+                    // == and not bits: which of -0 and +0 a network leaves is its own.
+                    assert!(picked[l] == want, "n = {n}, lane {l}");
+                    // The unrolled network is the listed one.
+                    assert_eq!(picked[l].to_bits(), listed[l].to_bits(), "n = {n}");
+                }
+                // One NaN anywhere: no median from the networks.
+                let f = next() as usize % n;
+                rows[f][next() as usize % LANES] = f32::NAN;
+                assert_eq!(network_medians(&rows), (None, None), "n = {n}");
             }
         }
     }

@@ -55,6 +55,7 @@ mod error;
 mod fits;
 mod frame;
 mod kernel;
+mod median_network;
 mod source;
 
 pub use combine::{
