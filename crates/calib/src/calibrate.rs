@@ -229,7 +229,7 @@ fn calibrate_row(
 /// and the add on its own.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn calibrate_row_avx2(
+unsafe fn calibrate_row_avx2(
     values: &mut [f32],
     bias: &[f32],
     dark: &[f32],

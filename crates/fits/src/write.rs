@@ -656,7 +656,7 @@ fn encode_f32(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
 /// [`encode_f32_generic`] compiled for AVX2: same results.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn encode_f32_avx2(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
+unsafe fn encode_f32_avx2(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
     encode_f32_generic(values, bytes)
 }
 
