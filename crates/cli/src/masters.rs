@@ -1,6 +1,5 @@
 //! `eloy masters DIR --out OUT`, and the masters `eloy calibrate` builds or reuses.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -22,9 +21,11 @@ pub(crate) struct MasterStore {
     options: MasterOptions,
     overwrite: bool,
     preview: bool,
-    /// Masters already made in this run, by file: bias and dark are shared by the groups of
-    /// one night that differ only by filter.
-    made: HashMap<PathBuf, Option<Master>>,
+    /// The masters of the last group, with the file each slot was made for: groups of one
+    /// night that differ only by filter come one after the other and share their bias and
+    /// dark, which are kept, not copied (each master of a large sensor is 100 MiB).
+    current: Masters,
+    current_files: [Option<PathBuf>; 3],
 }
 
 /// Frames left out of a master, with why.
@@ -45,7 +46,8 @@ impl MasterStore {
             options,
             overwrite,
             preview,
-            made: HashMap::new(),
+            current: Masters::default(),
+            current_files: [None, None, None],
         })
     }
 
@@ -54,41 +56,51 @@ impl MasterStore {
         &mut self,
         group: &Group,
         note: &dyn Fn(&str),
-    ) -> Result<(Masters, Excluded), String> {
+    ) -> Result<(&Masters, Excluded), String> {
         let mut excluded = Vec::new();
         let label = group.label();
-        let bias = self.one(
-            FrameKind::Bias,
-            &format!("{label}_bias.fits"),
-            &group.bias,
-            None,
-            None,
-            note,
-        )?;
+        let bias_path = self.dir.join(format!("{label}_bias.fits"));
+        if self.current_files[0].as_ref() != Some(&bias_path) {
+            // A new night, shape or binning: nothing of the last group applies.
+            self.current = Masters::default();
+            self.current_files = [None, None, None];
+            self.current.bias =
+                self.build_or_reuse(FrameKind::Bias, &bias_path, &group.bias, None, None, note)?;
+            self.current_files[0] = Some(bias_path);
+        }
         let darks = self.with_exposure(&group.dark, &mut excluded);
-        let dark = self.one(
-            FrameKind::Dark,
-            &format!("{label}_dark.fits"),
-            &darks,
-            bias.as_ref(),
-            None,
-            note,
-        )?;
-        let flats = if dark.is_some() {
+        let dark_path = self.dir.join(format!("{label}_dark.fits"));
+        if self.current_files[1].as_ref() != Some(&dark_path) {
+            self.current.dark = self.build_or_reuse(
+                FrameKind::Dark,
+                &dark_path,
+                &darks,
+                self.current.bias.as_ref(),
+                None,
+                note,
+            )?;
+            self.current_files[1] = Some(dark_path);
+        }
+        let flats = if self.current.dark.is_some() {
             self.with_exposure(&group.flat, &mut excluded)
         } else {
             group.flat.clone()
         };
-        let flat_name = format!("{}_flat.fits", group.flat_label());
-        let flat = self.one(
-            FrameKind::Flat,
-            &flat_name,
-            &flats,
-            bias.as_ref(),
-            dark.as_ref(),
-            note,
-        )?;
-        Ok((Masters { bias, dark, flat }, excluded))
+        let flat_path = self.dir.join(format!("{}_flat.fits", group.flat_label()));
+        if self.current_files[2].as_ref() != Some(&flat_path) {
+            // Free the last filter's flat before building this one.
+            self.current.flat = None;
+            self.current.flat = self.build_or_reuse(
+                FrameKind::Flat,
+                &flat_path,
+                &flats,
+                self.current.bias.as_ref(),
+                self.current.dark.as_ref(),
+                note,
+            )?;
+            self.current_files[2] = Some(flat_path);
+        }
+        Ok((&self.current, excluded))
     }
 
     /// The frames whose exposure is a positive number; the others go to `excluded`.
@@ -107,24 +119,6 @@ impl MasterStore {
             }
         }
         kept
-    }
-
-    fn one(
-        &mut self,
-        kind: FrameKind,
-        name: &str,
-        files: &[PathBuf],
-        bias: Option<&Master>,
-        dark: Option<&Master>,
-        note: &dyn Fn(&str),
-    ) -> Result<Option<Master>, String> {
-        let path = self.dir.join(name);
-        if let Some(master) = self.made.get(&path) {
-            return Ok(master.clone());
-        }
-        let master = self.build_or_reuse(kind, &path, files, bias, dark, note)?;
-        self.made.insert(path, master.clone());
-        Ok(master)
     }
 
     fn build_or_reuse(
