@@ -41,11 +41,13 @@ fn main() {
                 format!("{keep}({}, {})", c.i, c.j)
             })
             .collect();
+        let rows: Vec<String> = (0..n).map(|f| f.to_string()).collect();
         writeln!(
             code,
-            "unrolled_network!(Unrolled{n}, {n}, [{}], median({lo}, {hi}) [{}]);",
+            "unrolled_network!(Unrolled{n}, {n}, [{}], median({lo}, {hi}) [{}], rows [{}]);",
             pairs.join(", "),
-            median.join(", ")
+            median.join(", "),
+            rows.join(", ")
         )
         .expect("writing to a String");
     }
