@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ndarray::ArrayViewMut2;
 use rayon::prelude::*;
 
-use eloy_fits::{Precision, Reader, WriteOptions, Writer};
+use eloy_fits::{Complete, Precision, Reader, WriteOptions, Writer};
 
 use crate::calibrate::{InvalidPixels, calibrate_in_place, exposure};
 use crate::error::{Error, Result};
@@ -166,7 +167,8 @@ pub fn calibrate_file(
     masters: &Masters,
     options: &CalibrateOptions,
 ) -> Result<()> {
-    calibrate_file_cancellable(light, output, masters, options, None)
+    calibrate_file_cancellable(light, output, masters, options, None)?.publish()?;
+    Ok(())
 }
 
 fn calibrate_file_cancellable(
@@ -175,7 +177,7 @@ fn calibrate_file_cancellable(
     masters: &Masters,
     options: &CalibrateOptions,
     cancel: Option<&AtomicBool>,
-) -> Result<()> {
+) -> Result<Complete> {
     let mut reader = Reader::open(light)?;
     let shape = reader.shape();
     if let Some(expected) = masters.shape()? {
@@ -235,8 +237,7 @@ fn calibrate_file_cancellable(
         writer.write_rows(start, band)?;
         start = end;
     }
-    writer.finish()?;
-    Ok(())
+    Ok(writer.complete()?)
 }
 
 /// Whether `output` is a complete file written by eloy: it opens and its FITS checksum
@@ -246,6 +247,10 @@ fn is_complete(output: &Path) -> bool {
         .and_then(|mut r| r.verify_checksum())
         .is_ok_and(|ok| ok == Some(true))
 }
+
+/// Threads that sync and rename finished outputs while the workers go on (with
+/// [`CalibrateOptions::sync`]).
+const SYNCERS: usize = 2;
 
 /// One light to calibrate: where it is, where its output goes, with which masters.
 #[derive(Clone, Copy, Debug)]
@@ -335,6 +340,9 @@ impl BatchReport {
 /// - **Memory** is flat in the number of lights: rayon runs one light per thread at a time,
 ///   and a light in flight holds one band (see [`CalibrateOptions::band_rows`]). The
 ///   masters are shared.
+/// - **Durability** ([`CalibrateOptions::sync`]): each output is `fsync`ed before it takes
+///   its name, by two threads of the batch's own, so that the workers go on calibrating
+///   while the disk takes the last outputs; at most four complete outputs wait for them.
 /// - **Outputs** are float32 (by default) with the light's header plus `ZEROCOR`, `DARKCOR`
 ///   and `FLATCOR` naming the masters (IRAF `ccdproc`'s keywords), `CALINVAL` naming the
 ///   invalid-pixel rule, `BUNIT`, HISTORY cards with the formula, the exposure and the
@@ -430,51 +438,120 @@ impl<'a> Batch<'a> {
             .collect();
         let finished = AtomicUsize::new(0);
         let total = jobs.len();
-        let outcomes: Vec<(PathBuf, Outcome)> = jobs
-            .par_iter()
-            .zip(collisions)
-            .map(|(job, collision)| {
-                let outcome = match collision {
-                    Some(err) => Outcome::Failed(err),
-                    None => self.one(job),
-                };
-                let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(callback) = self.on_progress {
-                    callback(&Progress {
-                        finished: done,
-                        total,
-                        light: job.light,
-                        outcome: &outcome,
+        let slots: Vec<Mutex<Option<Outcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+        let record = |i: usize, outcome: Outcome| {
+            let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(callback) = self.on_progress {
+                callback(&Progress {
+                    finished: done,
+                    total,
+                    light: jobs[i].light,
+                    outcome: &outcome,
+                });
+            }
+            *slots[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
+        };
+        if self.options.sync {
+            // fsync waits for the disk: a few threads of our own take the complete files,
+            // sync and rename them, while the workers calibrate the next lights.
+            let (sender, receiver) =
+                std::sync::mpsc::sync_channel::<(usize, Complete)>(SYNCERS * 2);
+            let receiver = Mutex::new(receiver);
+            std::thread::scope(|scope| {
+                for _ in 0..SYNCERS {
+                    scope.spawn(|| {
+                        loop {
+                            let next = receiver
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .recv();
+                            let Ok((i, complete)) = next else { break };
+                            record(i, published(complete));
+                        }
                     });
                 }
+                jobs.par_iter().zip(collisions).enumerate().for_each_with(
+                    sender,
+                    |sender, (i, (job, collision))| {
+                        let result = match collision {
+                            Some(err) => Err(Outcome::Failed(err)),
+                            None => self.one(job),
+                        };
+                        match result {
+                            // The syncers only stop once every sender is gone.
+                            Ok(complete) => {
+                                if let Err(std::sync::mpsc::SendError((i, complete))) =
+                                    sender.send((i, complete))
+                                {
+                                    record(i, published(complete));
+                                }
+                            }
+                            Err(outcome) => record(i, outcome),
+                        }
+                    },
+                );
+            });
+        } else {
+            jobs.par_iter()
+                .zip(collisions)
+                .enumerate()
+                .for_each(|(i, (job, collision))| {
+                    let outcome = match collision {
+                        Some(err) => Outcome::Failed(err),
+                        None => self.one(job).map_or_else(|outcome| outcome, published),
+                    };
+                    record(i, outcome);
+                });
+        }
+        let outcomes = jobs
+            .iter()
+            .zip(slots)
+            .map(|(job, slot)| {
+                let outcome = slot
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwrap_or(Outcome::Cancelled);
                 (job.light.to_path_buf(), outcome)
             })
             .collect();
         BatchReport { outcomes }
     }
 
-    fn one(&self, job: &Job<'_>) -> Outcome {
+    /// Calibrates one light up to a complete file, not yet synced nor renamed.
+    fn one(&self, job: &Job<'_>) -> Result<Complete, Outcome> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Outcome::Cancelled;
+            return Err(Outcome::Cancelled);
         }
         if !self.options.overwrite && job.output.exists() {
             if is_complete(job.output) {
-                return Outcome::Skipped;
+                return Err(Outcome::Skipped);
             }
-            return Outcome::Failed(Error::Fits(eloy_fits::Error::AlreadyExists {
-                path: job.output.to_path_buf(),
-            }));
+            return Err(Outcome::Failed(Error::Fits(
+                eloy_fits::Error::AlreadyExists {
+                    path: job.output.to_path_buf(),
+                },
+            )));
         }
-        match calibrate_file_cancellable(
+        calibrate_file_cancellable(
             job.light,
             job.output,
             job.masters,
             &self.options,
             self.cancel,
-        ) {
-            Ok(()) => Outcome::Written,
-            Err(Error::Cancelled { .. }) => Outcome::Cancelled,
-            Err(e) => Outcome::Failed(e),
-        }
+        )
+        .map_err(|e| match e {
+            Error::Cancelled { .. } => Outcome::Cancelled,
+            e => Outcome::Failed(e),
+        })
+    }
+}
+
+/// What `publish` made of a complete file.
+fn published(complete: Complete) -> Outcome {
+    match complete.publish() {
+        Ok(_) => Outcome::Written,
+        Err(e) => Outcome::Failed(e.into()),
     }
 }

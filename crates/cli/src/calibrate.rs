@@ -218,7 +218,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
             .map(|(light, output)| Job {
                 light,
                 output,
-                masters: &masters,
+                masters,
             })
             .collect();
         let progress = Progress::new("calibrating", jobs.len());

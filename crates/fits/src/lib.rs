@@ -57,7 +57,7 @@ pub use header::{CARD_LEN, Card, FromValue, Header, Value};
 pub use kind::{FrameKind, KIND_KEYWORDS, KindSource, detect_kind};
 pub use meta::{Binning, FrameMeta};
 pub use read::{Image, Reader, read, read_header};
-pub use write::{Precision, WriteOptions, Writer, is_temporary_name, write};
+pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};
 
 pub use chrono;
 pub use ndarray;

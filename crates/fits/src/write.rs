@@ -485,7 +485,30 @@ impl Writer {
     /// [`Error::Io`] when the file cannot be completed or renamed (nothing is left
     /// behind); [`Error::AlreadyExists`] when another process created the destination
     /// meanwhile and overwriting was not asked.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub fn finish(self) -> Result<PathBuf> {
+        self.complete()?.publish()
+    }
+
+    /// Completes the file (checksum) but leaves its `fsync` and its final name to
+    /// [`Complete::publish`], which may run on another thread: a batch goes on computing
+    /// the next image while the disk takes this one.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the header cannot be written.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("out.fits");
+    /// let mut writer = eloy_fits::Writer::create(&path, (1, 2), &eloy_fits::Header::new(), &Default::default())?;
+    /// writer.write_rows(0, &[1.0, 2.0])?;
+    /// let complete = writer.complete()?;
+    /// assert!(!path.exists());
+    /// std::thread::spawn(move || complete.publish()).join().unwrap()?;
+    /// assert!(path.exists());
+    /// # Ok(()) }
+    /// ```
+    pub fn complete(mut self) -> Result<Complete> {
         let path = self.path.clone();
         let file = self.file.take().expect("the file is open until finish");
         if let Some((checksum_at, datasum_at)) = self.checksum_cards {
@@ -501,36 +524,85 @@ impl Writer {
                 .copy_from_slice(checksum.as_str().as_bytes());
             write_all_at(&file, &self.header, 0).map_err(|e| Error::io(&path, e))?;
         }
-        if self.options.sync {
-            file.sync_all().map_err(|e| Error::io(&path, e))?;
-        }
-        drop(file);
-        self.publish()?;
-        Ok(path)
+        Ok(Complete {
+            file: Some(file),
+            temp: std::mem::take(&mut self.temp),
+            path,
+            sync: self.options.sync,
+            overwrite: self.options.overwrite,
+        })
+    }
+}
+
+/// A file whose image is complete, not yet synced nor under its final name (see
+/// [`Writer::complete`]). Dropping it without publishing deletes it.
+#[derive(Debug)]
+pub struct Complete {
+    file: Option<File>,
+    temp: PathBuf,
+    path: PathBuf,
+    sync: bool,
+    overwrite: bool,
+}
+
+impl Complete {
+    /// The destination path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
-    fn publish(&self) -> Result<()> {
-        if self.options.overwrite {
-            return std::fs::rename(&self.temp, &self.path).map_err(|e| Error::io(&self.path, e));
+    /// `fsync`s the file (when [`WriteOptions::sync`]) and gives it its final name,
+    /// atomically.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be synced or renamed (it is deleted);
+    /// [`Error::AlreadyExists`] when the destination appeared meanwhile and overwriting
+    /// was not asked.
+    pub fn publish(mut self) -> Result<PathBuf> {
+        if let Some(file) = self.file.take() {
+            if self.sync {
+                file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+            }
+        }
+        self.rename()?;
+        Ok(self.path.clone())
+    }
+
+    fn rename(&mut self) -> Result<()> {
+        let temp = std::mem::take(&mut self.temp);
+        if self.overwrite {
+            return std::fs::rename(&temp, &self.path).map_err(|e| {
+                let _ = std::fs::remove_file(&temp);
+                Error::io(&self.path, e)
+            });
         }
         // A hard link fails if the destination exists: an atomic "rename unless present".
-        match std::fs::hard_link(&self.temp, &self.path) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&self.temp);
-                Ok(())
-            }
+        let result = match std::fs::hard_link(&temp, &self.path) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::AlreadyExists {
                 path: self.path.clone(),
             }),
+            Err(_) if self.path.exists() => Err(Error::AlreadyExists {
+                path: self.path.clone(),
+            }),
+            // Filesystems without hard links: checked above, now rename.
             Err(_) => {
-                // Filesystems without hard links: check, then rename.
-                if self.path.exists() {
-                    return Err(Error::AlreadyExists {
-                        path: self.path.clone(),
-                    });
-                }
-                std::fs::rename(&self.temp, &self.path).map_err(|e| Error::io(&self.path, e))
+                return std::fs::rename(&temp, &self.path).map_err(|e| {
+                    let _ = std::fs::remove_file(&temp);
+                    Error::io(&self.path, e)
+                });
             }
+        };
+        let _ = std::fs::remove_file(&temp);
+        result
+    }
+}
+
+impl Drop for Complete {
+    fn drop(&mut self) {
+        drop(self.file.take());
+        if !self.temp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temp);
         }
     }
 }
@@ -538,7 +610,10 @@ impl Writer {
 impl Drop for Writer {
     fn drop(&mut self) {
         drop(self.file.take());
-        let _ = std::fs::remove_file(&self.temp);
+        // Empty once `complete` handed the file on.
+        if !self.temp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
     }
 }
 
