@@ -41,12 +41,11 @@ fn saved_masters_carry_provenance_and_load_back() {
         history[0].contains("median of 5 frames of (dark - bias) / EXPTIME"),
         "{history:?}"
     );
+    // A path too long for one card goes on over the next ones.
+    let all = history.concat();
     for input in files("Darks") {
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(
-            history.iter().any(|line| line.contains(&name)),
-            "{name} in {history:?}"
-        );
+        assert!(all.contains(&name), "{name} in {history:?}");
     }
 
     let back = Master::load(&path).unwrap();
