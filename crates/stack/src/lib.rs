@@ -56,6 +56,7 @@ mod fits;
 mod frame;
 mod kernel;
 mod median_network;
+mod simd;
 mod source;
 
 pub use combine::{
