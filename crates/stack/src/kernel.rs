@@ -529,17 +529,19 @@ impl Raw<'_> {
     /// replaced by `+inf`, and counts the other values per pixel.
     #[inline(always)]
     fn load_sortable(&self, vals: &mut [Lanes], finite: bool) -> Idx {
+        // Integer tests on the bits, branch-free, so that the loop vectorizes: with the
+        // sign cleared, infinity is `INF_BITS` and NaN is above it.
+        const INF_BITS: u32 = 0x7f80_0000;
+        let limit = if finite { INF_BITS } else { INF_BITS + 1 };
         let mut k = [0; LANES];
         for (f, row) in vals.iter_mut().enumerate() {
             let v = self.load(f, f32::INFINITY);
             for l in 0..LANES {
-                let ok = if finite {
-                    v[l].is_finite()
-                } else {
-                    !v[l].is_nan()
-                };
-                row[l] = if ok { v[l] } else { f32::INFINITY };
-                k[l] += u32::from(ok);
+                let bits = v[l].to_bits();
+                let ok = u32::from((bits & 0x7fff_ffff) < limit);
+                let keep = 0u32.wrapping_sub(ok);
+                row[l] = f32::from_bits((bits & keep) | (INF_BITS & !keep));
+                k[l] += ok;
             }
         }
         k
