@@ -120,6 +120,9 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         groups.len(),
         seconds(started.elapsed())
     );
+    if let Some(line) = crate::report::processed_line(&catalog) {
+        eprintln!("{line}");
+    }
     for frame in unused_calibration_frames(&catalog, &groups, args.night_of) {
         eprintln!("{}", unused_line(frame));
     }

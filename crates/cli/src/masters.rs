@@ -224,7 +224,7 @@ pub(crate) fn unused_calibration_frames<'a>(
     catalog
         .frames
         .iter()
-        .filter(|f| matches!(f.kind, Some(k) if k != FrameKind::Light))
+        .filter(|f| matches!(f.kind, Some(k) if k != FrameKind::Light) && f.processed.is_none())
         .filter(|f| night.is_none_or(|n| f.night == Some(n)))
         .filter(|f| !used.contains(f.path.as_path()))
         .collect()
@@ -290,6 +290,9 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         args.overwrite,
         !args.no_preview,
     )?;
+    if let Some(line) = crate::report::processed_line(&catalog) {
+        eprintln!("{line}");
+    }
     for frame in unused_calibration_frames(&catalog, &groups, args.night_of) {
         eprintln!("{}", unused_line(frame));
     }

@@ -86,6 +86,23 @@ pub(crate) fn failure_line(path: &Path, why: &str) -> String {
     }
 }
 
+/// The note on the frames of a catalog that are products of a reduction (masters,
+/// calibrated frames) and so take no part in this one; `None` when there are none.
+pub(crate) fn processed_line(catalog: &eloy::fits::Catalog) -> Option<String> {
+    let processed = catalog.processed();
+    let first = processed.first()?;
+    let why = first.processed.as_deref().unwrap_or_default();
+    let others = match processed.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "  left out: {} processed frame(s), not raw frames: {}: {why}{others}",
+        processed.len(),
+        first.path.display()
+    ))
+}
+
 /// Seconds with two decimals.
 pub(crate) fn seconds(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())

@@ -24,7 +24,14 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<Status, Fatal> {
         for failure in &catalog.failures {
             println!("{}", failure_line(&failure.path, &failure.error));
         }
-        let unknown = catalog.frames.iter().filter(|f| f.kind.is_none()).count();
+        let unknown = catalog
+            .frames
+            .iter()
+            .filter(|f| f.kind.is_none() && f.processed.is_none())
+            .count();
+        if let Some(line) = crate::report::processed_line(&catalog) {
+            println!("{line}");
+        }
         if unknown > 0 {
             println!(
                 "{unknown} frame(s) of unknown kind: no IMAGETYP/OBSTYPE/FRAMETYP, folder or file name says bias, dark, flat or light"

@@ -94,6 +94,31 @@ fn calibrate_happy_path_then_resume() {
 }
 
 #[test]
+fn outputs_inside_the_scanned_tree_are_never_reduced_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = dir.path().join("night");
+    small_night(&night, 3);
+    let first = eloy(&["calibrate", arg(&night), "--out", arg(&night.join("run1"))]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    // A second reduction into another folder of the same tree scans run1's masters and
+    // calibrated lights: they are said and left out, not stacked or calibrated again.
+    let second = eloy(&["calibrate", arg(&night), "--out", arg(&night.join("run2"))]);
+    let stderr = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("3 lights in 1 group"), "{stderr}");
+    assert!(stderr.contains("3 calibrated, 0 already done"), "{stderr}");
+    assert!(
+        stderr.contains("left out: 6 processed frame(s)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("built"), "{stderr}");
+    assert!(stderr.contains("from 3 frames"), "{stderr}");
+    let summary = eloy(&["summary", arg(&night)]);
+    let stdout = text(&summary.stdout);
+    assert!(stdout.contains("12 processed frame(s)"), "{stdout}");
+}
+
+#[test]
 fn corrupt_and_text_files_are_reported_and_the_rest_is_done() {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");

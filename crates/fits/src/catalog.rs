@@ -208,7 +208,7 @@ impl Catalog {
         let mut frames: Vec<&FrameMeta> = self
             .frames
             .iter()
-            .filter(|f| f.night == night && f.kind == Some(kind))
+            .filter(|f| f.night == night && f.kind == Some(kind) && f.processed.is_none())
             .collect();
         frames.sort_by(|a, b| (a.date_obs, &a.path).cmp(&(b.date_obs, &b.path)));
         frames
@@ -219,10 +219,22 @@ impl Catalog {
         let mut lights: Vec<&FrameMeta> = self
             .frames
             .iter()
-            .filter(|f| f.kind == Some(FrameKind::Light))
+            .filter(|f| f.kind == Some(FrameKind::Light) && f.processed.is_none())
             .collect();
         lights.sort_by(|a, b| (a.date_obs, &a.path).cmp(&(b.date_obs, &b.path)));
         lights
+    }
+
+    /// The frames that are products of a reduction, not raw frames (masters, already
+    /// calibrated frames: see [`FrameMeta::processed`]), sorted by path. They take no part
+    /// in [`frames_of`](Catalog::frames_of), [`lights`](Catalog::lights) or
+    /// [`calibration_for`](Catalog::calibration_for), so that a reduction run on a folder
+    /// holding an earlier run's outputs does not stack or calibrate them again.
+    pub fn processed(&self) -> Vec<&FrameMeta> {
+        self.frames
+            .iter()
+            .filter(|f| f.processed.is_some())
+            .collect()
     }
 
     /// The calibration frames that belong to `light`: same night, same shape and binning;
@@ -251,6 +263,10 @@ impl Catalog {
                 night: frame.night,
                 ..NightSummary::default()
             });
+            if frame.processed.is_some() {
+                entry.processed += 1;
+                continue;
+            }
             match frame.kind {
                 Some(FrameKind::Bias) => entry.bias += 1,
                 Some(FrameKind::Dark) => entry.dark += 1,
@@ -316,6 +332,10 @@ pub struct NightSummary {
     pub flat: usize,
     /// Frames of unknown kind.
     pub unknown: usize,
+    /// Products of a reduction (masters, calibrated frames: [`Catalog::processed`]),
+    /// counted here only.
+    #[serde(default)]
+    pub processed: usize,
     /// The distinct exposures of each kind, in seconds, sorted.
     pub exposures: BTreeMap<FrameKind, Vec<f64>>,
     /// The distinct filters.
@@ -347,7 +367,9 @@ impl fmt::Display for Summary {
             "{:<12} {:>6} {:>5} {:>5} {:>5} {:>8}",
             "night", "light", "bias", "dark", "flat", "unknown"
         )?;
-        for night in &self.nights {
+        // A night of processed frames only has nothing to show in the table.
+        let raw = |n: &&NightSummary| n.light + n.bias + n.dark + n.flat + n.unknown > 0;
+        for night in self.nights.iter().filter(raw) {
             let name = night
                 .night
                 .map_or_else(|| "(no date)".to_owned(), |d| d.to_string());
@@ -379,6 +401,13 @@ impl fmt::Display for Summary {
                 filters.join(", ")
             };
             writeln!(f, "  filters: {filters}   shapes: {}", shapes.join(", "))?;
+        }
+        let processed: usize = self.nights.iter().map(|n| n.processed).sum();
+        if processed > 0 {
+            writeln!(
+                f,
+                "{processed} processed frame(s) (masters, already calibrated frames) left out"
+            )?;
         }
         if self.failures > 0 {
             writeln!(f, "{} file(s) could not be read", self.failures)?;

@@ -194,6 +194,48 @@ pub fn detect_kind(header: &Header, path: &Path) -> (Option<FrameKind>, KindSour
     (None, KindSource::Unknown)
 }
 
+/// Header keywords written only into frames that were already calibrated: IRAF `ccdproc`'s
+/// (and eloy's) `ZEROCOR`, `DARKCOR`, `FLATCOR`, eloy's `CALINVAL`, MaxIm DL's `CALSTAT`.
+pub const CALIBRATED_KEYWORDS: [&str; 5] = ["ZEROCOR", "DARKCOR", "FLATCOR", "CALINVAL", "CALSTAT"];
+
+/// Why a frame is a product of a reduction rather than a raw frame, if it is one: a master
+/// (eloy's `ELOYMSTR` keyword, or a [`KIND_KEYWORDS`] value with the word "master", as
+/// `IMAGETYP = 'Master Bias'`), or an already calibrated frame (one of
+/// [`CALIBRATED_KEYWORDS`]). Such frames must not be stacked or calibrated again, so a
+/// [`Catalog`](crate::Catalog) lists them apart.
+///
+/// ```
+/// use eloy_fits::{processed_marker, Header};
+/// let mut header = Header::new();
+/// header.set("IMAGETYP", "Light Frame", "");
+/// assert_eq!(processed_marker(&header), None);
+/// header.set("FLATCOR", "master_flat.fits", "");
+/// assert_eq!(processed_marker(&header).as_deref(), Some("already calibrated (FLATCOR = 'master_flat.fits')"));
+/// ```
+pub fn processed_marker(header: &Header) -> Option<String> {
+    if let Some(value) = header.get::<String>("ELOYMSTR") {
+        return Some(format!(
+            "an eloy master frame (ELOYMSTR = '{}')",
+            value.trim()
+        ));
+    }
+    for keyword in KIND_KEYWORDS {
+        if let Some(value) = header.get::<String>(keyword) {
+            if words(&value).iter().any(|w| w == "master") {
+                return Some(format!("a master frame ({keyword} = '{}')", value.trim()));
+            }
+        }
+    }
+    CALIBRATED_KEYWORDS.iter().find_map(|&keyword| {
+        let value = header.value(keyword)?;
+        let text = match value {
+            crate::Value::Text(text) => text.trim().to_owned(),
+            other => other.to_string(),
+        };
+        (!text.is_empty()).then(|| format!("already calibrated ({keyword} = '{text}')"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +312,34 @@ mod tests {
         assert_eq!(
             detect_kind(&empty, Path::new("x/img_001.fits")),
             (None, KindSource::Unknown)
+        );
+    }
+
+    #[test]
+    fn processed_frames_are_recognized() {
+        let mut raw = Header::new();
+        raw.set("IMAGETYP", "Bias Frame", "");
+        raw.set("CALSTAT", "", "");
+        assert_eq!(processed_marker(&raw), None);
+
+        let mut master = Header::new();
+        master.set("IMAGETYP", "MasterDark", "");
+        assert_eq!(
+            processed_marker(&master).as_deref(),
+            Some("a master frame (IMAGETYP = 'MasterDark')")
+        );
+        let mut ours = Header::new();
+        ours.set("IMAGETYP", "Bias Frame", "");
+        ours.set("ELOYMSTR", "bias", "");
+        assert_eq!(
+            processed_marker(&ours).as_deref(),
+            Some("an eloy master frame (ELOYMSTR = 'bias')")
+        );
+        let mut maxim = Header::new();
+        maxim.set("CALSTAT", "BDF", "");
+        assert_eq!(
+            processed_marker(&maxim).as_deref(),
+            Some("already calibrated (CALSTAT = 'BDF')")
         );
     }
 }

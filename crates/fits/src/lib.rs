@@ -54,7 +54,9 @@ pub use catalog::{
 pub use date::{LONGITUDE_KEYWORDS, NightRule, TIME_KEYWORDS, parse_datetime};
 pub use error::{Error, Result};
 pub use header::{CARD_LEN, Card, FromValue, Header, Value};
-pub use kind::{FrameKind, KIND_KEYWORDS, KindSource, detect_kind};
+pub use kind::{
+    CALIBRATED_KEYWORDS, FrameKind, KIND_KEYWORDS, KindSource, detect_kind, processed_marker,
+};
 pub use meta::{Binning, FrameMeta};
 pub use read::{Image, Reader, read, read_header};
 pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::date::{NightRule, observation_start, site_longitude};
 use crate::error::{Error, Result};
 use crate::header::Header;
-use crate::kind::{FrameKind, KindSource, detect_kind};
+use crate::kind::{FrameKind, KindSource, detect_kind, processed_marker};
 
 /// On-chip binning, columns × rows.
 #[derive(
@@ -83,6 +83,11 @@ pub struct FrameMeta {
     pub object: Option<String>,
     /// Site longitude, degrees east, from the header (see [`NightRule`]).
     pub site_longitude: Option<f64>,
+    /// Why the frame is a product of a reduction (a master, an already calibrated frame)
+    /// rather than a raw frame, if it is one (see [`processed_marker`]). A
+    /// [`Catalog`](crate::Catalog) never stacks or calibrates such frames.
+    #[serde(default)]
+    pub processed: Option<String>,
 }
 
 const FILTER_KEYWORDS: [&str; 4] = ["FILTER", "FILTER1", "FILTNAME", "ESO INS FILT1 NAME"];
@@ -158,6 +163,7 @@ impl FrameMeta {
             instrument: text(&["INSTRUME"]),
             object: text(&["OBJECT"]),
             site_longitude: longitude,
+            processed: processed_marker(header),
         })
     }
 }

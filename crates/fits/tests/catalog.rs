@@ -280,3 +280,69 @@ fn scanning_a_missing_folder_is_an_error() {
     let err = Catalog::scan("/definitely/not/here").unwrap_err();
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }
+
+/// Masters and calibrated frames left in the tree (an earlier run's outputs, another
+/// tool's masters) are listed apart, never stacked or calibrated again.
+#[test]
+fn processed_frames_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let night = date("2016-01-05T08:00:00");
+    for i in 0..2 {
+        frame(
+            &root.join(format!("Bias/bias_{i}.fits")),
+            (4, 6),
+            std::slice::from_ref(&night),
+        );
+        frame(
+            &root.join(format!("ScienceImages/light_{i}.fits")),
+            (4, 6),
+            &[night.clone(), ("EXPTIME", 30.0.into())],
+        );
+    }
+    // Another tool's master bias, in the bias folder, dated the same night.
+    frame(
+        &root.join("Bias/master_bias.fits"),
+        (4, 6),
+        &[night.clone(), ("IMAGETYP", "Master Bias".into())],
+    );
+    // A light calibrated by IRAF ccdproc, beside the raw ones.
+    frame(
+        &root.join("ScienceImages/light_0_cal.fits"),
+        (4, 6),
+        &[
+            night.clone(),
+            ("EXPTIME", 30.0.into()),
+            ("ZEROCOR", "Zero.fits".into()),
+        ],
+    );
+
+    let catalog = Catalog::scan(root).unwrap();
+    assert_eq!(catalog.frames.len(), 6);
+    let names = |frames: Vec<&eloy_fits::FrameMeta>| -> Vec<String> {
+        frames
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(catalog.processed()),
+        ["master_bias.fits", "light_0_cal.fits"]
+    );
+    assert_eq!(names(catalog.lights()), ["light_0.fits", "light_1.fits"]);
+    let set = catalog.calibration_for(catalog.lights()[0]);
+    assert_eq!(names(set.bias), ["bias_0.fits", "bias_1.fits"]);
+    let why = catalog.processed()[0].processed.clone().unwrap();
+    assert!(why.contains("Master Bias"), "{why}");
+
+    let summary = catalog.summary();
+    assert_eq!(summary.nights.len(), 1);
+    let n = &summary.nights[0];
+    assert_eq!((n.light, n.bias, n.processed), (2, 2, 2));
+    assert!(
+        summary
+            .to_string()
+            .contains("2 processed frame(s) (masters, already calibrated frames) left out"),
+        "{summary}"
+    );
+}
