@@ -778,6 +778,12 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
 }
 
 /// Decompresses a gzip file into a temporary file.
+///
+/// Only what the reader can use is written: the HDUs up to and including the first one with
+/// image data, as their headers declare them; whatever follows is decompressed into
+/// nothing, so that the gzip checksum at the end is still verified, but takes no disk. A
+/// stream that does not start as FITS is refused after its first block, without
+/// decompressing the rest (a gzip bomb of anything but a FITS header costs nothing).
 fn decompress(path: &Path, file: &mut File) -> Result<tempfile::NamedTempFile> {
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(0))
@@ -788,11 +794,258 @@ fn decompress(path: &Path, file: &mut File) -> Result<tempfile::NamedTempFile> {
         .tempfile()
         .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-    std::io::copy(&mut decoder, temp.as_file_mut()).map_err(|source| Error::Gzip {
+    let gzip_error = |source| Error::Gzip {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let kept = gunzip::copy_to_first_image(&mut decoder, temp.as_file_mut()).map_err(gzip_error)?;
+    match kept {
+        gunzip::Kept::NotFits => {
+            return Err(Error::NotFits {
+                path: path.to_path_buf(),
+            });
+        }
+        gunzip::Kept::FirstImage => {
+            std::io::copy(&mut decoder, &mut std::io::sink()).map_err(gzip_error)?;
+        }
+        gunzip::Kept::All | gunzip::Kept::Broken => {}
+    }
     Ok(temp)
+}
+
+/// The HDU walk of [`decompress`].
+mod gunzip {
+    use std::io::{Read, Write};
+
+    const BLOCK: usize = 2880;
+    /// Header blocks of one HDU at most (294 912 cards): past this the header is not one.
+    const MAX_HEADER_BLOCKS: usize = 8192;
+
+    /// How much of the stream [`copy_to_first_image`] wrote.
+    pub(super) enum Kept {
+        /// The first block is not a FITS primary header; it was written alone.
+        NotFits,
+        /// Every HDU up to the first with image data; the rest is left in the stream.
+        FirstImage,
+        /// Everything: the stream ended first, or an HDU's sizes could not be read (the
+        /// FITS reader then says what is wrong).
+        All,
+        /// A header with no END in [`MAX_HEADER_BLOCKS`] blocks, written up to there: the
+        /// FITS reader reports it.
+        Broken,
+    }
+
+    /// Copies `input` to `out` HDU by HDU, stopping after the first HDU whose image has
+    /// data (a primary or IMAGE extension with NAXIS > 0 and no zero axis, or a
+    /// tile-compressed image, `ZIMAGE = T`).
+    pub(super) fn copy_to_first_image(
+        input: &mut impl Read,
+        out: &mut impl Write,
+    ) -> std::io::Result<Kept> {
+        let mut block = vec![0u8; BLOCK];
+        let mut first = true;
+        loop {
+            let mut cards = Cards::default();
+            let mut ended = false;
+            for _ in 0..MAX_HEADER_BLOCKS {
+                let n = super::read_up_to(input, &mut block)?;
+                out.write_all(&block[..n])?;
+                if first && !block[..n].starts_with(b"SIMPLE  =") {
+                    return Ok(Kept::NotFits);
+                }
+                first = false;
+                if n < BLOCK {
+                    return Ok(Kept::All);
+                }
+                if cards.add(&block) {
+                    ended = true;
+                    break;
+                }
+            }
+            if !ended {
+                return Ok(Kept::Broken);
+            }
+            let Some(data) = cards.data_bytes() else {
+                std::io::copy(input, out)?;
+                return Ok(Kept::All);
+            };
+            let padded = data.div_ceil(BLOCK as u64) * BLOCK as u64;
+            let copied = std::io::copy(&mut input.by_ref().take(padded), out)?;
+            if copied < padded {
+                return Ok(Kept::All);
+            }
+            if cards.is_image_with_data() {
+                return Ok(Kept::FirstImage);
+            }
+        }
+    }
+
+    /// The structural keywords of one header, gathered block by block.
+    #[derive(Default)]
+    struct Cards {
+        xtension: Option<String>,
+        bitpix: Option<i64>,
+        axes: Vec<Option<u64>>,
+        pcount: Option<u64>,
+        gcount: Option<u64>,
+        zimage: bool,
+    }
+
+    impl Cards {
+        /// Reads a header block; true at the END card.
+        fn add(&mut self, block: &[u8]) -> bool {
+            for card in block.chunks(80) {
+                let keyword = String::from_utf8_lossy(&card[..8]);
+                let keyword = keyword.trim_end();
+                if keyword == "END" {
+                    return true;
+                }
+                if &card[8..10] != b"= " {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&card[10..]);
+                let value = text.split('/').next().unwrap_or("").trim();
+                let number = || value.parse::<i64>().ok();
+                match keyword {
+                    "XTENSION" => self.xtension = Some(value.trim_matches(['\'', ' ']).to_owned()),
+                    "BITPIX" => self.bitpix = number(),
+                    "NAXIS" => {
+                        let n = number().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+                        self.axes = vec![None; n.min(999)];
+                    }
+                    "PCOUNT" => self.pcount = number().and_then(|n| u64::try_from(n).ok()),
+                    "GCOUNT" => self.gcount = number().and_then(|n| u64::try_from(n).ok()),
+                    "ZIMAGE" => self.zimage = value == "T",
+                    _ => {
+                        if let Some(i) = keyword
+                            .strip_prefix("NAXIS")
+                            .and_then(|i| i.parse::<usize>().ok())
+                        {
+                            if let Some(slot) = i.checked_sub(1).and_then(|i| self.axes.get_mut(i))
+                            {
+                                *slot = number().and_then(|n| u64::try_from(n).ok());
+                            }
+                        }
+                    }
+                }
+            }
+            false
+        }
+
+        /// Bytes of the data unit, unpadded: |BITPIX|/8 × GCOUNT × (PCOUNT + ΠNAXISn);
+        /// `None` when a keyword is missing or the size overflows.
+        fn data_bytes(&self) -> Option<u64> {
+            let bytes = self.bitpix?.unsigned_abs() / 8;
+            if self.axes.is_empty() {
+                return Some(0);
+            }
+            let pixels = self
+                .axes
+                .iter()
+                .try_fold(1u64, |acc, axis| acc.checked_mul((*axis)?))?;
+            let pcount = self.pcount.unwrap_or(0);
+            let gcount = self.gcount.unwrap_or(1);
+            bytes
+                .checked_mul(gcount)?
+                .checked_mul(pixels.checked_add(pcount)?)
+        }
+
+        fn is_image_with_data(&self) -> bool {
+            let has_data =
+                !self.axes.is_empty() && self.axes.iter().all(|a| a.is_some_and(|a| a > 0));
+            match self.xtension.as_deref() {
+                None | Some("IMAGE") => has_data,
+                Some("BINTABLE") => self.zimage && has_data,
+                _ => false,
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn header(cards: &[&str]) -> Vec<u8> {
+            let mut bytes: Vec<u8> = cards
+                .iter()
+                .chain(&["END"])
+                .flat_map(|c| format!("{c:<80}").into_bytes())
+                .collect();
+            bytes.resize(bytes.len().div_ceil(BLOCK) * BLOCK, b' ');
+            bytes
+        }
+
+        fn hdu(cards: &[&str], data: usize) -> Vec<u8> {
+            let mut bytes = header(cards);
+            bytes.resize(bytes.len() + data.div_ceil(BLOCK) * BLOCK, 0);
+            bytes
+        }
+
+        #[test]
+        fn stops_after_the_first_image() {
+            let primary = hdu(
+                &[
+                    "SIMPLE  =                    T",
+                    "BITPIX  =                    8",
+                    "NAXIS   =                    0",
+                ],
+                0,
+            );
+            let table = hdu(
+                &[
+                    "XTENSION= 'BINTABLE'",
+                    "BITPIX  =                    8",
+                    "NAXIS   =                    2",
+                    "NAXIS1  =                   10",
+                    "NAXIS2  =                  400",
+                    "PCOUNT  =                 5000",
+                ],
+                4000 + 5000,
+            );
+            let image = hdu(
+                &[
+                    "XTENSION= 'IMAGE   '",
+                    "BITPIX  =                  -32",
+                    "NAXIS   =                    2",
+                    "NAXIS1  =                  100",
+                    "NAXIS2  =                   30",
+                ],
+                12_000,
+            );
+            let kept: Vec<u8> = [primary.clone(), table, image].concat();
+            let stream = [kept.clone(), vec![7u8; 1 << 20]].concat();
+            let mut out = Vec::new();
+            let result = copy_to_first_image(&mut stream.as_slice(), &mut out).unwrap();
+            assert!(matches!(result, Kept::FirstImage));
+            assert_eq!(out.len(), kept.len());
+            assert_eq!(out, kept);
+
+            // No image: everything is kept.
+            let mut out = Vec::new();
+            let result = copy_to_first_image(&mut primary.as_slice(), &mut out).unwrap();
+            assert!(matches!(result, Kept::All));
+            assert_eq!(out, primary);
+        }
+
+        #[test]
+        fn refuses_what_is_not_fits_after_one_block() {
+            let stream = vec![0u8; 1 << 20];
+            let mut out = Vec::new();
+            let result = copy_to_first_image(&mut stream.as_slice(), &mut out).unwrap();
+            assert!(matches!(result, Kept::NotFits));
+            assert_eq!(out.len(), BLOCK);
+        }
+
+        #[test]
+        fn a_header_without_end_is_cut() {
+            let mut stream = format!("{:<80}", "SIMPLE  =                    T").into_bytes();
+            stream.resize((MAX_HEADER_BLOCKS + 10) * BLOCK, b' ');
+            let mut out = Vec::new();
+            let result = copy_to_first_image(&mut stream.as_slice(), &mut out).unwrap();
+            assert!(matches!(result, Kept::Broken));
+            assert_eq!(out.len(), MAX_HEADER_BLOCKS * BLOCK);
+        }
+    }
 }
 
 /// Finds the HDU that holds the image: the primary if it has data, else the first image

@@ -731,3 +731,78 @@ fn header_cards_with_invalid_names_are_repaired_not_lost() {
         assert_eq!((warnings, errors), (0, 0), "{text}");
     }
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A gzip file is decompressed up to its first image only (the rest is checked, not kept):
+/// extension images, tile-compressed images and trailing bytes still read as before, the
+/// gzip checksum is still verified, and a stream that is not FITS is refused at once.
+#[test]
+fn gzip_keeps_what_the_reader_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = |source: &Path, tail: &[u8]| {
+        let mut bytes = std::fs::read(source).unwrap();
+        bytes.extend_from_slice(tail);
+        let p = dir.path().join(format!(
+            "{}.{}.gz",
+            source.file_name().unwrap().to_string_lossy(),
+            tail.len()
+        ));
+        std::fs::write(&p, gzip(&bytes)).unwrap();
+        p
+    };
+
+    // An empty primary, the image in the first extension, another image after it.
+    let mef = dir.path().join("mef.fits");
+    let mut values: Vec<f32> = (0..ROWS * COLS).map(|i| i as f32).collect();
+    let mut other = vec![-1.0f32; ROWS * COLS];
+    let mut f = RawFile::create(name(&mef));
+    f.image(8, &[]).card("EXPTIME =                 30.0");
+    f.image(-32, &axes()).pixels(sys::TFLOAT, &mut values);
+    f.image(-32, &axes()).pixels(sys::TFLOAT, &mut other);
+    f.close();
+    let img = read(gz(&mef, &[])).unwrap();
+    assert_eq!(img.data, read(&mef).unwrap().data);
+    assert_eq!(img.header.get::<f64>("EXPTIME"), Some(30.0));
+
+    // A tile-compressed image (a BINTABLE with a heap) inside gzip.
+    let fz = dir.path().join("rice.fits.fz");
+    let mut ints: Vec<i32> = (0..ROWS * COLS).map(|i| (i % 3000) as i32).collect();
+    let mut f = RawFile::create(&format!("{}[compress RICE]", name(&fz)));
+    f.image(32, &axes()).pixels(sys::TINT, &mut ints);
+    f.close();
+    assert_eq!(read(gz(&fz, &[])).unwrap().data, read(&fz).unwrap().data);
+
+    // 64 MiB of zeros after the image: read as the image alone.
+    let plain = dir.path().join("plain.fits");
+    let data = Array2::from_shape_fn((ROWS, COLS), |(r, c)| (r * 7 + c) as f32);
+    write(
+        &plain,
+        data.view(),
+        &Header::new(),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let padded = gz(&plain, &vec![0u8; 64 << 20]);
+    assert_eq!(read(&padded).unwrap().data, data);
+
+    // The checksum at the end of the stream is still verified.
+    let mut bad = std::fs::read(&padded).unwrap();
+    let crc = bad.len() - 8;
+    bad[crc] ^= 0xff;
+    let bad_path = dir.path().join("bad_crc.fits.gz");
+    std::fs::write(&bad_path, bad).unwrap();
+    let err = read(&bad_path).unwrap_err();
+    assert!(matches!(err, Error::Gzip { .. }), "{err}");
+
+    // Not FITS: refused after the first block.
+    let zeros = dir.path().join("zeros.fits.gz");
+    std::fs::write(&zeros, gzip(&vec![0u8; 64 << 20])).unwrap();
+    let err = read(&zeros).unwrap_err();
+    assert!(matches!(err, Error::NotFits { .. }), "{err}");
+    assert!(err.to_string().contains("zeros.fits.gz"), "{err}");
+}
