@@ -193,14 +193,33 @@ impl Handle {
     }
 
     /// The current HDU's header; a tile-compressed image's header is given as that of the
-    /// uncompressed image (cfitsio's `fits_convert_hdr2str`).
+    /// uncompressed image (cfitsio's `fits_convert_hdr2str`, or, for the compressed
+    /// headers that cfitsio cannot convert, [`uncompressed_header`]).
     pub(crate) fn header(&mut self) -> Result<Header> {
+        match self.header_text(true) {
+            Err(err) if self.is_compressed_image() => match self.header_text(false) {
+                Ok(raw) => Ok(uncompressed_header(&raw)),
+                Err(_) => Err(err),
+            },
+            other => other,
+        }
+    }
+
+    /// The current HDU's header as cfitsio gives it: `convert`ed to the uncompressed image's
+    /// for a tile-compressed image (`fits_convert_hdr2str`), or as stored
+    /// (`fits_hdr2str`).
+    fn header_text(&mut self, convert: bool) -> Result<Header> {
         let mut text: *mut c_char = ptr::null_mut();
         let mut nkeys = 0;
         let mut status = 0;
         // SAFETY: exclusion list is empty (null, 0); cfitsio allocates `text`.
         unsafe {
-            sys::ffcnvthdr2str(
+            let convert_or_not = if convert {
+                sys::ffcnvthdr2str
+            } else {
+                sys::ffhdr2str
+            };
+            convert_or_not(
                 self.ptr,
                 0,
                 ptr::null_mut(),
@@ -289,4 +308,54 @@ impl Drop for Handle {
             unsafe { sys::ffclos(self.ptr, &raw mut status) };
         }
     }
+}
+
+/// The header of the image a tile-compressed `BINTABLE` holds, from the table's header as
+/// stored: the image's `BITPIX` and axes from `ZBITPIX`, `ZNAXIS`, `ZNAXISn`; the table's
+/// and the compression's own keywords dropped; every other card kept in order. What cfitsio
+/// does, for the headers it refuses (astropy writes some: `ZTENSION = 'IMAGE'` without
+/// `ZSIMPLE`, which `funpack` cannot unpack either).
+pub(crate) fn uncompressed_header(table: &Header) -> Header {
+    let mut header = Header::new();
+    header.set("XTENSION", "IMAGE", "image extension");
+    let bitpix = table.get::<i64>("ZBITPIX").unwrap_or(0);
+    header.set("BITPIX", bitpix, "array data type");
+    // FITS allows at most 999 axes; a corrupt header may say anything.
+    let naxis = table.get::<i64>("ZNAXIS").unwrap_or(0).clamp(0, 999);
+    header.set("NAXIS", naxis, "number of array dimensions");
+    for i in 1..=naxis {
+        let axis = table.get::<i64>(&format!("ZNAXIS{i}")).unwrap_or(0);
+        header.set(&format!("NAXIS{i}"), axis, "");
+    }
+    header.set("PCOUNT", 0, "");
+    header.set("GCOUNT", 1, "");
+    for card in table.cards() {
+        if !is_table_or_compression_keyword(card.keyword()) {
+            header.push(card.clone());
+        }
+    }
+    header
+}
+
+/// Keywords of a compressed image's table that the image itself does not have.
+fn is_table_or_compression_keyword(keyword: &str) -> bool {
+    const EXACT: [&str; 17] = [
+        "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "THEAP", "ZIMAGE",
+        "ZCMPTYPE", "ZQUANTIZ", "ZDITHER0", "ZMASKCMP", "ZSIMPLE", "ZEXTEND", "ZBLOCKED",
+        "ZTENSION", "ZBITPIX",
+    ];
+    const MORE: [&str; 6] = [
+        "ZNAXIS", "ZPCOUNT", "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "END",
+    ];
+    const NUMBERED: [&str; 13] = [
+        "NAXIS", "TTYPE", "TFORM", "TUNIT", "TDIM", "TNULL", "TSCAL", "TZERO", "TDISP", "ZNAXIS",
+        "ZTILE", "ZNAME", "ZVAL",
+    ];
+    EXACT.contains(&keyword)
+        || MORE.contains(&keyword)
+        || NUMBERED.iter().any(|prefix| {
+            keyword
+                .strip_prefix(prefix)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
 }

@@ -806,3 +806,43 @@ fn gzip_keeps_what_the_reader_uses() {
     assert!(matches!(err, Error::NotFits { .. }), "{err}");
     assert!(err.to_string().contains("zeros.fits.gz"), "{err}");
 }
+
+/// A tile-compressed header that cfitsio cannot convert to the image's (astropy wrote such
+/// files: `ZTENSION` after `ZBITPIX`, no `ZSIMPLE`; `funpack` fails on them with status 252)
+/// is converted by eloy; the pixels read as usual.
+#[test]
+fn compressed_header_cfitsio_cannot_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("odd.fits.fz");
+    let mut ints: Vec<i32> = (0..ROWS * COLS).map(|i| (i % 3000) as i32).collect();
+    let mut f = RawFile::create(&format!("{}[compress RICE]", name(&p)));
+    f.image(32, &axes())
+        .card("OBJECT  = 'NGC 1316'")
+        .pixels(sys::TINT, &mut ints);
+    f.close();
+    // ZSIMPLE ZBITPIX ZNAXIS ZNAXIS1 ZNAXIS2 -> ZBITPIX ZNAXIS ZNAXIS1 ZNAXIS2 ZTENSION.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = (0..bytes.len() / 80)
+        .map(|i| i * 80)
+        .find(|&i| bytes[i..].starts_with(b"ZSIMPLE "))
+        .expect("cfitsio writes ZSIMPLE");
+    assert!(bytes[at + 320..].starts_with(b"ZNAXIS2 "));
+    let mut cards: Vec<u8> = bytes[at + 80..at + 400].to_vec();
+    cards.extend(format!("{:<80}", "ZTENSION= 'IMAGE   '").bytes());
+    bytes[at..at + 400].copy_from_slice(&cards);
+    std::fs::write(&p, &bytes).unwrap();
+
+    let img = read(&p).unwrap();
+    let expected: Vec<f32> = ints.iter().map(|&v| v as f32).collect();
+    assert_eq!(img.data.into_raw_vec_and_offset().0, expected);
+    let h = &img.header;
+    assert_eq!(h.get::<i64>("BITPIX"), Some(32));
+    assert_eq!(h.get::<i64>("NAXIS1"), Some(COLS as i64));
+    assert_eq!(h.get::<i64>("NAXIS2"), Some(ROWS as i64));
+    assert_eq!(h.get::<String>("OBJECT").as_deref(), Some("NGC 1316"));
+    for gone in [
+        "ZIMAGE", "ZTENSION", "ZBITPIX", "ZNAXIS1", "TFORM1", "ZCMPTYPE", "TFIELDS",
+    ] {
+        assert_eq!(h.value(gone), None, "{gone} left in the image's header");
+    }
+}
