@@ -201,7 +201,8 @@ pub const CALIBRATED_KEYWORDS: [&str; 5] = ["ZEROCOR", "DARKCOR", "FLATCOR", "CA
 /// Why a frame is a product of a reduction rather than a raw frame, if it is one: a master
 /// (eloy's `ELOYMSTR` keyword, or a [`KIND_KEYWORDS`] value with the word "master", as
 /// `IMAGETYP = 'Master Bias'`), or an already calibrated frame (one of
-/// [`CALIBRATED_KEYWORDS`]). Such frames must not be stacked or calibrated again, so a
+/// [`CALIBRATED_KEYWORDS`], unless its value says the step was not done: `F`, 0, empty,
+/// `'NO'`, `'NONE'`, `'OMIT'`, `'PERFORM'`, `'SKIP'`, `'SKIPPED'`). Such frames must not be stacked or calibrated again, so a
 /// [`Catalog`](crate::Catalog) lists them apart.
 ///
 /// ```
@@ -227,14 +228,22 @@ pub fn processed_marker(header: &Header) -> Option<String> {
         }
     }
     CALIBRATED_KEYWORDS.iter().find_map(|&keyword| {
-        let value = header.value(keyword)?;
-        let text = match value {
+        let text = match header.value(keyword)? {
             crate::Value::Text(text) => text.trim().to_owned(),
-            other => other.to_string(),
+            crate::Value::Logical(true) => "T".to_owned(),
+            crate::Value::Integer(n) if n != 0 => n.to_string(),
+            crate::Value::Real(x) if x != 0.0 => x.to_string(),
+            _ => return None,
         };
-        (!text.is_empty()).then(|| format!("already calibrated ({keyword} = '{text}')"))
+        let not_done = NOT_DONE.iter().any(|word| text.eq_ignore_ascii_case(word));
+        (!not_done).then(|| format!("already calibrated ({keyword} = '{text}')"))
     })
 }
+
+/// Values of a [`CALIBRATED_KEYWORDS`] card that say the step was not done (yet).
+const NOT_DONE: [&str; 10] = [
+    "", "F", "FALSE", "N", "NO", "NONE", "OMIT", "PERFORM", "SKIP", "SKIPPED",
+];
 
 #[cfg(test)]
 mod tests {
@@ -334,6 +343,22 @@ mod tests {
         assert_eq!(
             processed_marker(&ours).as_deref(),
             Some("an eloy master frame (ELOYMSTR = 'bias')")
+        );
+        for not_done in [
+            crate::Value::Logical(false),
+            crate::Value::Text("PERFORM".into()),
+            crate::Value::Text(" no ".into()),
+            crate::Value::Integer(0),
+        ] {
+            let mut raw = Header::new();
+            raw.set("FLATCOR", not_done.clone(), "");
+            assert_eq!(processed_marker(&raw), None, "{not_done}");
+        }
+        let mut iraf = Header::new();
+        iraf.set("ZEROCOR", true, "");
+        assert_eq!(
+            processed_marker(&iraf).as_deref(),
+            Some("already calibrated (ZEROCOR = 'T')")
         );
         let mut maxim = Header::new();
         maxim.set("CALSTAT", "BDF", "");
