@@ -222,7 +222,8 @@ pub fn processed_marker(header: &Header) -> Option<String> {
     }
     for keyword in KIND_KEYWORDS {
         if let Some(value) = header.get::<String>(keyword) {
-            if words(&value).iter().any(|w| w == "master") {
+            // "Master Bias", "MasterDark", "MASTERFLAT", "master_flat".
+            if words(&value).iter().any(|w| w.starts_with("master")) {
                 return Some(format!("a master frame ({keyword} = '{}')", value.trim()));
             }
         }
@@ -337,6 +338,9 @@ mod tests {
             processed_marker(&master).as_deref(),
             Some("a master frame (IMAGETYP = 'MasterDark')")
         );
+        let mut shouted = Header::new();
+        shouted.set("IMAGETYP", "MASTERFLAT", "");
+        assert!(processed_marker(&shouted).is_some());
         let mut ours = Header::new();
         ours.set("IMAGETYP", "Bias Frame", "");
         ours.set("ELOYMSTR", "bias", "");
