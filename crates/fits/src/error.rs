@@ -67,6 +67,17 @@ pub enum Error {
         /// Bytes the file holds.
         found: u64,
     },
+    /// A tile of a Rice-compressed image would make cfitsio's decoder read past the tile's
+    /// bytes (checked before cfitsio decodes it).
+    #[error("{}: compressed tile {tile} is corrupt: {why}", path.display())]
+    CorruptTile {
+        /// The file.
+        path: PathBuf,
+        /// The tile's number, from 1 (its row in the compressed table).
+        tile: usize,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// The image has more pixels than this machine can address.
     #[error(
         "{}: image of {rows} x {cols} pixels is too large to read into memory",
@@ -175,6 +186,7 @@ impl Error {
             | Error::Truncated { path, .. }
             | Error::TruncatedHeader { path, .. }
             | Error::NoEnd { path, .. }
+            | Error::CorruptTile { path, .. }
             | Error::TooLarge { path, .. }
             | Error::Gzip { path, .. }
             | Error::NoImage { path }

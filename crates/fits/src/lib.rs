@@ -46,6 +46,7 @@ mod header;
 mod kind;
 mod meta;
 mod read;
+mod rice;
 mod write;
 
 pub use catalog::{

@@ -647,11 +647,33 @@ fn check_headers(path: &Path, file: &mut File) -> Result<()> {
         let Some(skip) = data_blocks(&header).and_then(|b| i64::try_from(b).ok()) else {
             return Ok(());
         };
-        reader.seek_relative(skip).map_err(|e| Error::io(path, e))?;
+        let rice = crate::rice::RiceImage::from_header(&header).filter(|_| {
+            header
+                .raw_value("ZIMAGE")
+                .is_some_and(|v| v.trim_start().starts_with('T'))
+        });
+        match rice {
+            Some(rice) if skip <= MAX_RICE_CHECK => {
+                let mut data = vec![0u8; usize::try_from(skip).unwrap_or(0)];
+                let n = read_up_to(&mut reader, &mut data).map_err(|e| Error::io(path, e))?;
+                data.truncate(n);
+                rice.check(&data)
+                    .map_err(|(tile, why)| Error::CorruptTile {
+                        path: path.to_path_buf(),
+                        tile,
+                        why,
+                    })?;
+            }
+            _ => reader.seek_relative(skip).map_err(|e| Error::io(path, e))?,
+        }
         offset = offset.saturating_add(skip.unsigned_abs());
     }
     Ok(())
 }
+
+/// Largest data unit of a Rice-compressed image whose tiles [`check_headers`] dry-runs
+/// before cfitsio decodes them (see `rice.rs`); larger ones are left to cfitsio.
+const MAX_RICE_CHECK: i64 = 1 << 30;
 
 /// How [`read_header_blocks`] stopped.
 enum HeaderEnd {

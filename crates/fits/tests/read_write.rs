@@ -846,3 +846,57 @@ fn compressed_header_cfitsio_cannot_convert() {
         assert_eq!(h.value(gone), None, "{gone} left in the image's header");
     }
 }
+
+/// A Rice tile whose code runs past its bytes is refused before cfitsio decodes it
+/// (cfitsio's decoder would read past its buffer: found by fuzzing).
+#[test]
+fn corrupt_rice_tiles_are_refused_before_cfitsio_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("rice.fits.fz");
+    let mut ints: Vec<i32> = (0..ROWS * COLS).map(|i| (i * 37 % 1000) as i32).collect();
+    let mut f = RawFile::create(&format!("{}[compress RICE]", name(&p)));
+    f.image(32, &axes()).pixels(sys::TINT, &mut ints);
+    f.close();
+    assert!(read(&p).is_ok(), "the file as cfitsio wrote it reads");
+
+    let mut bytes = std::fs::read(&p).unwrap();
+    let card = |at: usize| String::from_utf8_lossy(&bytes[at..at + 80]).into_owned();
+    let table = (0..bytes.len() / 2880)
+        .map(|b| b * 2880)
+        .find(|&at| card(at).starts_with("XTENSION= 'BINTABLE'"))
+        .unwrap();
+    let mut at = table;
+    let (mut naxis1, mut naxis2) = (0usize, 0usize);
+    while !card(at).starts_with("END ") {
+        let text = card(at);
+        let value = || {
+            text[10..]
+                .split('/')
+                .next()
+                .unwrap()
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        };
+        if text.starts_with("NAXIS1  =") {
+            naxis1 = value();
+        } else if text.starts_with("NAXIS2  =") {
+            naxis2 = value();
+        }
+        at += 80;
+    }
+    let data = (at / 2880 + 1) * 2880;
+    // Tile 1's descriptor (COMPRESSED_DATA is the first column): length and heap offset.
+    let length = u32::from_be_bytes(bytes[data..data + 4].try_into().unwrap()) as usize;
+    let offset = u32::from_be_bytes(bytes[data + 4..data + 8].try_into().unwrap()) as usize;
+    let tile = data + naxis1 * naxis2 + offset;
+    // After the first pixel (4 bytes): a block coded with FS = 1, then zero bits only.
+    bytes[tile + 4] = 0x10;
+    bytes[tile + 5..tile + length].fill(0);
+    std::fs::write(&p, &bytes).unwrap();
+
+    let err = read(&p).unwrap_err();
+    assert!(matches!(err, Error::CorruptTile { tile: 1, .. }), "{err}");
+    assert!(err.to_string().contains("rice.fits.fz"), "{err}");
+    assert!(Reader::open(&p).is_err());
+}
