@@ -619,6 +619,7 @@ fn check_headers(path: &Path, file: &mut File) -> Result<()> {
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut reader = BufReader::with_capacity(8 * BLOCK as usize, file);
     let mut offset = 0u64;
     for hdu in 0..MAX_HDUS {
@@ -654,7 +655,9 @@ fn check_headers(path: &Path, file: &mut File) -> Result<()> {
         });
         match rice {
             Some(rice) if skip <= MAX_RICE_CHECK => {
-                let mut data = vec![0u8; usize::try_from(skip).unwrap_or(0)];
+                // No more than the file holds, whatever the header says.
+                let held = file_len.saturating_sub(offset).min(skip.unsigned_abs());
+                let mut data = vec![0u8; usize::try_from(held).unwrap_or(0)];
                 let n = read_up_to(&mut reader, &mut data).map_err(|e| Error::io(path, e))?;
                 data.truncate(n);
                 rice.check(&data)

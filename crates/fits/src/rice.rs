@@ -139,12 +139,12 @@ impl RiceImage {
     fn descriptor(&self, data: &[u8], row: usize) -> Option<(usize, usize)> {
         let at = row.checked_mul(self.row_bytes)?.checked_add(self.column)?;
         if self.wide {
-            let raw = data.get(at..at + 16)?;
+            let raw = data.get(at..at.checked_add(16)?)?;
             let length = i64::from_be_bytes(raw[..8].try_into().ok()?);
             let offset = i64::from_be_bytes(raw[8..].try_into().ok()?);
             Some((usize::try_from(length).ok()?, usize::try_from(offset).ok()?))
         } else {
-            let raw = data.get(at..at + 8)?;
+            let raw = data.get(at..at.checked_add(8)?)?;
             let length = i32::from_be_bytes(raw[..4].try_into().ok()?);
             let offset = i32::from_be_bytes(raw[4..].try_into().ok()?);
             Some((usize::try_from(length).ok()?, usize::try_from(offset).ok()?))
