@@ -648,11 +648,8 @@ fn check_headers(path: &Path, file: &mut File) -> Result<()> {
         let Some(skip) = data_blocks(&header).and_then(|b| i64::try_from(b).ok()) else {
             return Ok(());
         };
-        let rice = crate::rice::RiceImage::from_header(&header).filter(|_| {
-            header
-                .raw_value("ZIMAGE")
-                .is_some_and(|v| v.trim_start().starts_with('T'))
-        });
+        let rice =
+            crate::rice::RiceImage::from_header(&header).filter(|_| is_tile_compressed(&header));
         match rice {
             Some(rice) if skip <= MAX_RICE_CHECK => {
                 // No more than the file holds, whatever the header says.
@@ -744,6 +741,14 @@ fn data_blocks(header: &Header) -> Option<u64> {
     bytes.div_ceil(BLOCK).checked_mul(BLOCK)
 }
 
+/// Whether a header is a tile-compressed image's: `ZIMAGE` read as leniently as cfitsio
+/// reads it (any value starting with `T`, `ZIMAGE = T junk` included).
+fn is_tile_compressed(header: &Header) -> bool {
+    header
+        .raw_value("ZIMAGE")
+        .is_some_and(|v| v.trim_start().starts_with('T'))
+}
+
 /// Refuses the tile-compression parameters that crash cfitsio (found by fuzzing: every
 /// other keyword of a compressed header set to 0, -1 or 2^31 - 1 is an ordinary error).
 ///
@@ -752,10 +757,7 @@ fn data_blocks(header: &Header) -> Option<u64> {
 /// keywords must hold an integer of at least 1 by eloy's reading, whenever `ZIMAGE` is not
 /// plainly false.
 fn check_compression(path: &Path, header: &Header) -> Result<()> {
-    let compressed = header
-        .raw_value("ZIMAGE")
-        .is_some_and(|v| v.trim_start().starts_with('T'));
-    if !compressed {
+    if !is_tile_compressed(header) {
         return Ok(());
     }
     let rice = header.cards().iter().any(|c| {
@@ -842,7 +844,10 @@ fn decompress(path: &Path, file: &mut File) -> Result<tempfile::NamedTempFile> {
 mod gunzip {
     use std::io::{Read, Write};
 
-    const BLOCK: usize = 2880;
+    use crate::header::Header;
+
+    #[allow(clippy::cast_possible_truncation)]
+    const BLOCK: usize = super::BLOCK as usize;
     /// Header blocks of one HDU at most (294 912 cards): past this the header is not one.
     const MAX_HEADER_BLOCKS: usize = 8192;
 
@@ -870,7 +875,7 @@ mod gunzip {
         let mut block = vec![0u8; BLOCK];
         let mut first = true;
         loop {
-            let mut cards = Cards::default();
+            let mut text = Vec::new();
             let mut ended = false;
             for _ in 0..MAX_HEADER_BLOCKS {
                 let n = super::read_up_to(input, &mut block)?;
@@ -882,7 +887,8 @@ mod gunzip {
                 if n < BLOCK {
                     return Ok(Kept::All);
                 }
-                if cards.add(&block) {
+                text.extend_from_slice(&block);
+                if block.chunks(80).any(|card| card.starts_with(b"END     ")) {
                     ended = true;
                     break;
                 }
@@ -890,99 +896,34 @@ mod gunzip {
             if !ended {
                 return Ok(Kept::Broken);
             }
-            let Some(data) = cards.data_bytes() else {
+            let header = Header::parse(&crate::cfitsio::header_text(&text));
+            let Some(padded) = super::data_blocks(&header) else {
                 std::io::copy(input, out)?;
                 return Ok(Kept::All);
             };
-            let padded = data.div_ceil(BLOCK as u64) * BLOCK as u64;
             let copied = std::io::copy(&mut input.by_ref().take(padded), out)?;
             if copied < padded {
                 return Ok(Kept::All);
             }
-            if cards.is_image_with_data() {
+            if is_image_with_data(&header) {
                 return Ok(Kept::FirstImage);
             }
         }
     }
 
-    /// The structural keywords of one header, gathered block by block.
-    #[derive(Default)]
-    struct Cards {
-        xtension: Option<String>,
-        bitpix: Option<i64>,
-        axes: Vec<Option<u64>>,
-        pcount: Option<u64>,
-        gcount: Option<u64>,
-        zimage: bool,
-    }
-
-    impl Cards {
-        /// Reads a header block; true at the END card.
-        fn add(&mut self, block: &[u8]) -> bool {
-            for card in block.chunks(80) {
-                let keyword = String::from_utf8_lossy(&card[..8]);
-                let keyword = keyword.trim_end();
-                if keyword == "END" {
-                    return true;
-                }
-                if &card[8..10] != b"= " {
-                    continue;
-                }
-                let text = String::from_utf8_lossy(&card[10..]);
-                let value = text.split('/').next().unwrap_or("").trim();
-                let number = || value.parse::<i64>().ok();
-                match keyword {
-                    "XTENSION" => self.xtension = Some(value.trim_matches(['\'', ' ']).to_owned()),
-                    "BITPIX" => self.bitpix = number(),
-                    "NAXIS" => {
-                        let n = number().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-                        self.axes = vec![None; n.min(999)];
-                    }
-                    "PCOUNT" => self.pcount = number().and_then(|n| u64::try_from(n).ok()),
-                    "GCOUNT" => self.gcount = number().and_then(|n| u64::try_from(n).ok()),
-                    "ZIMAGE" => self.zimage = value == "T",
-                    _ => {
-                        if let Some(i) = keyword
-                            .strip_prefix("NAXIS")
-                            .and_then(|i| i.parse::<usize>().ok())
-                        {
-                            if let Some(slot) = i.checked_sub(1).and_then(|i| self.axes.get_mut(i))
-                            {
-                                *slot = number().and_then(|n| u64::try_from(n).ok());
-                            }
-                        }
-                    }
-                }
-            }
-            false
-        }
-
-        /// Bytes of the data unit, unpadded: |BITPIX|/8 × GCOUNT × (PCOUNT + ΠNAXISn);
-        /// `None` when a keyword is missing or the size overflows.
-        fn data_bytes(&self) -> Option<u64> {
-            let bytes = self.bitpix?.unsigned_abs() / 8;
-            if self.axes.is_empty() {
-                return Some(0);
-            }
-            let pixels = self
-                .axes
-                .iter()
-                .try_fold(1u64, |acc, axis| acc.checked_mul((*axis)?))?;
-            let pcount = self.pcount.unwrap_or(0);
-            let gcount = self.gcount.unwrap_or(1);
-            bytes
-                .checked_mul(gcount)?
-                .checked_mul(pixels.checked_add(pcount)?)
-        }
-
-        fn is_image_with_data(&self) -> bool {
-            let has_data =
-                !self.axes.is_empty() && self.axes.iter().all(|a| a.is_some_and(|a| a > 0));
-            match self.xtension.as_deref() {
-                None | Some("IMAGE") => has_data,
-                Some("BINTABLE") => self.zimage && has_data,
-                _ => false,
-            }
+    /// A primary or IMAGE extension with pixels, or a tile-compressed image.
+    fn is_image_with_data(header: &Header) -> bool {
+        let axes = header.get::<usize>("NAXIS").unwrap_or(0).min(999);
+        let has_data = axes > 0
+            && (1..=axes).all(|n| {
+                header
+                    .get::<usize>(&format!("NAXIS{n}"))
+                    .is_some_and(|a| a > 0)
+            });
+        match header.get::<String>("XTENSION").as_deref().map(str::trim) {
+            None | Some("IMAGE") => has_data,
+            Some("BINTABLE") => has_data && super::is_tile_compressed(header),
+            _ => false,
         }
     }
 

@@ -193,13 +193,12 @@ impl Kernel {
                 n: self.n,
             };
             let r = group.run(self, &raw, scratch);
-            store(&mut image[g..g + w], &r.value);
-            if let Some(c) = count.as_deref_mut() {
-                store(&mut c[g..g + w], &r.count);
-            }
-            if let Some(s) = std.as_deref_mut() {
-                store(&mut s[g..g + w], &r.std);
-            }
+            r.store(
+                &mut image[g..g + w],
+                count.as_deref_mut(),
+                std.as_deref_mut(),
+                g,
+            );
             g += w;
         }
     }
@@ -255,13 +254,12 @@ impl Kernel {
                 // A vector of LANES has been tried already.
                 let network = !(vector && V::WIDTH == LANES);
                 let r = self.plain_median(&group, scratch, sorter, network);
-                store(&mut image[g..g + w], &r.value);
-                if let Some(c) = count.as_deref_mut() {
-                    store(&mut c[g..g + w], &r.count);
-                }
-                if let Some(s) = std.as_deref_mut() {
-                    store(&mut s[g..g + w], &r.std);
-                }
+                r.store(
+                    &mut image[g..g + w],
+                    count.as_deref_mut(),
+                    std.as_deref_mut(),
+                    g,
+                );
                 g += w;
             }
         }
@@ -446,6 +444,28 @@ struct GroupResult {
     value: Lanes,
     count: Idx,
     std: Lanes,
+}
+
+impl GroupResult {
+    /// Stores the group's pixels: its values into `image` (the group's own slice), its
+    /// counts and standard deviations, when asked for, at `g..g + image.len()` of theirs.
+    #[inline(always)]
+    fn store(
+        &self,
+        image: &mut [f32],
+        count: Option<&mut [u32]>,
+        std: Option<&mut [f32]>,
+        g: usize,
+    ) {
+        let w = image.len();
+        store(image, &self.value);
+        if let Some(c) = count {
+            store(&mut c[g..g + w], &self.count);
+        }
+        if let Some(s) = std {
+            store(&mut s[g..g + w], &self.std);
+        }
+    }
 }
 
 /// The raw values of a group of `w` pixels in the band buffer.
