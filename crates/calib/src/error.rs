@@ -14,24 +14,6 @@ pub enum Error {
     /// Combining frames failed.
     #[error(transparent)]
     Stack(#[from] eloy_stack::Error),
-    /// A frame has no exposure keyword.
-    #[error("{}: header has no {key} keyword: its exposure time is unknown", path.display())]
-    MissingExposure {
-        /// The frame.
-        path: PathBuf,
-        /// The keyword looked for.
-        key: String,
-    },
-    /// A frame's exposure is zero, negative or not a number.
-    #[error("{}: exposure {key} = {value} is not a positive number of seconds", path.display())]
-    BadExposure {
-        /// The frame.
-        path: PathBuf,
-        /// The keyword.
-        key: String,
-        /// The value as written in the header.
-        value: String,
-    },
     /// A frame's shape differs from the masters'.
     #[error(
         "{}: shape {found:?} (rows, columns) differs from the master frames' {expected:?}",
@@ -54,6 +36,39 @@ pub enum Error {
         expected: (usize, usize),
         /// This master's shape.
         found: (usize, usize),
+    },
+    /// A master sits where another kind is expected (a bias in the dark's field, a dark
+    /// of one exposure where a dark rate is meant).
+    #[error("a master {found} was given where a master {expected} is expected")]
+    WrongMaster {
+        /// The kind expected there.
+        expected: crate::MasterKind,
+        /// The kind given.
+        found: crate::MasterKind,
+    },
+    /// A step names a master that was not given.
+    #[error("{}: master {master} is not loaded", path.display())]
+    MasterMissing {
+        /// The frame being calibrated.
+        path: PathBuf,
+        /// The master's name.
+        master: crate::MasterId,
+    },
+    /// A frame could not be calibrated because a master it needs could not be made.
+    #[error("{}: no masters: {why}", path.display())]
+    NoMasters {
+        /// The frame (or the master's file).
+        path: PathBuf,
+        /// Why the master could not be made.
+        why: String,
+    },
+    /// An output folder cannot be created.
+    #[error("{}: cannot create folder: {source}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
     },
     /// A master needs at least one frame.
     #[error("no {kind} frames to combine")]

@@ -142,12 +142,29 @@ pub enum Error {
         path: PathBuf,
     },
     /// A required header keyword is absent.
-    #[error("{}: header has no {key} keyword", path.display())]
+    #[error(
+        "{}: header has no {key} keyword{}",
+        path.display(),
+        if alternatives.is_empty() { String::new() } else { format!(" (nor {})", alternatives.join(", ")) }
+    )]
     MissingKeyword {
         /// The file.
         path: PathBuf,
         /// The keyword.
         key: String,
+        /// Other keywords that would have served, also absent (`EXPOSURE`, `EXP` for
+        /// `EXPTIME`).
+        alternatives: Vec<String>,
+    },
+    /// A frame's exposure time is zero, negative, not finite or not a number.
+    #[error("{}: exposure {key} = {value} is not a positive number of seconds", path.display())]
+    BadExposure {
+        /// The file.
+        path: PathBuf,
+        /// The keyword.
+        key: String,
+        /// The value as written in the header.
+        value: String,
     },
     /// A header keyword holds a value that cannot be used.
     #[error("{}: header keyword {key} = {value}: {problem}", path.display())]
@@ -195,6 +212,7 @@ impl Error {
             | Error::BufferSize { path, .. }
             | Error::AlreadyExists { path }
             | Error::MissingKeyword { path, .. }
+            | Error::BadExposure { path, .. }
             | Error::BadKeyword { path, .. }
             | Error::Scan { path, .. } => path,
         }

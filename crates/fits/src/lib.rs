@@ -42,6 +42,7 @@ mod catalog;
 mod cfitsio;
 mod date;
 mod error;
+mod exposure;
 mod header;
 mod kind;
 mod meta;
@@ -49,11 +50,10 @@ mod read;
 mod rice;
 mod write;
 
-pub use catalog::{
-    CalibrationSet, Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name,
-};
+pub use catalog::{Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name};
 pub use date::{LONGITUDE_KEYWORDS, NightRule, TIME_KEYWORDS, parse_datetime};
 pub use error::{Error, Result};
+pub use exposure::{EXPOSURE_KEYWORDS, ExposureCard, ExposureKey, dark_time, exposure};
 pub use header::{CARD_LEN, Card, FromValue, Header, Value};
 pub use kind::{
     CALIBRATED_KEYWORDS, FrameKind, KIND_KEYWORDS, KindSource, detect_kind, processed_marker,
