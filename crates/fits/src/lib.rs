@@ -47,6 +47,7 @@ mod kind;
 mod meta;
 mod read;
 mod rice;
+mod section;
 mod write;
 
 pub use catalog::{
@@ -60,6 +61,7 @@ pub use kind::{
 };
 pub use meta::{Binning, FrameMeta};
 pub use read::{Image, Reader, read, read_header};
+pub use section::Section;
 pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};
 
 pub use chrono;
