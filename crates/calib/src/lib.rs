@@ -44,6 +44,7 @@ mod batch;
 mod calibrate;
 mod error;
 mod masters;
+mod overscan;
 mod plan;
 pub mod synth;
 
@@ -55,5 +56,9 @@ pub use error::{Error, Result};
 pub use masters::{
     INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterOptions, Masters, inputs_digest, master_bias,
     master_dark, master_flat,
+};
+pub use overscan::{
+    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
+    overscan_model, subtract_overscan,
 };
 pub use plan::{Group, plan};
