@@ -11,6 +11,10 @@
 //! 5. [`Batch`]: every light of a night, in parallel, to files; [`plan`] picks each light's
 //!    calibration frames from a [`Catalog`](eloy_fits::Catalog).
 //!
+//! CCD frames with an overscan strip: [`collapse_overscan`], [`overscan_model`] and
+//! [`subtract_overscan`] as astropy ccdproc and IRAF ccdproc compute them, with the
+//! [`Section`](eloy_fits::Section)s of `BIASSEC` and `TRIMSEC`.
+//!
 //! Masters are built by [`eloy_stack`]'s streaming combine: memory does not grow with the
 //! number of frames. [`synth`] generates a realistic night whose true bias, dark and flat
 //! are known.

@@ -1,66 +1,11 @@
 //! Overscan: the bias level of each line of a CCD readout, measured in the overscan strip
 //! and subtracted, as astropy ccdproc's `subtract_overscan` and IRAF ccdproc do.
 //!
-//! Three steps, each a pure function on arrays (the caller reads the file, takes the
-//! sections and writes the result):
-//!
-//! 1. [`collapse_overscan`]: the overscan region, one value per line (per row when the strip
-//!    is a block of columns): the median or the mean of the line's pixels;
-//! 2. [`overscan_model`]: from those values, what to subtract from each line, by
-//!    [`OverscanMethod`]: the values themselves, one constant, or IRAF's smooth fit
-//!    ([`OverscanFit`]: Legendre or Chebyshev polynomial, linear or cubic spline, with
-//!    sigma rejection);
-//! 3. [`subtract_overscan`]: subtracted line by line.
-//!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use eloy_calib::{OverscanAxis, OverscanMethod, collapse_overscan, overscan_model, subtract_overscan};
-//! use eloy_fits::Section;
-//!
-//! // A 100 x 132 frame whose columns 103-130 are overscan (IRAF's ccdtest frames).
-//! let mut data = ndarray::Array2::from_shape_fn((100, 132), |(r, c)| {
-//!     500.0 + 0.1 * r as f32 + if c < 100 { 1000.0 } else { 0.0 }
-//! });
-//! let bias = Section::parse("[103:130,*]", data.dim())?;
-//! let trim = Section::parse("[3:98,3:98]", data.dim())?;
-//!
-//! let region = bias.view(data.view());
-//! let axis = OverscanAxis::of_region(region.dim()); // one value per row here
-//! let method = OverscanMethod::Median;
-//! let lines = collapse_overscan(region, axis, method.statistic())?;
-//! let values = overscan_model(&lines, &method)?;
-//! subtract_overscan(data.view_mut(), axis, &values)?;
-//! let calibrated = trim.view(data.view()).to_owned();
-//!
-//! assert_eq!(calibrated.dim(), (96, 96));
-//! assert!(calibrated.iter().all(|&v| (v - 1000.0).abs() < 1e-3));
-//! # Ok(()) }
-//! ```
-//!
-//! # ccdproc and IRAF
-//!
-//! - ccdproc `subtract_overscan(ccd, fits_section=BIASSEC, median=True)` then
-//!   `trim_image(fits_section=TRIMSEC)`: [`OverscanMethod::Median`] on the BIASSEC region,
-//!   subtracted from the whole frame, then the TRIMSEC view (tested to 1e-5 on the SAAO frame
-//!   of ccdproc's tests; the same up to float64 rounding). `median=False`:
-//!   [`OverscanMethod::Mean`]. `model=Const1D()`: [`OverscanMethod::Constant`].
-//!   `model=Polynomial1D(d)`: a fit of Legendre order `d + 1` without rejection on the
-//!   medians (the same polynomial space and least squares).
-//! - IRAF `ccdproc` with `function = legendre|chebyshev|spline1|spline3`:
-//!   [`OverscanMethod::Fit`]. IRAF averages the overscan columns over *all* lines and fits
-//!   the lines of the trim section only (its `x` runs over the trimmed lines): to reproduce
-//!   it, collapse the rows of the trim section (`data.slice(s![trim.rows(), bias.cols()])`)
-//!   and subtract from the trimmed frame.
-//!   IRAF's `function = mean` is [`OverscanMethod::Mean`]; its `median` takes the lower
-//!   middle value of an even count (numpy, and so eloy, the mean of the two) and `minmax`
-//!   (the mean without the extremes) has no equivalent here.
-//!
-//! # NaN
-//!
-//! NaN means "no value" in eloy: the per-line median and mean skip NaN pixels (numpy
-//! `nanmedian`, `nanmean`); a line with no value left is an error. ccdproc's `np.median`
-//! makes such a line NaN instead; on frames without NaN (every raw integer frame) the two
-//! agree.
+//! Three pure functions on arrays, re-exported at the crate root (their docs hold the
+//! details): [`collapse_overscan`] (one value per line), [`overscan_model`] (what to
+//! subtract per line, by [`OverscanMethod`]; IRAF's fit is [`OverscanFit`]) and
+//! [`subtract_overscan`]. IRAF's curve fitting (`pkg/xtools/icfit`, `math/curfit`) is
+//! reimplemented here in f64 from its documented algorithm and sources.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
@@ -183,6 +128,27 @@ impl LineStatistic {
 ///
 /// The default, [`OverscanMethod::Median`], is ccdproc's `subtract_overscan(median=True)`.
 /// Serialized in kebab-case: `"median"`, `{"fit": {"function": "legendre", ...}}`.
+///
+/// # ccdproc and IRAF
+///
+/// - ccdproc 2.5 `subtract_overscan(ccd, fits_section=BIASSEC, median=True)` then
+///   `trim_image(fits_section=TRIMSEC)`: [`OverscanMethod::Median`] on the BIASSEC region
+///   ([`OverscanAxis::Rows`], ccdproc's default `overscan_axis=1`), subtracted from the
+///   whole frame, then the TRIMSEC view. Tested on the SAAO frame of ccdproc's tests:
+///   identical. `median=False`: [`OverscanMethod::Mean`]. `model=Const1D()`:
+///   [`OverscanMethod::Constant`]. `model=Polynomial1D(d)`: [`OverscanMethod::Fit`] of
+///   Legendre order `d + 1`, `niterate: 0`, [`LineStatistic::Median`] (the same
+///   polynomials, the same least squares).
+/// - IRAF `ccdproc` (`noao.imred.ccdred`) with `function = legendre|chebyshev|spline1|
+///   spline3`: [`OverscanMethod::Fit`] with its parameters. IRAF averages the overscan
+///   columns of *every* line (it ignores the line range of BIASSEC) and fits the lines of
+///   the trim section only: to reproduce it, collapse the trimmed rows of the overscan
+///   columns (`data.slice(s![trim.rows(), bias.cols()])`) and subtract from the trimmed
+///   frame. Tested on IRAF's ccdtest frames to 2e-6 relative (IRAF fits in single
+///   precision). IRAF's `function = mean` is [`OverscanMethod::Mean`]; its `median` takes
+///   the lower middle value of an even count (numpy and eloy: the mean of the two middle
+///   values) and `minmax` (the mean without the lowest and highest pixel) have no
+///   equivalent here.
 ///
 /// ```
 /// use eloy_calib::{FitFunction, OverscanFit, OverscanMethod};
@@ -567,6 +533,40 @@ impl OverscanFit {
 /// [`OverscanAxis::Columns`]; each the [`LineStatistic`] of the line's pixels, NaN
 /// skipped, computed in `f64`.
 ///
+/// The first of three steps: [`overscan_model`] makes the values to subtract from these
+/// ([`OverscanMethod`] says how, and what matches ccdproc and IRAF), [`subtract_overscan`]
+/// subtracts them; the trim is a [`Section`](eloy_fits::Section) view.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use eloy_calib::{OverscanAxis, OverscanMethod, collapse_overscan, overscan_model, subtract_overscan};
+/// use eloy_fits::Section;
+///
+/// // A 100 x 132 frame whose columns 103-130 are overscan (as IRAF's ccdtest frames).
+/// let mut data = ndarray::Array2::from_shape_fn((100, 132), |(r, c)| {
+///     500.0 + 0.1 * r as f32 + if c < 100 { 1000.0 } else { 0.0 }
+/// });
+/// let bias = Section::parse("[103:130,*]", data.dim())?;
+/// let trim = Section::parse("[3:98,3:98]", data.dim())?;
+///
+/// let region = bias.view(data.view());
+/// let axis = OverscanAxis::of_region(region.dim()); // one value per row here
+/// let method = OverscanMethod::Median;
+/// let lines = collapse_overscan(region, axis, method.statistic())?;
+/// let values = overscan_model(&lines, &method)?;
+/// subtract_overscan(data.view_mut(), axis, &values)?;
+/// let calibrated = trim.view(data.view()).to_owned();
+///
+/// assert_eq!(calibrated.dim(), (96, 96));
+/// assert!(calibrated.iter().all(|&v| (v - 1000.0).abs() < 1e-3));
+/// # Ok(()) }
+/// ```
+///
+/// NaN means "no value" in eloy: the median and the mean skip NaN pixels (numpy
+/// `nanmedian`, `nanmean`), and a line with no value left is an error. ccdproc's
+/// `np.median` makes such a line NaN instead; on frames without NaN pixels (every raw
+/// integer frame) the two agree.
+///
 /// ```
 /// use eloy_calib::{LineStatistic, OverscanAxis, collapse_overscan};
 /// let region = ndarray::array![[1.0f32, 2.0, 9.0, 4.0], [5.0, f32::NAN, 6.0, 7.0]];
@@ -623,7 +623,7 @@ pub fn collapse_overscan(
 /// assert_eq!(overscan_model(&lines, &OverscanMethod::Constant)?, vec![500.5; 4]);
 /// let line = OverscanMethod::Fit(OverscanFit { order: 2, niterate: 0, ..OverscanFit::default() });
 /// let fitted = overscan_model(&lines, &line)?;
-/// assert!((fitted[0] - 501.3).abs() < 1e-12 && (fitted[3] - 499.7).abs() < 1e-12);
+/// assert!((fitted[0] - 501.1).abs() < 1e-9 && (fitted[3] - 499.9).abs() < 1e-9);
 /// # Ok::<(), eloy_calib::Error>(())
 /// ```
 ///
@@ -731,7 +731,7 @@ fn iraf_median(values: &[f64]) -> f64 {
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted[(sorted.len() + 1) / 2 - 1]
+    sorted[sorted.len().div_ceil(2) - 1]
 }
 
 /// The basis functions of one fit on `[lo, hi]`, as IRAF's curfit defines them.

@@ -245,7 +245,7 @@ fn iraf_cases() -> Vec<IrafCase> {
                 .map(|row| {
                     let mut v: Vec<f64> = row.iter().map(|&x| f64::from(x)).collect();
                     v.sort_by(f64::total_cmp);
-                    v[(v.len() + 1) / 2 - 1]
+                    v[v.len().div_ceil(2) - 1]
                 })
                 .collect(),
             (None, "minmax") => region
