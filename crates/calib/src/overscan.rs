@@ -1043,6 +1043,9 @@ mod tests {
             &[23.0 / 6.0; 6],
             1e-12,
         );
+        // A perfect fit: sigma 0, IRAF rejects every point, cannot refit, keeps the fit.
+        let flat = OverscanFit::default().evaluate(&[500.0; 20]).unwrap();
+        assert_eq!(flat, vec![500.0; 20]);
         let l = fit(FitFunction::Legendre, 3).evaluate(&y).unwrap();
         let c = fit(FitFunction::Chebyshev, 3).evaluate(&y).unwrap();
         close(&l, &c, 1e-9);

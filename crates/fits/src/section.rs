@@ -64,8 +64,7 @@ impl Section {
     /// ```
     ///
     /// # Panics
-    /// When a range is empty (a section holds at least one pixel), or ends past
-    /// `usize::MAX - 1`.
+    /// When a range is empty (a section holds at least one pixel).
     pub fn new(rows: Range<usize>, cols: Range<usize>) -> Section {
         assert!(
             !rows.is_empty() && !cols.is_empty(),
