@@ -92,12 +92,74 @@ pub enum Error {
         /// The light frame that takes the output.
         other: PathBuf,
     },
+    /// The overscan region has no pixels (a section of zero width or height).
+    #[error("overscan region of {} x {} pixels (rows x columns) is empty", shape.0, shape.1)]
+    EmptyOverscan {
+        /// The region's shape, `(rows, cols)`.
+        shape: (usize, usize),
+    },
+    /// Every pixel of one line of the overscan region is NaN: the line has no overscan
+    /// value.
+    #[error("overscan {} {line} (from 0) holds only NaN pixels", line_name(*axis))]
+    OverscanLineEmpty {
+        /// The line, from 0, in the region.
+        line: usize,
+        /// Whether lines are rows or columns.
+        axis: crate::OverscanAxis,
+    },
+    /// A per-line overscan value handed to the model is NaN or infinite.
+    #[error("overscan value of line {line} (from 0) is {value}")]
+    OverscanNotFinite {
+        /// The line, from 0.
+        line: usize,
+        /// The value.
+        value: f64,
+    },
+    /// The overscan has fewer lines (after `naverage` combination) than the fit has
+    /// coefficients.
+    #[error(
+        "overscan fit: {function} of order {order} needs {needed} lines, the overscan has {lines}"
+    )]
+    OverscanTooShort {
+        /// The function (`legendre`, `chebyshev`, `spline1`, `spline3`).
+        function: &'static str,
+        /// The order asked for.
+        order: usize,
+        /// Lines needed: the number of coefficients.
+        needed: usize,
+        /// Lines there are.
+        lines: usize,
+    },
+    /// Overscan fit settings that cannot be used (an order of 0, negative limits).
+    #[error("overscan fit: {problem}")]
+    BadOverscanFit {
+        /// What is wrong.
+        problem: String,
+    },
+    /// Overscan values and the frame's lines differ in number.
+    #[error("{found} overscan values for the {expected} {}s of the frame", line_name(*axis))]
+    OverscanLength {
+        /// Whether lines are rows or columns.
+        axis: crate::OverscanAxis,
+        /// Lines of the frame.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
     /// The batch was cancelled before this frame was calibrated.
     #[error("{}: cancelled", path.display())]
     Cancelled {
         /// The frame.
         path: PathBuf,
     },
+}
+
+/// "row" or "column": the lines of an overscan readout.
+fn line_name(axis: crate::OverscanAxis) -> &'static str {
+    match axis {
+        crate::OverscanAxis::Rows => "row",
+        crate::OverscanAxis::Columns => "column",
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -22,6 +22,10 @@
 //! [`master_bias`], [`master_dark`], [`master_flat`] and [`calibrate`] are Python eloy's
 //! functions, for one set of frames.
 //!
+//! CCD frames with an overscan strip: [`collapse_overscan`], [`overscan_model`] and
+//! [`subtract_overscan`] as astropy ccdproc and IRAF ccdproc compute them, with the
+//! [`Section`](eloy_fits::Section)s of `BIASSEC` and `TRIMSEC`.
+//!
 //! Masters are built by [`eloy_stack`]'s streaming combine: memory does not grow with the
 //! number of frames. [`synth`] generates a realistic night whose true bias, dark and flat
 //! are known.
@@ -50,6 +54,7 @@ mod engine;
 mod error;
 mod library;
 mod masters;
+mod overscan;
 mod plan;
 mod reduction;
 pub mod synth;
@@ -72,4 +77,8 @@ pub use plan::{
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
     master_digest,
+};
+pub use overscan::{
+    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
+    overscan_model, subtract_overscan,
 };

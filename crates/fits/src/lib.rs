@@ -7,7 +7,8 @@
 //!   binning, shape, read from a header;
 //! - [`Catalog`]: the frames under a folder, by night and kind, with the files that could
 //!   not be read;
-//! - [`write()`] an image atomically, or stream one with a [`Writer`].
+//! - [`write()`] an image atomically, or stream one with a [`Writer`];
+//! - [`Section`]: image sections (`BIASSEC = '[103:130,*]'`) in IRAF/FITS notation.
 //!
 //! Pixels are `f32` in an [`ndarray::Array2`] of shape `(NAXIS2, NAXIS1)`: row 0 is the
 //! first row in the file. cfitsio does the decoding (compiled from the `fitsio` crate's
@@ -48,6 +49,7 @@ mod kind;
 mod meta;
 mod read;
 mod rice;
+mod section;
 mod write;
 
 pub use catalog::{Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name};
@@ -60,6 +62,7 @@ pub use kind::{
 };
 pub use meta::{Binning, FrameMeta};
 pub use read::{Image, Reader, read, read_header};
+pub use section::Section;
 pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};
 
 pub use chrono;
