@@ -70,6 +70,10 @@ pub use masters::{
     INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterKind, MasterOptions, Masters, inputs_digest,
     master_bias, master_dark, master_flat,
 };
+pub use overscan::{
+    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
+    overscan_model, subtract_overscan,
+};
 pub use plan::{
     Decision, ExposureMatch, Failure, Input, LightGroup, MasterId, MasterPlan, MasterSource,
     Origin, Plan, Recipe, Rules, Step, Term, formula, plan,
@@ -77,8 +81,4 @@ pub use plan::{
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
     master_digest,
-};
-pub use overscan::{
-    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
-    overscan_model, subtract_overscan,
 };

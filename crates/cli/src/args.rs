@@ -107,6 +107,106 @@ pub(crate) struct MatchArgs {
     pub(crate) ignore_darktime: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OverscanArg {
+    /// The median of each line (astropy ccdproc's subtract_overscan(median=True)).
+    Median,
+    /// The mean of each line.
+    Mean,
+    /// One value: the mean of the lines' medians.
+    Constant,
+    /// IRAF ccdproc: a Legendre polynomial of --overscan-order terms fitted along the lines.
+    Legendre,
+    /// IRAF ccdproc: a Chebyshev polynomial of --overscan-order terms.
+    Chebyshev,
+    /// IRAF ccdproc: a linear spline of --overscan-order pieces.
+    Spline1,
+    /// IRAF ccdproc: a cubic spline of --overscan-order pieces.
+    Spline3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AxisArg {
+    /// One value per row (an overscan strip of columns).
+    Rows,
+    /// One value per column (an overscan strip of rows).
+    Columns,
+}
+
+/// Overscan and trim of CCD frames (on by default where the header says where).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CcdArgs {
+    /// How the overscan (BIASSEC) becomes the level subtracted from each line.
+    #[arg(long, value_enum, default_value_t = OverscanArg::Median)]
+    pub(crate) overscan: OverscanArg,
+    /// Terms of a polynomial fit (1 = a constant), or pieces of a spline.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) overscan_order: usize,
+    /// Rejection passes of a fit.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) overscan_niterate: usize,
+    /// Rejection limits of a fit, low and high, in sigma.
+    #[arg(long, num_args = 2, value_names = ["LOW", "HIGH"])]
+    pub(crate) overscan_reject: Option<Vec<f64>>,
+    /// Along which axis an overscan line runs (default: from the region's shape, as
+    /// ccdproc).
+    #[arg(long, value_enum)]
+    pub(crate) overscan_axis: Option<AxisArg>,
+    /// Do not subtract the overscan.
+    #[arg(long)]
+    pub(crate) no_overscan: bool,
+    /// Do not trim to TRIMSEC (or DATASEC).
+    #[arg(long)]
+    pub(crate) no_trim: bool,
+    /// The overscan region of frames whose header has no BIASSEC, e.g. '[103:130,*]'.
+    #[arg(long, value_name = "SECTION")]
+    pub(crate) biassec: Option<String>,
+    /// The region to keep of frames whose header has no TRIMSEC, e.g. '[3:98,3:98]'.
+    #[arg(long, value_name = "SECTION")]
+    pub(crate) trimsec: Option<String>,
+}
+
+impl CcdArgs {
+    /// The rules with these options.
+    pub(crate) fn apply(&self, rules: Rules) -> Rules {
+        use eloy::calib::{FitFunction, OverscanAxis, OverscanFit, OverscanMethod};
+        let fit = |function| {
+            let (low, high) = match self.overscan_reject.as_deref() {
+                Some([low, high]) => (*low, *high),
+                _ => (3.0, 3.0),
+            };
+            OverscanMethod::Fit(OverscanFit {
+                function,
+                order: self.overscan_order,
+                niterate: self.overscan_niterate,
+                low_reject: low,
+                high_reject: high,
+                ..OverscanFit::default()
+            })
+        };
+        let method = match self.overscan {
+            OverscanArg::Median => OverscanMethod::Median,
+            OverscanArg::Mean => OverscanMethod::Mean,
+            OverscanArg::Constant => OverscanMethod::Constant,
+            OverscanArg::Legendre => fit(FitFunction::Legendre),
+            OverscanArg::Chebyshev => fit(FitFunction::Chebyshev),
+            OverscanArg::Spline1 => fit(FitFunction::Spline1),
+            OverscanArg::Spline3 => fit(FitFunction::Spline3),
+        };
+        Rules {
+            overscan: (!self.no_overscan).then_some(method),
+            overscan_axis: self.overscan_axis.map(|a| match a {
+                AxisArg::Rows => OverscanAxis::Rows,
+                AxisArg::Columns => OverscanAxis::Columns,
+            }),
+            trim: !self.no_trim,
+            biassec: self.biassec.clone(),
+            trimsec: self.trimsec.clone(),
+            ..rules
+        }
+    }
+}
+
 impl MatchArgs {
     /// The planner's rules, with how masters are combined and the invalid-pixel rule.
     pub(crate) fn rules(
@@ -127,7 +227,7 @@ impl MatchArgs {
             other_nights: !self.same_night_only,
             flats_from_other_nights: self.flats_from_other_nights,
             dark_time: !self.ignore_darktime,
-            all_masters: false,
+            ..Rules::default()
         }
     }
 }
@@ -147,6 +247,8 @@ pub(crate) struct SummaryArgs {
     pub(crate) night: NightArgs,
     #[command(flatten)]
     pub(crate) matching: MatchArgs,
+    #[command(flatten)]
+    pub(crate) ccd: CcdArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -251,6 +353,8 @@ pub(crate) struct MastersArgs {
     pub(crate) night: NightArgs,
     #[command(flatten)]
     pub(crate) matching: MatchArgs,
+    #[command(flatten)]
+    pub(crate) ccd: CcdArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -311,6 +415,8 @@ pub(crate) struct CalibrateArgs {
     pub(crate) night: NightArgs,
     #[command(flatten)]
     pub(crate) matching: MatchArgs,
+    #[command(flatten)]
+    pub(crate) ccd: CcdArgs,
 }
 
 #[derive(Debug, Args)]

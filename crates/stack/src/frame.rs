@@ -7,7 +7,7 @@ use std::ops::Range;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use crate::chain::{Chain, Op, Operand, Tail, flatten};
+use crate::chain::{Chain, Offset, Op, Operand, Tail, flatten};
 use crate::combine::{BandSink, StackedBand};
 use crate::{BandSource, Error};
 
@@ -82,9 +82,31 @@ pub enum NanPolicy {
 /// ```
 pub struct Frame<'a> {
     source: Box<dyn BandSource + 'a>,
+    lines: Option<Lines>,
+    crop: Option<(Range<usize>, Range<usize>)>,
     ops: Vec<PendingOp<'a>>,
     normalize: Option<NanPolicy>,
     replace_invalid: Option<f32>,
+}
+
+/// Values subtracted from a frame's lines before anything else, in the source's
+/// coordinates: an overscan level per row, or per column.
+///
+/// ```
+/// use eloy_stack::{Frame, InMemory, Lines};
+/// use ndarray::array;
+/// let a = array![[10.0_f32, 11.0], [20.0, 21.0]];
+/// let out = Frame::new(InMemory::new(a.view())).subtract_lines(Lines::Rows(vec![10.0, 20.0])).collect()?;
+/// assert_eq!(out, array![[0.0, 1.0], [0.0, 1.0]]);
+/// # Ok::<(), eloy_stack::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lines {
+    /// One value per row of the source (an overscan strip of columns read out with each
+    /// row).
+    Rows(Vec<f64>),
+    /// One value per column of the source (an overscan strip of rows).
+    Columns(Vec<f64>),
 }
 
 /// An operation with its operands not yet checked nor flattened.
@@ -105,21 +127,58 @@ impl<'a> Frame<'a> {
     pub fn new(source: impl BandSource + 'a) -> Self {
         Self {
             source: Box::new(source),
+            lines: None,
+            crop: None,
             ops: Vec::new(),
             normalize: None,
             replace_invalid: None,
         }
     }
 
-    /// The shape `(rows, cols)` of the frame.
+    /// The shape `(rows, cols)` of the frame (after [`Frame::crop`]).
     ///
     /// ```
     /// use eloy_stack::{Frame, InMemory};
     /// let a = ndarray::Array2::<f32>::zeros((2, 5));
     /// assert_eq!(Frame::new(InMemory::new(a.view())).shape(), (2, 5));
+    /// assert_eq!(Frame::new(InMemory::new(a.view())).crop(0..1, 1..4).shape(), (1, 3));
     /// ```
     pub fn shape(&self) -> (usize, usize) {
-        self.source.shape()
+        match &self.crop {
+            Some((rows, cols)) => (rows.len(), cols.len()),
+            None => self.source.shape(),
+        }
+    }
+
+    /// Subtracts, first of all, a value per row or per column of the source (an
+    /// overscan level). A second call replaces the first.
+    ///
+    /// The values are checked against the source's shape when the frame starts:
+    /// [`Error::LineCount`] otherwise.
+    #[must_use]
+    pub fn subtract_lines(mut self, lines: Lines) -> Self {
+        self.lines = Some(lines);
+        self
+    }
+
+    /// Keeps only `rows` and `cols` of the source (a trim to the data section), after
+    /// [`Frame::subtract_lines`] and before every other operation: the operands of the
+    /// other operations have the cropped shape. A second call replaces the first.
+    ///
+    /// A crop outside the source is [`Error::Crop`] when the frame starts.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[1.0_f32, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+    /// let out = Frame::new(InMemory::new(a.view())).crop(1..3, 0..2).collect()?;
+    /// assert_eq!(out, array![[4.0, 5.0], [7.0, 8.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn crop(mut self, rows: Range<usize>, cols: Range<usize>) -> Self {
+        self.crop = Some((rows, cols));
+        self
     }
 
     /// Subtracts `image` (a master bias) pixel by pixel.
@@ -389,6 +448,14 @@ impl fmt::Debug for Frame<'_> {
         f.debug_struct("Frame")
             .field("source", &self.source.name())
             .field("shape", &self.source.shape())
+            .field(
+                "lines",
+                &self.lines.as_ref().map(|l| match l {
+                    Lines::Rows(v) => format!("{} row values", v.len()),
+                    Lines::Columns(v) => format!("{} column values", v.len()),
+                }),
+            )
+            .field("crop", &self.crop)
             .field("ops", &ops)
             .field("normalize", &self.normalize)
             .field("replace_invalid", &self.replace_invalid)
@@ -399,6 +466,12 @@ impl fmt::Debug for Frame<'_> {
 /// A frame ready to stream: shapes checked, operands flattened row-major.
 pub(crate) struct Prepared<'a> {
     source: Box<dyn BandSource + 'a>,
+    /// Columns of the source.
+    source_cols: usize,
+    lines: Option<Lines>,
+    crop: Option<(Range<usize>, Range<usize>)>,
+    /// Rows of the source, before the crop.
+    raw: Vec<f32>,
     chain: Chain<'a>,
     normalize: Option<NanPolicy>,
     replace_invalid: Option<f32>,
@@ -417,7 +490,8 @@ impl<'a> Prepared<'a> {
         index: usize,
         shape: (usize, usize),
     ) -> Result<Self, Error> {
-        let found = frame.source.shape();
+        let source_shape = frame.source.shape();
+        let found = frame.shape();
         if found != shape {
             return Err(Error::ShapeMismatch {
                 frame: index,
@@ -427,6 +501,34 @@ impl<'a> Prepared<'a> {
             });
         }
         let name = frame.source.name().into_owned();
+        if let Some((rows, cols)) = &frame.crop {
+            if rows.start > rows.end
+                || cols.start > cols.end
+                || rows.end > source_shape.0
+                || cols.end > source_shape.1
+            {
+                return Err(Error::Crop {
+                    name,
+                    rows: rows.clone(),
+                    cols: cols.clone(),
+                    shape: source_shape,
+                });
+            }
+        }
+        if let Some(lines) = &frame.lines {
+            let (expected, found, what) = match lines {
+                Lines::Rows(v) => (source_shape.0, v.len(), "rows"),
+                Lines::Columns(v) => (source_shape.1, v.len(), "columns"),
+            };
+            if expected != found {
+                return Err(Error::LineCount {
+                    name,
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
         let check = |image: ArrayView2<'a, f32>, operand| -> Result<Operand<'a>, Error> {
             if image.dim() == shape {
                 Ok(flatten(image))
@@ -464,6 +566,10 @@ impl<'a> Prepared<'a> {
         }
         Ok(Self {
             source: frame.source,
+            source_cols: source_shape.1,
+            lines: frame.lines,
+            crop: frame.crop,
+            raw: Vec::new(),
             chain: Chain { ops, cols: shape.1 },
             normalize: frame.normalize,
             replace_invalid: frame.replace_invalid,
@@ -478,6 +584,26 @@ impl<'a> Prepared<'a> {
         self.normalize.is_some()
     }
 
+    /// Reads rows `rows` of the frame (after the crop) into `out`, as the source holds them.
+    fn read_raw(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+        let Some((crop_rows, crop_cols)) = &self.crop else {
+            return self.source.read_rows(rows, out);
+        };
+        let first = crop_rows.start;
+        let source_rows = first + rows.start..first + rows.end;
+        let width = self.source_cols;
+        self.raw.resize(source_rows.len() * width, 0.0);
+        self.source.read_rows(source_rows, &mut self.raw)?;
+        let cols = crop_cols.len();
+        if cols == 0 {
+            return Ok(());
+        }
+        for (line, dst) in self.raw.chunks_exact(width).zip(out.chunks_exact_mut(cols)) {
+            dst.copy_from_slice(&line[crop_cols.clone()]);
+        }
+        Ok(())
+    }
+
     fn cols(&self) -> usize {
         self.chain.cols
     }
@@ -489,7 +615,7 @@ impl<'a> Prepared<'a> {
         rows: Range<usize>,
         buf: &mut [f32],
     ) -> Result<(), Error> {
-        self.source.read_rows(rows.clone(), buf)?;
+        self.read_raw(rows.clone(), buf)?;
         let cols = self.cols();
         if cols == 0 {
             return Ok(());
@@ -497,7 +623,10 @@ impl<'a> Prepared<'a> {
         let skip = self.normalize == Some(NanPolicy::Skip);
         self.scratch.resize(cols, 0.0);
         for (row, line) in rows.zip(buf.chunks_exact(cols)) {
-            let (sum, count) = self.chain.row_sum(row, line, skip, &mut self.scratch);
+            let offset = offset(self.lines.as_ref(), self.crop.as_ref(), row);
+            let (sum, count) = self
+                .chain
+                .row_sum(row, line, offset, skip, &mut self.scratch);
             self.sum += sum;
             self.count += count;
         }
@@ -526,40 +655,68 @@ impl<'a> Prepared<'a> {
     }
 
     fn is_identity(&self) -> bool {
-        self.chain.is_empty() && self.divisor.is_none() && self.replace_invalid.is_none()
+        self.chain.is_empty()
+            && self.lines.is_none()
+            && self.divisor.is_none()
+            && self.replace_invalid.is_none()
     }
 
     /// Reads `rows` into `out` and applies the operations in place.
     pub(crate) fn read_band(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
-        self.source.read_rows(rows.clone(), out)?;
+        self.read_raw(rows.clone(), out)?;
         let cols = self.cols();
         if self.is_identity() || cols == 0 {
             return Ok(());
         }
         let tail = self.tail();
         for (row, line) in rows.zip(out.chunks_exact_mut(cols)) {
-            self.chain.apply_row(row, line, tail, &mut self.scratch);
+            let offset = offset(self.lines.as_ref(), self.crop.as_ref(), row);
+            self.chain
+                .apply_row(row, line, offset, tail, &mut self.scratch);
         }
         Ok(())
     }
 
     /// [`Prepared::read_band`] with the rows computed in parallel.
     fn read_band_parallel(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
-        self.source.read_rows(rows.clone(), out)?;
+        self.read_raw(rows.clone(), out)?;
         let cols = self.cols();
         if self.is_identity() || cols == 0 {
             return Ok(());
         }
         let tail = self.tail();
         let chain = &self.chain;
+        let (lines, crop) = (self.lines.as_ref(), self.crop.as_ref());
         const ROWS_PER_TASK: usize = 8;
         out.par_chunks_mut(ROWS_PER_TASK * cols)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (i, chunk)| {
                 for (j, line) in chunk.chunks_exact_mut(cols).enumerate() {
-                    chain.apply_row(rows.start + i * ROWS_PER_TASK + j, line, tail, scratch);
+                    let row = rows.start + i * ROWS_PER_TASK + j;
+                    chain.apply_row(row, line, offset(lines, crop, row), tail, scratch);
                 }
             });
         Ok(())
+    }
+}
+
+/// What is subtracted first from row `row` of the frame (after the crop): its line value,
+/// or the column values of the cropped columns.
+fn offset<'l>(
+    lines: Option<&'l Lines>,
+    crop: Option<&(Range<usize>, Range<usize>)>,
+    row: usize,
+) -> Offset<'l> {
+    let (first_row, cols) = match crop {
+        Some((rows, cols)) => (rows.start, Some(cols.clone())),
+        None => (0, None),
+    };
+    match lines {
+        None => Offset::None,
+        Some(Lines::Rows(values)) => Offset::Value(values[first_row + row]),
+        Some(Lines::Columns(values)) => Offset::Values(match cols {
+            Some(cols) => &values[cols],
+            None => values,
+        }),
     }
 }

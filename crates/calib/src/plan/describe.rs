@@ -86,6 +86,11 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                 compound = true;
                 e
             }
+            Step::Overscan { section, .. } => {
+                compound = true;
+                format!("{expr} - overscan{section}")
+            }
+            Step::Trim { section } => format!("{expr}{section}"),
             Step::Invalid { .. } => expr,
         };
     }

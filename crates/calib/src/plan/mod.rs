@@ -13,6 +13,7 @@
 
 mod build;
 pub(crate) mod describe;
+mod geometry;
 mod rules;
 mod select;
 
@@ -96,6 +97,25 @@ pub struct Term {
 #[serde(tag = "step", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Step {
+    /// Subtract the overscan, first of all: the raw frame's region `section` (`BIASSEC`)
+    /// collapsed into one value per line along `axis`, modelled by `method`
+    /// ([`overscan_model`](crate::overscan_model)), subtracted line by line. With a fit
+    /// and a trim, the lines are those of the trimmed region (IRAF's rule); otherwise
+    /// those of `section` (astropy ccdproc's).
+    Overscan {
+        /// The overscan region, in the raw frame.
+        section: eloy_fits::Section,
+        /// Along which axis a line runs.
+        axis: crate::OverscanAxis,
+        /// How the lines' values become what is subtracted.
+        method: crate::OverscanMethod,
+    },
+    /// Keep only `section` of the raw frame (`TRIMSEC`, else `DATASEC`): the frame takes
+    /// its shape, and so do the masters the next steps use.
+    Trim {
+        /// The region kept.
+        section: eloy_fits::Section,
+    },
     /// Subtract a level made of masters, `m_0 * k_0 + m_1 * k_1 + ...`, summed left to
     /// right before it is subtracted (Python eloy's `data - (dark * exposure + bias)`).
     Subtract {
@@ -441,12 +461,18 @@ impl Plan {
 ///   carry the offset); without those, the dark is not subtracted, and the plan says why;
 /// - flats get their dark flats when there are some, else bias and scaled dark, else darks
 ///   of their exposure; then they are normalized by their mean;
-/// - no frames of a kind at all: Python eloy's defaults (bias 0, dark 0, flat 1), said.
+/// - no frames of a kind at all: Python eloy's defaults (bias 0, dark 0, flat 1), said;
+/// - before anything else, every frame whose header says where its overscan is
+///   (`BIASSEC`) gets it subtracted ([`Rules::overscan`]), and is trimmed to `TRIMSEC`
+///   (else `DATASEC`, when the overscan lies outside it); a frame that says it was done
+///   (`OVERSCAN`, `TRIM`) is not done again. Masters and lights then have the trimmed
+///   shape.
 ///
 /// ```
 /// let plan = eloy_calib::plan(&eloy_fits::Catalog::default(), &Default::default(), &Default::default());
 /// assert!(plan.recipes.is_empty() && plan.masters.is_empty());
 /// ```
 pub fn plan(catalog: &Catalog, rules: &Rules, library: &Library) -> Plan {
-    build::Planner::new(catalog, rules, library).run()
+    let geometry = geometry::prepare(catalog, rules);
+    build::Planner::new(&geometry, rules, library).run()
 }

@@ -87,6 +87,20 @@ pub struct Rules {
     /// Also plan masters for calibration frames no light needs (`eloy masters`, building
     /// a library). Default `false`.
     pub all_masters: bool,
+    /// Subtract the overscan of frames whose header gives its region (`BIASSEC`), with
+    /// this method; `None` leaves it. Default the per-line median (astropy ccdproc's
+    /// `subtract_overscan(median=True)`).
+    pub overscan: Option<crate::OverscanMethod>,
+    /// Along which axis an overscan line runs; `None`: from the region's shape, as
+    /// ccdproc does (the region's longer side is the lines' direction). Default `None`.
+    pub overscan_axis: Option<crate::OverscanAxis>,
+    /// Trim frames to `TRIMSEC` (else `DATASEC`, when the overscan lies outside it).
+    /// Default `true`.
+    pub trim: bool,
+    /// The overscan region of frames whose header has no `BIASSEC` (`--biassec`).
+    pub biassec: Option<String>,
+    /// The region to keep of frames whose header has no `TRIMSEC` (`--trimsec`).
+    pub trimsec: Option<String>,
 }
 
 impl Default for Rules {
@@ -101,6 +115,11 @@ impl Default for Rules {
             flats_from_other_nights: false,
             dark_time: true,
             all_masters: false,
+            overscan: Some(crate::OverscanMethod::Median),
+            overscan_axis: None,
+            trim: true,
+            biassec: None,
+            trimsec: None,
         }
     }
 }
