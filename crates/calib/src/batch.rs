@@ -159,7 +159,12 @@ fn calibrated_header(
         invalid.name(),
         "invalid-pixel rule of eloy calibrate",
     );
-    h.set("BUNIT", "ADU", "physical unit of the pixels");
+    let electrons = steps.iter().any(|s| matches!(s, Step::ToElectrons { .. }));
+    h.set(
+        "BUNIT",
+        if electrons { "electron" } else { "ADU" },
+        "physical unit of the pixels",
+    );
     h.push_history(&format!(
         "eloy {} calibrate: {}; {}",
         env!("CARGO_PKG_VERSION"),

@@ -289,8 +289,14 @@ pub(crate) fn prepare<'a>(
                 frame.subtract_level(views)
             }
             Step::DivideByExposure { seconds } => frame.scale(1.0 / seconds),
-            Step::NormalizeByMean { nan } => frame.normalize_by_mean(*nan),
-            Step::DivideByFlat { master } => frame.divide(find(master)?.data.view()),
+            Step::Normalize { by, nan } => frame.normalize(by.clone(), *nan),
+            Step::DivideByFlat { master, minimum } => match minimum {
+                None => frame.divide(find(master)?.data.view()),
+                Some(m) => frame.divide_above(find(master)?.data.view(), *m),
+            },
+            #[allow(clippy::cast_possible_truncation)]
+            Step::Saturation { level } => frame.saturation(*level as f32),
+            Step::ToElectrons { gain } => frame.scale(*gain),
             Step::Invalid { rule } => match replacement(*rule) {
                 Some(value) => frame.replace_invalid(value),
                 None => frame,

@@ -75,8 +75,8 @@ pub use overscan::{
     overscan_model, subtract_overscan,
 };
 pub use plan::{
-    Decision, ExposureMatch, Failure, Input, LightGroup, MasterId, MasterPlan, MasterSource,
-    Origin, Plan, Recipe, Rules, Step, Term, formula, plan,
+    Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId, MasterPlan, MasterSource,
+    Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
 };
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use eloy::calib::{ExposureMatch, InvalidPixels, MasterOptions, Rules};
+use eloy::calib::{ExposureMatch, Gain, InvalidPixels, MasterOptions, Rules, Saturation};
 use eloy::fits::{ExposureKey, NightRule, ScanOptions};
+use eloy::stack::Normalization;
 use eloy::stack::{Center, Combine, NanPolicy, Rejection};
 
 /// Calibrate astronomical images: master bias, dark and flat frames, then every science
@@ -164,11 +165,41 @@ pub(crate) struct CcdArgs {
     /// The region to keep of frames whose header has no TRIMSEC, e.g. '[3:98,3:98]'.
     #[arg(long, value_name = "SECTION")]
     pub(crate) trimsec: Option<String>,
+    /// What each flat is divided by before they are combined.
+    #[arg(long, value_enum, default_value_t = NormalizeArg::Mean)]
+    pub(crate) flat_normalization: NormalizeArg,
+    /// With --flat-normalization region: the region whose mean normalizes a flat (of the
+    /// trimmed frame), e.g. '[500:1500,400:1200]'.
+    #[arg(long, value_name = "SECTION")]
+    pub(crate) flat_region: Option<String>,
+    /// Pixels where the master flat is below this are invalid rather than amplified.
+    #[arg(long, value_name = "VALUE")]
+    pub(crate) flat_minimum: Option<f32>,
+    /// Saturation: 'header' (SATURATE, else DATAMAX; the default), 'none', or a level in
+    /// ADU. Saturated pixels have no value in masters and are invalid in lights.
+    #[arg(long, value_name = "LEVEL", default_value = "header")]
+    pub(crate) saturation: String,
+    /// Calibrated lights in electrons: 'header' (EGAIN, else GAIN when it reads as
+    /// electrons per ADU) or a gain in electrons per ADU.
+    #[arg(long, value_name = "GAIN")]
+    pub(crate) gain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NormalizeArg {
+    /// The mean (Python eloy, IRAF ccdproc).
+    Mean,
+    /// The median.
+    Median,
+    /// The mode (histogram peak).
+    Mode,
+    /// The mean of --flat-region.
+    Region,
 }
 
 impl CcdArgs {
     /// The rules with these options.
-    pub(crate) fn apply(&self, rules: Rules) -> Rules {
+    pub(crate) fn apply(&self, rules: Rules) -> Result<Rules, String> {
         use eloy::calib::{FitFunction, OverscanAxis, OverscanFit, OverscanMethod};
         let fit = |function| {
             let (low, high) = match self.overscan_reject.as_deref() {
@@ -193,7 +224,48 @@ impl CcdArgs {
             OverscanArg::Spline1 => fit(FitFunction::Spline1),
             OverscanArg::Spline3 => fit(FitFunction::Spline3),
         };
-        Rules {
+        let flat_normalization = match self.flat_normalization {
+            NormalizeArg::Mean => Normalization::Mean,
+            NormalizeArg::Median => Normalization::Median,
+            NormalizeArg::Mode => Normalization::Mode,
+            NormalizeArg::Region => {
+                let text = self
+                    .flat_region
+                    .as_deref()
+                    .ok_or("--flat-normalization region needs --flat-region SECTION")?;
+                let section = eloy::fits::Section::parse(text, (usize::MAX / 2, usize::MAX / 2))
+                    .map_err(|e| format!("--flat-region: {e}"))?;
+                Normalization::RegionMean {
+                    rows: section.rows(),
+                    cols: section.cols(),
+                }
+            }
+        };
+        let saturation = match self.saturation.trim() {
+            "header" => Saturation::Header,
+            "none" => Saturation::None,
+            level => match level.parse::<f64>() {
+                Ok(x) if x > 0.0 && x.is_finite() => Saturation::Level(x),
+                _ => {
+                    return Err(format!(
+                        "--saturation {level}: not 'header', 'none' or a positive level"
+                    ));
+                }
+            },
+        };
+        let gain = match self.gain.as_deref().map(str::trim) {
+            None => Gain::None,
+            Some("header") => Gain::Header,
+            Some(value) => match value.parse::<f64>() {
+                Ok(g) if g > 0.0 && g.is_finite() => Gain::Given(g),
+                _ => {
+                    return Err(format!(
+                        "--gain {value}: not 'header' or a positive number of electrons per ADU"
+                    ));
+                }
+            },
+        };
+        Ok(Rules {
             overscan: (!self.no_overscan).then_some(method),
             overscan_axis: self.overscan_axis.map(|a| match a {
                 AxisArg::Rows => OverscanAxis::Rows,
@@ -202,8 +274,12 @@ impl CcdArgs {
             trim: !self.no_trim,
             biassec: self.biassec.clone(),
             trimsec: self.trimsec.clone(),
+            flat_normalization,
+            flat_minimum: self.flat_minimum,
+            saturation,
+            gain,
             ..rules
-        }
+        })
     }
 }
 

@@ -91,7 +91,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         args.combine.master_options(),
         args.invalid.into(),
         args.night_of,
-    ));
+    ))?;
     let Night { catalog, plan } = prepare(
         &args.dir,
         Some(&args.out),

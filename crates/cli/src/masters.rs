@@ -115,7 +115,7 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
             args.combine.master_options(),
             InvalidPixels::default(),
             args.night_of,
-        ))
+        ))?
     };
     let night = prepare(
         &args.dir,

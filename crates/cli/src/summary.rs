@@ -20,7 +20,7 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<Status, Fatal> {
         combine.master_options(),
         InvalidPixels::default(),
         None,
-    ));
+    ))?;
     let Night { catalog, plan } = prepare(&args.dir, None, &args.night, &args.matching, &rules)?;
     if args.json {
         #[derive(serde::Serialize)]

@@ -109,6 +109,13 @@ pub struct FrameMeta {
     /// Row order of the pixels (`ROWORDER`): `TOP-DOWN` or `BOTTOM-UP`.
     #[serde(default)]
     pub row_order: Option<String>,
+    /// The level at and above which a pixel is saturated (`SATURATE`, else `DATAMAX`), in
+    /// the file's units.
+    #[serde(default)]
+    pub saturation: Option<f64>,
+    /// Read noise (`RDNOISE`, `READNOIS`, `RON`), in electrons as IRAF and ccdproc take it.
+    #[serde(default)]
+    pub read_noise: Option<f64>,
     /// The overscan region as written (`BIASSEC`), an image section
     /// ([`Section`](crate::Section)).
     #[serde(default)]
@@ -255,6 +262,8 @@ impl FrameMeta {
             readout_mode: text(&["READOUTM"]),
             bayer_pattern: text(&BAYER_KEYWORDS).map(|p| p.to_ascii_uppercase()),
             row_order: text(&["ROWORDER"]).map(|p| p.to_ascii_uppercase()),
+            saturation: number(&["SATURATE", "DATAMAX"]),
+            read_noise: number(&["RDNOISE", "READNOIS", "RON"]),
             biassec: text(&["BIASSEC"]),
             trimsec: text(&["TRIMSEC"]),
             datasec: text(&["DATASEC"]),

@@ -30,6 +30,8 @@ pub(crate) enum Op<'a> {
     Scale(f64),
     /// `y / a`.
     Divide(Operand<'a>),
+    /// `y / a` where `a >= minimum`, NaN elsewhere.
+    DivideAbove(Operand<'a>, f32),
 }
 
 /// The operations of a frame with its width, ready to run row by row.
@@ -93,6 +95,15 @@ impl Chain<'_> {
                     .iter_mut()
                     .zip(&a[span.clone()])
                     .for_each(|(v, &a)| *v /= f64::from(a)),
+                Op::DivideAbove(a, minimum) => {
+                    y.iter_mut().zip(&a[span.clone()]).for_each(|(v, &a)| {
+                        *v = if a >= *minimum {
+                            *v / f64::from(a)
+                        } else {
+                            f64::NAN
+                        };
+                    });
+                }
             }
         }
     }

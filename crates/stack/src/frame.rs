@@ -37,6 +37,44 @@ pub enum NanPolicy {
     Propagate,
 }
 
+/// The statistic a frame is divided by when it is normalized ([`Frame::normalize`]): a flat
+/// made relative to its level.
+///
+/// ```
+/// use eloy_stack::{Frame, InMemory, NanPolicy, Normalization};
+/// use ndarray::array;
+/// let flat = array![[1.0_f32, 2.0, 2.0, 11.0]];
+/// let by = |n| Frame::new(InMemory::new(flat.view())).normalize(n, NanPolicy::Skip).collect();
+/// assert_eq!(by(Normalization::Mean)?, array![[0.25, 0.5, 0.5, 2.75]]);
+/// assert_eq!(by(Normalization::Median)?, array![[0.5, 1.0, 1.0, 5.5]]);
+/// let central = Normalization::RegionMean { rows: 0..1, cols: 1..3 };
+/// assert_eq!(by(central)?, array![[0.5, 1.0, 1.0, 5.5]]);
+/// # Ok::<(), eloy_stack::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Normalization {
+    /// The mean (Python eloy's `np.mean`, IRAF ccdproc's `CCDMEAN`). The default.
+    #[default]
+    Mean,
+    /// The median (an even count: the mean of the two middle values). Holds the frame's
+    /// values in memory for the first pass (one frame, whatever the number of frames).
+    Median,
+    /// The mode, as the peak of a histogram of the values within 3 robust sigma of the
+    /// median (bins of 0.1 sigma; sigma = 1.4826 MAD), refined by a parabola through the
+    /// peak bin and its neighbours, as IRAF's `flatcombine scale=mode` uses a histogram
+    /// peak. Holds the frame's values in memory for the first pass.
+    Mode,
+    /// The mean over a region of the frame (`rows`, `cols` of the frame as it is after its
+    /// crop): a central region avoids vignetted corners.
+    RegionMean {
+        /// The region's rows.
+        rows: Range<usize>,
+        /// The region's columns.
+        cols: Range<usize>,
+    },
+}
+
 /// A frame: a [`BandSource`] and the operations applied to each of its bands as it streams,
 /// so that neither a master's inputs nor a calibrated light are ever held whole. A frame is
 /// an input of a [`Combine`](crate::Combine), or runs alone into a [`BandSink`] with
@@ -84,8 +122,9 @@ pub struct Frame<'a> {
     source: Box<dyn BandSource + 'a>,
     lines: Option<Lines>,
     crop: Option<(Range<usize>, Range<usize>)>,
+    saturation: Option<f32>,
     ops: Vec<PendingOp<'a>>,
-    normalize: Option<NanPolicy>,
+    normalize: Option<(Normalization, NanPolicy)>,
     replace_invalid: Option<f32>,
 }
 
@@ -114,6 +153,7 @@ enum PendingOp<'a> {
     Subtract(Vec<(ArrayView2<'a, f32>, f64)>),
     Scale(f64),
     Divide(ArrayView2<'a, f32>),
+    DivideAbove(ArrayView2<'a, f32>, f32),
 }
 
 impl<'a> Frame<'a> {
@@ -129,10 +169,29 @@ impl<'a> Frame<'a> {
             source: Box::new(source),
             lines: None,
             crop: None,
+            saturation: None,
             ops: Vec::new(),
             normalize: None,
             replace_invalid: None,
         }
+    }
+
+    /// Source values at or above `level` (a saturated pixel) have no value: they are NaN
+    /// before anything else, so that a combine skips them and a calibrated frame marks
+    /// them invalid.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[100.0_f32, 65535.0]];
+    /// let out = Frame::new(InMemory::new(a.view())).saturation(65000.0).collect()?;
+    /// assert!(out[[0, 1]].is_nan() && out[[0, 0]] == 100.0);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn saturation(mut self, level: f32) -> Self {
+        self.saturation = Some(level);
+        self
     }
 
     /// The shape `(rows, cols)` of the frame (after [`Frame::crop`]).
@@ -299,8 +358,34 @@ impl<'a> Frame<'a> {
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
     #[must_use]
-    pub fn normalize_by_mean(mut self, nan: NanPolicy) -> Self {
-        self.normalize = Some(nan);
+    pub fn normalize_by_mean(self, nan: NanPolicy) -> Self {
+        self.normalize(Normalization::Mean, nan)
+    }
+
+    /// Divides, last, by a statistic of the frame's own values so far ([`Normalization`]),
+    /// with `nan` deciding how NaN pixels count (with [`NanPolicy::Propagate`], one NaN
+    /// makes the statistic NaN). Mean: as [`Frame::normalize_by_mean`].
+    #[must_use]
+    pub fn normalize(mut self, by: Normalization, nan: NanPolicy) -> Self {
+        self.normalize = Some((by, nan));
+        self
+    }
+
+    /// Divides pixel by pixel by `image` (a master flat), where it is at least `minimum`;
+    /// elsewhere the value is NaN (invalid), rather than amplified by a flat near zero.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let light = array![[10.0_f32, 20.0]];
+    /// let flat = array![[0.01_f32, 2.0]];
+    /// let out = Frame::new(InMemory::new(light.view())).divide_above(&flat, 0.1).collect()?;
+    /// assert!(out[[0, 0]].is_nan() && out[[0, 1]] == 10.0);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn divide_above(mut self, image: impl Into<ArrayView2<'a, f32>>, minimum: f32) -> Self {
+        self.ops.push(PendingOp::DivideAbove(image.into(), minimum));
         self
     }
 
@@ -443,6 +528,7 @@ impl fmt::Debug for Frame<'_> {
                 ),
                 PendingOp::Scale(k) => format!("scale {k}"),
                 PendingOp::Divide(a) => format!("divide {:?}", a.dim()),
+                PendingOp::DivideAbove(a, m) => format!("divide {:?} where >= {m}", a.dim()),
             })
             .collect();
         f.debug_struct("Frame")
@@ -456,6 +542,7 @@ impl fmt::Debug for Frame<'_> {
                 }),
             )
             .field("crop", &self.crop)
+            .field("saturation", &self.saturation)
             .field("ops", &ops)
             .field("normalize", &self.normalize)
             .field("replace_invalid", &self.replace_invalid)
@@ -472,13 +559,16 @@ pub(crate) struct Prepared<'a> {
     crop: Option<(Range<usize>, Range<usize>)>,
     /// Rows of the source, before the crop.
     raw: Vec<f32>,
+    saturation: Option<f32>,
     chain: Chain<'a>,
-    normalize: Option<NanPolicy>,
+    normalize: Option<(Normalization, NanPolicy)>,
     replace_invalid: Option<f32>,
-    /// The mean, once [`Prepared::finish_mean`] has run.
+    /// The normalization's statistic, once [`Prepared::finish_mean`] has run.
     divisor: Option<f64>,
     sum: f64,
     count: u64,
+    /// The values, for a median or a mode; `None` once a NaN made the statistic NaN.
+    values: Option<Vec<f32>>,
     /// An `f64` row for the chain's passes.
     scratch: Vec<f64>,
 }
@@ -562,6 +652,9 @@ impl<'a> Prepared<'a> {
                 }
                 PendingOp::Scale(k) => Op::Scale(k),
                 PendingOp::Divide(image) => Op::Divide(check(image, "divisor image")?),
+                PendingOp::DivideAbove(image, minimum) => {
+                    Op::DivideAbove(check(image, "divisor image")?, minimum)
+                }
             });
         }
         Ok(Self {
@@ -569,6 +662,7 @@ impl<'a> Prepared<'a> {
             source_cols: source_shape.1,
             lines: frame.lines,
             crop: frame.crop,
+            saturation: frame.saturation,
             raw: Vec::new(),
             chain: Chain { ops, cols: shape.1 },
             normalize: frame.normalize,
@@ -576,6 +670,7 @@ impl<'a> Prepared<'a> {
             divisor: None,
             sum: 0.0,
             count: 0,
+            values: Some(Vec::new()),
             scratch: Vec::new(),
         })
     }
@@ -584,8 +679,19 @@ impl<'a> Prepared<'a> {
         self.normalize.is_some()
     }
 
-    /// Reads rows `rows` of the frame (after the crop) into `out`, as the source holds them.
+    /// Reads rows `rows` of the frame (after the crop) into `out`, as the source holds them,
+    /// saturated values as NaN.
     fn read_raw(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+        self.read_cropped(rows, out)?;
+        if let Some(level) = self.saturation {
+            out.iter_mut()
+                .filter(|v| **v >= level)
+                .for_each(|v| *v = f32::NAN);
+        }
+        Ok(())
+    }
+
+    fn read_cropped(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
         let Some((crop_rows, crop_cols)) = &self.crop else {
             return self.source.read_rows(rows, out);
         };
@@ -620,31 +726,74 @@ impl<'a> Prepared<'a> {
         if cols == 0 {
             return Ok(());
         }
-        let skip = self.normalize == Some(NanPolicy::Skip);
+        let Some((by, nan)) = self.normalize.clone() else {
+            return Ok(());
+        };
+        let skip = nan == NanPolicy::Skip;
         self.scratch.resize(cols, 0.0);
         for (row, line) in rows.zip(buf.chunks_exact(cols)) {
             let offset = offset(self.lines.as_ref(), self.crop.as_ref(), row);
-            let (sum, count) = self
-                .chain
-                .row_sum(row, line, offset, skip, &mut self.scratch);
-            self.sum += sum;
-            self.count += count;
+            match &by {
+                Normalization::Mean => {
+                    let (sum, count) =
+                        self.chain
+                            .row_sum(row, line, offset, skip, &mut self.scratch);
+                    self.sum += sum;
+                    self.count += count;
+                }
+                Normalization::RegionMean { rows, cols } => {
+                    if rows.contains(&row) {
+                        self.chain.row_f64(row, line, offset, &mut self.scratch);
+                        let n = self.scratch.len();
+                        for &v in &self.scratch[cols.start.min(n)..cols.end.min(n)] {
+                            if !(skip && v.is_nan()) {
+                                self.sum += v;
+                                self.count += 1;
+                            }
+                        }
+                    }
+                }
+                Normalization::Median | Normalization::Mode => {
+                    self.chain.row_f64(row, line, offset, &mut self.scratch);
+                    if let Some(values) = &mut self.values {
+                        #[allow(clippy::cast_possible_truncation)]
+                        for &v in &self.scratch {
+                            if v.is_nan() {
+                                if !skip {
+                                    self.values = None;
+                                    break;
+                                }
+                            } else {
+                                values.push(v as f32);
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
 
-    /// Ends the first pass: the divisor is the mean.
+    /// Ends the first pass: the divisor is the statistic.
     pub(crate) fn finish_mean(&mut self) {
-        if self.normalize.is_some() {
-            // u64 -> f64 is exact for any count of pixels that fits in memory.
-            #[allow(clippy::cast_precision_loss)]
-            let count = self.count as f64;
-            self.divisor = Some(if self.count == 0 {
-                f64::NAN
-            } else {
-                self.sum / count
-            });
-        }
+        let Some((by, _)) = &self.normalize else {
+            return;
+        };
+        self.divisor = Some(match by {
+            Normalization::Mean | Normalization::RegionMean { .. } => {
+                // u64 -> f64 is exact for any count of pixels that fits in memory.
+                #[allow(clippy::cast_precision_loss)]
+                let count = self.count as f64;
+                if self.count == 0 {
+                    f64::NAN
+                } else {
+                    self.sum / count
+                }
+            }
+            Normalization::Median => self.values.as_mut().map_or(f64::NAN, |v| median_of(v)),
+            Normalization::Mode => self.values.as_mut().map_or(f64::NAN, |v| mode_of(v)),
+        });
+        self.values = None;
     }
 
     fn tail(&self) -> Tail {
@@ -719,4 +868,71 @@ fn offset<'l>(
             None => values,
         }),
     }
+}
+
+/// The median of `values` (reordered), the mean of the two middle values of an even count;
+/// NaN when empty.
+fn median_of(values: &mut [f32]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (_, &mut upper, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
+    if n % 2 == 1 {
+        return f64::from(upper);
+    }
+    let lower = values[..n / 2]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    (f64::from(lower) + f64::from(upper)) / 2.0
+}
+
+/// The mode of `values` (reordered): the peak of a histogram of bins of 0.1 robust sigma
+/// within 3 sigma of the median, refined by a parabola through the peak and its
+/// neighbours; the median when the values have no spread.
+fn mode_of(values: &mut [f32]) -> f64 {
+    let median = median_of(values);
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut deviations: Vec<f32> = values
+        .iter()
+        .map(|&v| (f64::from(v) - median).abs() as f32)
+        .collect();
+    let sigma = 1.4826 * median_of(&mut deviations);
+    if sigma <= 0.0 || !sigma.is_finite() {
+        return median;
+    }
+    let width = 0.1 * sigma;
+    let bins = 60usize;
+    let low = median - 3.0 * sigma;
+    let mut histogram = vec![0u64; bins];
+    for &v in values.iter() {
+        let x = (f64::from(v) - low) / width;
+        if x >= 0.0 && x < bins as f64 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = x as usize;
+            histogram[i] += 1;
+        }
+    }
+    let peak = (0..bins)
+        .max_by_key(|&i| (histogram[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)]
+    let at = |i: usize| histogram[i] as f64;
+    let shift = if peak > 0 && peak + 1 < bins {
+        let (a, b, c) = (at(peak - 1), at(peak), at(peak + 1));
+        let denominator = a - 2.0 * b + c;
+        if denominator == 0.0 {
+            0.0
+        } else {
+            0.5 * (a - c) / denominator
+        }
+    } else {
+        0.0
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let centre = low + (peak as f64 + 0.5 + shift) * width;
+    centre
 }

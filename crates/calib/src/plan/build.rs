@@ -252,7 +252,11 @@ impl<'a> Planner<'a> {
         if let Some(flat) = flat {
             steps.push(Step::DivideByFlat {
                 master: flat.id.clone(),
+                minimum: self.rules.flat_minimum,
             });
+        }
+        if let Some(gain) = self.gain_of(light)? {
+            steps.push(Step::ToElectrons { gain });
         }
         steps.push(Step::Invalid {
             rule: self.rules.invalid,
@@ -268,6 +272,40 @@ impl<'a> Planner<'a> {
             shape: light.shape,
             steps,
         })
+    }
+
+    /// The gain a light is converted to electrons with, if asked (see [`Rules::gain`]).
+    fn gain_of(&self, light: &FrameMeta) -> Result<Option<f64>, String> {
+        let (gain, keyword) = match self.rules.gain {
+            super::rules::Gain::None => return Ok(None),
+            super::rules::Gain::Given(g) => (g, "--gain"),
+            super::rules::Gain::Header => match (light.egain, light.gain) {
+                (Some(e), _) => (e, "EGAIN"),
+                (None, Some(g)) if g > 20.0 => {
+                    return Err(format!(
+                        "{}: GAIN = {} is a camera's gain setting, not electrons per ADU, and the header has no EGAIN: give the gain (--gain)",
+                        light.path.display(),
+                        number(g)
+                    ));
+                }
+                (None, Some(g)) => (g, "GAIN"),
+                (None, None) => {
+                    return Err(format!(
+                        "{}: header has no EGAIN nor GAIN keyword: give the gain (--gain) to convert to electrons",
+                        light.path.display()
+                    ));
+                }
+            },
+        };
+        if gain > 0.0 && gain.is_finite() {
+            Ok(Some(gain))
+        } else {
+            Err(format!(
+                "{}: gain {keyword} = {} is not a positive number of electrons per ADU",
+                light.path.display(),
+                number(gain)
+            ))
+        }
     }
 
     // --- Bias -----------------------------------------------------------------------
@@ -523,7 +561,10 @@ impl<'a> Planner<'a> {
         let target = Self::representative(flats);
         let nan = self.rules.masters.flat_mean;
         let key = self.key.clone();
-        let normalize = Step::NormalizeByMean { nan };
+        let normalize = Step::Normalize {
+            by: self.rules.flat_normalization.clone(),
+            nan,
+        };
         // 1. Dark flats of each flat's exposure.
         let dark_flats = self.frames(FrameKind::DarkFlat);
         if !dark_flats.is_empty() || !self.library.of_kind(MasterKind::DarkFlat).is_empty() {

@@ -82,6 +82,20 @@ fn frame_steps(
     rules: &Rules,
 ) -> Result<(Vec<Step>, (usize, usize), Option<Section>), String> {
     let mut steps = Vec::new();
+    let saturation = match rules.saturation {
+        super::rules::Saturation::None => None,
+        super::rules::Saturation::Header => frame.saturation,
+        super::rules::Saturation::Level(level) => Some(level),
+    };
+    if let Some(level) = saturation {
+        if !(level > 0.0 && level.is_finite()) {
+            return Err(format!(
+                "{}: saturation level SATURATE = {level} is not a positive number",
+                frame.path.display()
+            ));
+        }
+        steps.push(Step::Saturation { level });
+    }
     let overscan = match (&rules.overscan, frame.overscan_done) {
         (Some(_), false) => section(
             frame,

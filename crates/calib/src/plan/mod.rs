@@ -30,7 +30,7 @@ use crate::library::Library;
 use crate::masters::{MasterKind, MasterOptions};
 
 pub use describe::formula;
-pub use rules::{ExposureMatch, Rules};
+pub use rules::{ExposureMatch, Gain, Rules, Saturation};
 
 /// The name of a master in a plan, which is also its file name without `.fits`:
 /// `2016-01-05_1020x1530_bin1x1_bias`, `2016-01-05_1020x1530_bin1x1_R_flat`.
@@ -88,7 +88,7 @@ pub struct Term {
 /// // Python eloy's calibration of a 60 s light.
 /// let steps = [
 ///     Step::Subtract { terms: vec![Term { master: "dark".into(), factor: 60.0 }, Term { master: "bias".into(), factor: 1.0 }] },
-///     Step::DivideByFlat { master: "flat".into() },
+///     Step::DivideByFlat { master: "flat".into(), minimum: None },
 ///     Step::Invalid { rule: InvalidPixels::MinusOne },
 /// ];
 /// assert_eq!(eloy_calib::formula(&steps), "(raw - (dark * 60 s + bias)) / flat");
@@ -128,15 +128,34 @@ pub enum Step {
         /// The exposure (or `DARKTIME`) in seconds.
         seconds: f64,
     },
-    /// Divide by the frame's own mean of the values so far (a flat normalized to 1).
-    NormalizeByMean {
-        /// How NaN pixels count in the mean.
+    /// Divide by a statistic of the frame's own values so far (a flat normalized to 1):
+    /// its mean by default.
+    Normalize {
+        /// The statistic.
+        #[serde(default)]
+        by: eloy_stack::Normalization,
+        /// How NaN pixels count in it.
         nan: eloy_stack::NanPolicy,
     },
     /// Divide by a master flat.
     DivideByFlat {
         /// The master flat.
         master: MasterId,
+        /// Pixels where the flat is below this are invalid (NaN) rather than amplified.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minimum: Option<f32>,
+    },
+    /// Raw values at or above `level` (saturated) have no value (NaN): skipped by a
+    /// combine, invalid in a calibrated frame. First of all, on the raw frame.
+    Saturation {
+        /// The saturation level, in the raw frame's units (`SATURATE`).
+        level: f64,
+    },
+    /// Multiply by the gain, electrons per ADU: a calibrated frame in electrons
+    /// (`BUNIT = 'electron'`).
+    ToElectrons {
+        /// Electrons per ADU (`EGAIN`, `GAIN` or given).
+        gain: f64,
     },
     /// What becomes of invalid (negative, non-finite) values, after the rounding.
     Invalid {
@@ -150,7 +169,7 @@ impl Step {
     pub fn masters(&self) -> Vec<&MasterId> {
         match self {
             Step::Subtract { terms } => terms.iter().map(|t| &t.master).collect(),
-            Step::DivideByFlat { master } => vec![master],
+            Step::DivideByFlat { master, .. } => vec![master],
             _ => Vec::new(),
         }
     }

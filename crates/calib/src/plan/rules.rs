@@ -39,6 +39,42 @@ impl ExposureMatch {
     }
 }
 
+/// Where a frame's saturation level comes from.
+///
+/// ```
+/// assert_eq!(eloy_calib::Saturation::default(), eloy_calib::Saturation::Header);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Saturation {
+    /// No saturation level: every value counts.
+    None,
+    /// The header's `SATURATE` (else `DATAMAX`), when it has one (the default).
+    #[default]
+    Header,
+    /// This level, in ADU, for every frame.
+    Level(f64),
+}
+
+/// Whether, and with which gain, calibrated lights are converted to electrons.
+///
+/// ```
+/// assert_eq!(eloy_calib::Gain::default(), eloy_calib::Gain::None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gain {
+    /// Lights stay in ADU (the default, as Python eloy).
+    #[default]
+    None,
+    /// Each light's `EGAIN` (electrons per ADU, as N.I.N.A. and MaxIm DL write it), else
+    /// its `GAIN` when that reads as electrons per ADU (IRAF, CCD cameras); a `GAIN` above
+    /// 20 is a camera's gain setting (CMOS: `GAIN = 100`) and is refused.
+    Header,
+    /// This many electrons per ADU for every light.
+    Given(f64),
+}
+
 /// What the planner may do: how masters are combined, the invalid-pixel rule, and the
 /// matching rules, with their tolerances.
 ///
@@ -101,6 +137,17 @@ pub struct Rules {
     pub biassec: Option<String>,
     /// The region to keep of frames whose header has no `TRIMSEC` (`--trimsec`).
     pub trimsec: Option<String>,
+    /// What flats are divided by: their mean (the default, Python eloy and IRAF ccdproc),
+    /// median, mode, or the mean of a region.
+    pub flat_normalization: eloy_stack::Normalization,
+    /// Pixels where the master flat is below this are invalid rather than amplified.
+    /// Default `None` (Python eloy divides by any value).
+    pub flat_minimum: Option<f32>,
+    /// Saturated pixels have no value in masters and are invalid in lights. Default
+    /// [`Saturation::Header`].
+    pub saturation: Saturation,
+    /// Calibrated lights in electrons. Default [`Gain::None`].
+    pub gain: Gain,
 }
 
 impl Default for Rules {
@@ -120,6 +167,10 @@ impl Default for Rules {
             trim: true,
             biassec: None,
             trimsec: None,
+            flat_normalization: eloy_stack::Normalization::Mean,
+            flat_minimum: None,
+            saturation: Saturation::Header,
+            gain: Gain::None,
         }
     }
 }
