@@ -111,8 +111,9 @@ impl Section {
     /// let column = Section::parse("[5,*]", (20, 30))?;
     /// assert_eq!(column.cols(), 4..5);
     ///
-    /// assert!(Section::parse("[103:130]", (100, 132)).is_err());   // one axis
-    /// assert!(Section::parse("[103:140,*]", (100, 132)).is_err()); // past column 132
+    /// use eloy_fits::Error;
+    /// assert!(matches!(Section::parse("[103:130]", (100, 132)), Err(Error::MalformedSection { .. })));
+    /// assert!(matches!(Section::parse("[103:140,*]", (100, 132)), Err(Error::SectionOutsideImage { .. })));
     /// # Ok::<(), eloy_fits::Error>(())
     /// ```
     ///
