@@ -101,6 +101,10 @@ pub struct NightSpec {
     /// Flat-field illumination, ADU per second (mean level of a flat ≈ this × exposure).
     /// Default 12000.
     pub flat_rate: f64,
+    /// Depth of the vignetting: the flat field falls off as `1 - vignetting * rho^2`,
+    /// `rho` the distance from the centre over the half-diagonal (before dust, pixel
+    /// response and the normalization to mean 1). Default 0.3.
+    pub vignetting: f64,
     /// Stars in the field. Default 60.
     pub stars: usize,
     /// Cosmic-ray hits per frame per megapixel per minute of exposure (at least one a
@@ -134,6 +138,7 @@ impl Default for NightSpec {
             dark_rate: 0.05,
             sky_rate: 8.0,
             flat_rate: 12_000.0,
+            vignetting: 0.3,
             stars: 60,
             cosmic_rate: 40.0,
             filter: "R".to_owned(),
@@ -315,7 +320,7 @@ impl Night {
         let mut flat = Array2::from_shape_fn((rows, cols), |(r, c)| {
             let (dr, dc) = (r as f64 + 0.5 - cr, c as f64 + 0.5 - cc);
             let rho = (dr * dr + dc * dc).sqrt() / radius;
-            let mut response = 1.0 - 0.3 * rho * rho;
+            let mut response = 1.0 - spec.vignetting * rho * rho;
             for &(rr, rc, ring_radius, depth) in &rings {
                 let d = ((r as f64 - rr).powi(2) + (c as f64 - rc).powi(2)).sqrt();
                 let width = (ring_radius * 0.25).max(1.0);
