@@ -542,7 +542,6 @@ fn not_corrected(plan: &Plan, light: &Path, kind: MasterKind) -> Option<String> 
 }
 
 #[test]
-#[ignore = "planner bug: a light whose darks and flats are all of another gain is told 'no dark of 120 s' and 'no flat frames, flat taken as 1, as Python eloy does' instead of 'other gain'"]
 fn a_light_of_another_gain_is_told_why_no_dark_or_flat_serves_it() {
     let night = RealNight::nina().with(
         FrameSet::new(
@@ -582,7 +581,6 @@ fn a_light_of_another_gain_is_told_why_no_dark_or_flat_serves_it() {
 }
 
 #[test]
-#[ignore = "planner bug: with bias frames and darks only of another gain, the plan says 'no dark frames: dark taken as 0, as Python eloy does' instead of why the darks do not serve"]
 fn bias_frames_and_darks_of_another_gain_are_said_not_to_serve() {
     let mut night = RealNight::asiair();
     night.sets[1].settings = Settings::cmos(200.0, 100.0);

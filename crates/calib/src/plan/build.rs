@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use eloy_fits::{Binning, Catalog, ExposureKey, FrameKind, FrameMeta};
 
 use super::rules::Rules;
-use super::select::{Choice, camera_cards, choose, compatible, number, same_filter};
+use super::select::{Choice, Mismatch, camera_cards, choose, compatible, number, same_filter};
 use super::{
     Decision, Failure, Input, LightGroup, MasterId, MasterPlan, MasterSource, Origin, Plan, Recipe,
     Step, Term,
@@ -151,7 +151,7 @@ impl<'a> Planner<'a> {
         let mut decisions = Vec::new();
         let bias = self.bias_for(&target, &label, &mut decisions);
         let model = self.dark_for(&target, &label, bias.as_ref(), lights, &mut decisions);
-        let flat = self.flat_for(&target, &label, &mut decisions);
+        let flat = self.flat_for(&target, &label, lights, &mut decisions);
         let group = self.plan.groups.len();
         let mut recipes = Vec::new();
         let mut failures = Vec::new();
@@ -303,14 +303,21 @@ impl<'a> Planner<'a> {
             let dark = self.rate_dark(target, &candidates, bias);
             match &dark {
                 Some(dark) => decisions.push(dark.decision()),
-                None => {
-                    // A dark of the lights' exposure from a library, subtracted as it is,
-                    // is no use with a bias: the library's dark already holds one.
-                    decisions.push(Decision::Default {
+                None => match self.state_mismatch(target, &candidates, false) {
+                    // Darks there are, of another camera state: not Python eloy's
+                    // "no frames", and said so.
+                    Some(mismatch) => decisions.push(Decision::NotCorrected {
+                        kind: MasterKind::Dark,
+                        frames: lights.iter().map(|l| l.path.clone()).collect(),
+                        why: format!("the darks do not serve: {mismatch}; dark not subtracted"),
+                    }),
+                    // A dark of the lights' exposure from a library, subtracted as it
+                    // is, is no use with a bias: the library's dark already holds one.
+                    None => decisions.push(Decision::Default {
                         kind: MasterKind::Dark,
                         master: MasterId(format!("{label}_dark")),
-                    });
-                }
+                    }),
+                },
             }
             return DarkModel::Rate(dark);
         }
@@ -375,13 +382,20 @@ impl<'a> Planner<'a> {
                         })
                         .map(|l| l.path.clone())
                         .collect();
-                    decisions.push(Decision::NotCorrected {
-                        kind: MasterKind::Dark,
-                        frames,
-                        why: format!(
+                    let why = match self.state_mismatch(target, &of_exposure, false) {
+                        Some(mismatch) => format!(
+                            "the darks of {t} s do not serve: {mismatch}; no bias frames to scale darks of other exposures; dark not subtracted",
+                            t = number(t)
+                        ),
+                        None => format!(
                             "no bias frames, and no dark of {} s: darks of other exposures carry the camera's offset and cannot be scaled without a bias; dark not subtracted",
                             number(t)
                         ),
+                    };
+                    decisions.push(Decision::NotCorrected {
+                        kind: MasterKind::Dark,
+                        frames,
+                        why,
                     });
                 }
             }
@@ -456,6 +470,7 @@ impl<'a> Planner<'a> {
         &mut self,
         target: &FrameMeta,
         label: &str,
+        lights: &[&FrameMeta],
         decisions: &mut Vec<Decision>,
     ) -> Option<Placed> {
         let candidates = self.frames(FrameKind::Flat);
@@ -472,10 +487,24 @@ impl<'a> Planner<'a> {
                 decisions.push(master.decision());
                 return Some(master);
             }
-            decisions.push(Decision::Default {
-                kind: MasterKind::Flat,
-                master: MasterId(format!("{flat_label}_flat")),
-            });
+            // Flats of the lights' filter there are, of another camera state: said, not
+            // taken for Python eloy's "no flats".
+            let tonight: Vec<&FrameMeta> = candidates
+                .iter()
+                .copied()
+                .filter(|f| self.rules.flats_from_other_nights || f.night == target.night)
+                .collect();
+            match self.state_mismatch(target, &tonight, true) {
+                Some(mismatch) => decisions.push(Decision::NotCorrected {
+                    kind: MasterKind::Flat,
+                    frames: lights.iter().map(|l| l.path.clone()).collect(),
+                    why: format!("the flats do not serve: {mismatch}; not flat-fielded"),
+                }),
+                None => decisions.push(Decision::Default {
+                    kind: MasterKind::Flat,
+                    master: MasterId(format!("{flat_label}_flat")),
+                }),
+            }
             return None;
         };
         let flats = choice.frames.clone();
@@ -720,6 +749,33 @@ impl<'a> Planner<'a> {
             placed.extend(master);
         }
         placed
+    }
+
+    /// Why none of `candidates` (calibration frames of one kind) serves `target` when the
+    /// reason is the camera state: their mismatches of camera settings or temperature
+    /// (`other gain (GAIN 100, the frames' 300)`), each once, joined by `; `. `None` when
+    /// one of them is compatible, or when none is of the target's shape, binning (and
+    /// filter, when `filter`): then there are no such frames at all.
+    fn state_mismatch(
+        &self,
+        target: &FrameMeta,
+        candidates: &[&FrameMeta],
+        filter: bool,
+    ) -> Option<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for candidate in candidates {
+            match compatible(target, candidate, self.rules, filter) {
+                Ok(()) => return None,
+                Err(m @ (Mismatch::Field { .. } | Mismatch::Temperature { .. })) => {
+                    let text = m.to_string();
+                    if !reasons.contains(&text) {
+                        reasons.push(text);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
     // --- Masters --------------------------------------------------------------------
