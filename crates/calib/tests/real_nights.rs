@@ -32,12 +32,17 @@ struct Planned {
 }
 
 fn planned(night: RealNight, folder: &str, library: &Library) -> Planned {
+    planned_with(night, folder, |_| library.clone())
+}
+
+/// [`planned`], with the library made from the folder the night is written to.
+fn planned_with(night: RealNight, folder: &str, library: impl FnOnce(&Path) -> Library) -> Planned {
     let dir = tempfile::tempdir().unwrap();
     let frames = night.write(dir.path()).unwrap();
     let root = dir.path().join(folder);
     let catalog = Catalog::scan(&root).unwrap();
     assert!(catalog.failures.is_empty(), "{:?}", catalog.failures);
-    let plan = plan(&catalog, &Rules::default(), library);
+    let plan = plan(&catalog, &Rules::default(), &library(dir.path()));
     Planned {
         night,
         frames,
@@ -601,4 +606,73 @@ fn bias_frames_and_darks_of_another_gain_are_said_not_to_serve() {
             ..
         }
     )));
+}
+
+/// Builds the masters of the raw frames under `raw` as `eloy masters` does, into `out`,
+/// and reads them back as a library.
+fn library_of(raw: &Path, out: &Path) -> Library {
+    let catalog = Catalog::scan(raw).unwrap();
+    let rules = Rules {
+        all_masters: true,
+        ..Rules::default()
+    };
+    let masters = plan(&catalog, &rules, &Library::default());
+    let report = Reduction::new(&masters, out).masters();
+    assert!(
+        report.failed_masters.is_empty(),
+        "{:?}",
+        report.failed_masters
+    );
+    Library::scan(out.join("masters"), &Default::default()).unwrap()
+}
+
+#[test]
+#[ignore = "planner bug: a night with bias frames and no darks does not take the library's dark of its lights' exposure (a dark subtracted as it is): it says 'no dark frames: dark taken as 0, as Python eloy does' and calibrates (raw - bias) / flat, 2.06 % off the truth"]
+fn a_night_with_bias_frames_takes_a_library_dark_of_its_lights_exposure() {
+    // A warm camera, so that a dark current left in is seen: 0.5 e-/s, 2.5 e-/s in the
+    // amplifier glow.
+    let at = Settings::cmos(100.0, 50.0);
+    let mut night = RealNight::new(eloy_calib::synth::Software::Nina)
+        .with(
+            FrameSet::new(FrameKind::Dark, 5, 120.0, at.clone())
+                .nights_before(2)
+                .folder("library"),
+        )
+        .with(
+            FrameSet::new(FrameKind::Light, 3, 120.0, at.clone())
+                .filter("L")
+                .object("M 42")
+                .folder("night"),
+        )
+        .with(FrameSet::new(FrameKind::Bias, 9, 0.0001, at.clone()).folder("night"))
+        .with(
+            FrameSet::new(FrameKind::Flat, 5, 2.0, at)
+                .filter("L")
+                .folder("night"),
+        );
+    night.camera.dark_current = 0.5;
+    let p = planned_with(night, "night", |dir| {
+        let library = library_of(&dir.join("library"), &dir.join("lib"));
+        assert_eq!(library.masters.len(), 1);
+        assert_eq!(library.masters[0].exposure, Some(120.0));
+        library
+    });
+    let light = p.set(1)[0];
+    let Some(dark) = master_of(&p.plan, light, MasterKind::Dark) else {
+        let off = largest(&p.reduce(&p.plan, "out"));
+        panic!(
+            "no dark ({}): worst block {:.2} % off; {:#?}",
+            formula(&p.plan.recipes[0].steps),
+            100.0 * off,
+            p.plan.groups[0].decisions
+        );
+    };
+    assert!(matches!(dark.source, MasterSource::Library { .. }));
+    for recipe in &p.plan.recipes {
+        assert_eq!(formula(&recipe.steps), "(raw - dark) / flat");
+    }
+    assert_true_to_the_sky(
+        "bias tonight, dark from a library",
+        &p.reduce(&p.plan, "out"),
+    );
 }
