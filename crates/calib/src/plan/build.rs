@@ -217,7 +217,9 @@ impl<'a> Planner<'a> {
             }
             _ => {}
         }
-        if let Some(bias) = bias {
+        // A dark subtracted as it is holds the bias: the bias only where it is not.
+        let direct = matches!(model, DarkModel::Direct(_)) && !terms.is_empty();
+        if let (Some(bias), false) = (bias, direct) {
             terms.push(Term {
                 master: bias.id.clone(),
                 factor: 1.0,
@@ -311,12 +313,18 @@ impl<'a> Planner<'a> {
                         frames: lights.iter().map(|l| l.path.clone()).collect(),
                         why: format!("the darks do not serve: {mismatch}; dark not subtracted"),
                     }),
-                    // A dark of the lights' exposure from a library, subtracted as it
-                    // is, is no use with a bias: the library's dark already holds one.
-                    None => decisions.push(Decision::Default {
-                        kind: MasterKind::Dark,
-                        master: MasterId(format!("{label}_dark")),
-                    }),
+                    None => {
+                        // A library's darks of the lights' exposures, subtracted as they
+                        // are in place of the bias (they hold it).
+                        let darks = self.library_direct_darks(target, lights, decisions);
+                        if !darks.is_empty() {
+                            return DarkModel::Direct(darks);
+                        }
+                        decisions.push(Decision::Default {
+                            kind: MasterKind::Dark,
+                            master: MasterId(format!("{label}_dark")),
+                        });
+                    }
                 },
             }
             return DarkModel::Rate(dark);
@@ -329,18 +337,7 @@ impl<'a> Planner<'a> {
             });
             return DarkModel::Direct(Vec::new());
         }
-        let mut exposures: Vec<f64> = Vec::new();
-        for light in lights {
-            if let Ok(t) = light.exposure_seconds(&self.key) {
-                if !exposures
-                    .iter()
-                    .any(|e| self.rules.exposure_match.matches(*e, t))
-                {
-                    exposures.push(t);
-                }
-            }
-        }
-        exposures.sort_by(f64::total_cmp);
+        let exposures = self.exposures(lights);
         let usable: Vec<&'a FrameMeta> = candidates
             .iter()
             .copied()
@@ -401,6 +398,72 @@ impl<'a> Planner<'a> {
             }
         }
         DarkModel::Direct(darks)
+    }
+
+    /// The exposures of `frames`, each once (within the exposure match), sorted.
+    fn exposures(&self, frames: &[&FrameMeta]) -> Vec<f64> {
+        let mut exposures: Vec<f64> = Vec::new();
+        for frame in frames {
+            if let Ok(t) = frame.exposure_seconds(&self.key) {
+                if !exposures
+                    .iter()
+                    .any(|e| self.rules.exposure_match.matches(*e, t))
+                {
+                    exposures.push(t);
+                }
+            }
+        }
+        exposures.sort_by(f64::total_cmp);
+        exposures
+    }
+
+    /// For a group with a bias and no darks to scale: the library's darks of the lights'
+    /// exposures, subtracted as they are (they hold the bias). Empty when the library has
+    /// none; when it has some, the lights of an exposure it lacks are said not corrected.
+    fn library_direct_darks(
+        &mut self,
+        target: &FrameMeta,
+        lights: &[&FrameMeta],
+        decisions: &mut Vec<Decision>,
+    ) -> Vec<Placed> {
+        let exposures = self.exposures(lights);
+        let found: Vec<(f64, Option<Placed>)> = exposures
+            .into_iter()
+            .map(|t| {
+                (
+                    t,
+                    self.library_master(target, MasterKind::Dark, Some(t), false),
+                )
+            })
+            .collect();
+        if found.iter().all(|(_, d)| d.is_none()) {
+            return Vec::new();
+        }
+        let mut darks = Vec::new();
+        for (t, dark) in found {
+            match dark {
+                Some(dark) => {
+                    decisions.push(dark.decision());
+                    darks.push(dark);
+                }
+                None => decisions.push(Decision::NotCorrected {
+                    kind: MasterKind::Dark,
+                    frames: lights
+                        .iter()
+                        .filter(|l| {
+                            l.exposure_seconds(&self.key)
+                                .is_ok_and(|e| self.rules.exposure_match.matches(e, t))
+                        })
+                        .map(|l| l.path.clone())
+                        .collect(),
+                    why: format!(
+                        "no dark of {} s, and no darks tonight to scale; dark not subtracted",
+                        number(t)
+                    ),
+                }),
+            }
+        }
+        darks
     }
 
     /// Darks whose exposure matches `t`.

@@ -61,7 +61,8 @@ impl ExposureMatch {
 /// and flats of another gain only), the correction is not made and the plan says why
 /// ([`Decision::NotCorrected`](crate::Decision::NotCorrected), "other gain (GAIN 100,
 /// the frames' 300)"): Python eloy's stand-ins (bias 0, dark 0, flat 1) are for nights
-/// without such frames at all.
+/// without such frames at all. A night with bias frames but no darks takes a library's
+/// dark of its lights' exposure, subtracted as it is in place of the bias (it holds it).
 ///
 /// ```
 /// let rules = eloy_calib::Rules { temperature_tolerance: 1.0, ..Default::default() };
