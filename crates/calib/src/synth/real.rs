@@ -282,6 +282,18 @@ impl FrameSet {
 }
 
 /// A frame [`RealNight::write`] wrote, with its truth.
+///
+/// ```
+/// # fn main() -> Result<(), eloy_calib::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let frames = eloy_calib::synth::RealNight::maxim_dl().size(16, 24).write(dir.path())?;
+/// let light = frames.iter().find(|f| f.kind == eloy_fits::FrameKind::Light).unwrap();
+/// assert_eq!((light.set, light.exposure), (3, 120.0));
+/// // 100 e-/s for 120 s at 1.4 e-/ADU.
+/// assert!((light.sky.unwrap() - 8571.4).abs() < 0.1);
+/// assert!(frames[0].sky.is_none(), "a bias frame has no sky");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrameTruth {
     /// The file.
@@ -688,6 +700,15 @@ impl RealNight {
     ///
     /// # Errors
     /// As [`RealNight::check`].
+    ///
+    /// ```
+    /// let night = eloy_calib::synth::RealNight::nina();
+    /// let sensor = night.sensor().unwrap();
+    /// let truth = sensor.truth();
+    /// // The field's dark current, with hot pixels and glow above it.
+    /// let least = truth.dark_rate.iter().fold(f32::MAX, |a, &b| a.min(b));
+    /// assert!((f64::from(least) - night.camera.dark_current).abs() < 1e-3);
+    /// ```
     pub fn sensor(&self) -> Result<Night> {
         self.check()?;
         Ok(Night::new(NightSpec {
@@ -732,6 +753,13 @@ impl RealNight {
     }
 
     /// What a right calibration gives the sky of a light of `set`, ADU.
+    ///
+    /// ```
+    /// let night = eloy_calib::synth::RealNight::two_gains();
+    /// // 100 e-/s for 120 s at GAIN 100 (1.26 e-/ADU), for 60 s at GAIN 200 (0.4 e-/ADU).
+    /// assert!((night.sky_signal(&night.sets[0]) - 9486.8).abs() < 0.1);
+    /// assert!((night.sky_signal(&night.sets[1]) - 15000.0).abs() < 0.1);
+    /// ```
     pub fn sky_signal(&self, set: &FrameSet) -> f64 {
         self.sky * set.exposure / self.camera.electrons_per_adu_at(&set.settings)
     }
@@ -744,6 +772,19 @@ impl RealNight {
     /// [`Error::Synth`] for a night that cannot be drawn ([`RealNight::check`]), before
     /// anything is written; an [`Error`] naming the file that could not be written
     /// (existing files are not overwritten).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_calib::Error> {
+    /// use eloy_fits::{Catalog, FrameKind};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let frames = eloy_calib::synth::RealNight::sharpcap().size(16, 24).write(dir.path())?;
+    /// // No IMAGETYP: the catalog finds the kinds in the folders and names.
+    /// let catalog = Catalog::scan(dir.path())?;
+    /// assert_eq!(catalog.lights().len(), 3);
+    /// assert_eq!(catalog.frames.iter().filter(|f| f.kind == Some(FrameKind::DarkFlat)).count(), 5);
+    /// assert_eq!(catalog.frames[0].offset, Some(30.0), "BLKLEVEL");
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, dir: &Path) -> Result<Vec<FrameTruth>> {
         let sensor = self.sensor()?;
         let options = WriteOptions {
@@ -1132,7 +1173,12 @@ fn sexagesimal(degrees: f64) -> String {
     )
 }
 
-/// The median of `calibrated / truth` over one block of a frame.
+/// The median of `calibrated / truth` over one block of a frame (see [`block_ratios`]).
+///
+/// ```
+/// let block = eloy_calib::synth::BlockRatio { row: 0, col: 16, pixels: 256, ratio: 1.002 };
+/// assert!((block.ratio - 1.0).abs() < 0.005);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlockRatio {
     /// First row of the block.
@@ -1219,5 +1265,175 @@ fn median(values: &mut [f64]) -> f64 {
         0 => f64::NAN,
         _ if n % 2 == 1 => values[n / 2],
         _ => 0.5 * (values[n / 2 - 1] + values[n / 2]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn median_of(data: &ndarray::Array2<f32>) -> f64 {
+        let mut values: Vec<f64> = data.iter().map(|&v| f64::from(v)).collect();
+        median(&mut values)
+    }
+
+    #[test]
+    fn bad_nights_are_errors_and_write_nothing() {
+        let at = Settings::cmos(100.0, 50.0);
+        let light = |e: f64| FrameSet::new(FrameKind::Light, 1, e, at.clone());
+        let mut nights = vec![
+            RealNight::nina().size(0, 8),
+            RealNight::nina().size(8, 0),
+            RealNight::nina().size(1 << 14, 1 << 14),
+            RealNight::new(Software::Nina).with(light(-1.0)),
+            RealNight::new(Software::Nina).with(light(0.0)),
+            RealNight::new(Software::Nina).with(light(f64::NAN)),
+            RealNight::new(Software::Nina).with(light(f64::INFINITY)),
+            RealNight::new(Software::Nina).with(FrameSet::new(
+                FrameKind::Dark,
+                1,
+                10.0,
+                Settings::cmos(f64::NAN, 50.0),
+            )),
+            RealNight::new(Software::Nina).with(FrameSet::new(
+                FrameKind::Dark,
+                1,
+                10.0,
+                Settings::cmos(-1e6, 50.0),
+            )),
+            RealNight::new(Software::Nina).with(FrameSet::new(
+                FrameKind::Dark,
+                1,
+                10.0,
+                Settings::cmos(100.0, 50.0).set_temp(f64::INFINITY),
+            )),
+        ];
+        for (field, value) in [("sky", -1.0), ("flat_level", f64::NAN), ("vignetting", 1.0)] {
+            let mut night = RealNight::nina();
+            match field {
+                "sky" => night.sky = value,
+                "flat_level" => night.flat_level = value,
+                _ => night.vignetting = value,
+            }
+            nights.push(night);
+        }
+        let mut camera = RealNight::nina();
+        camera.camera.electrons_per_adu = 0.0;
+        nights.push(camera);
+        let mut longitude = RealNight::nina();
+        longitude.longitude = 400.0;
+        nights.push(longitude);
+        for night in nights {
+            let dir = tempfile::tempdir().unwrap();
+            let err = night.write(dir.path()).unwrap_err();
+            assert!(matches!(err, Error::Synth { .. }), "{err}");
+            assert!(err.to_string().starts_with("synthetic night: "), "{err}");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+        // A bias of 0 s, and sets of no frames, are fine.
+        let fine = RealNight::new(Software::Nina)
+            .size(4, 4)
+            .with(FrameSet::new(FrameKind::Bias, 1, 0.0, at.clone()))
+            .with(light(1.0).nights_before(3))
+            .with(FrameSet::new(FrameKind::Flat, 0, 1.0, at));
+        assert!(fine.check().is_ok());
+    }
+
+    #[test]
+    fn frames_carry_the_cameras_offset_gain_and_the_panels_level() {
+        let night = RealNight::nina().size(32, 48);
+        let dir = tempfile::tempdir().unwrap();
+        let frames = night.write(dir.path()).unwrap();
+        let level = |set: usize| {
+            let f = frames.iter().find(|f| f.set == set).unwrap();
+            median_of(&eloy_fits::read(&f.path).unwrap().data)
+        };
+        // Darks: the offset level (500 ADU at OFFSET 50, 1000 at OFFSET 100), a few ADU of
+        // dark current and bias pattern.
+        assert!((level(1) - 510.0).abs() < 10.0, "{}", level(1));
+        assert!((level(4) - 1030.0).abs() < 30.0, "{}", level(4));
+        // Flats: about 21000 ADU; dark flats: the offset.
+        assert!((level(2) - 21_000.0).abs() < 1500.0, "{}", level(2));
+        assert!((level(3) - 503.0).abs() < 6.0, "{}", level(3));
+        // Lights: offset + vignetted sky.
+        let sky = frames[0].sky.unwrap();
+        assert!((level(0) - 500.0 - sky).abs() < 0.1 * sky, "{}", level(0));
+        // The same night again: the same pixels.
+        let again = tempfile::tempdir().unwrap();
+        let frames2 = night.write(again.path()).unwrap();
+        for (a, b) in frames.iter().zip(&frames2) {
+            assert_eq!(
+                eloy_fits::read(&a.path).unwrap().data,
+                eloy_fits::read(&b.path).unwrap().data
+            );
+        }
+    }
+
+    #[test]
+    fn each_program_writes_its_own_keywords_and_names() {
+        let read = |night: RealNight| {
+            let dir = tempfile::tempdir().unwrap();
+            let frames = night.size(8, 12).write(dir.path()).unwrap();
+            let headers: Vec<(PathBuf, FrameKind, Header)> = frames
+                .iter()
+                .map(|f| {
+                    let path = f.path.strip_prefix(dir.path()).unwrap().to_path_buf();
+                    (path, f.kind, eloy_fits::read_header(&f.path).unwrap().0)
+                })
+                .collect();
+            headers
+        };
+        let text = |h: &Header, k: &str| h.get::<String>(k);
+        for (path, kind, h) in read(RealNight::nina()) {
+            assert_eq!(text(&h, "IMAGETYP").as_deref(), Some(nina_type(kind)));
+            assert_eq!(h.get::<f64>("EXPOSURE"), h.get::<f64>("EXPTIME"));
+            assert!(h.get::<f64>("EGAIN").is_some() && h.get::<f64>("SET-TEMP").is_some());
+            assert_eq!(text(&h, "READOUTM").as_deref(), Some("Normal"));
+            assert!(path.starts_with(Path::new("2024-03-10").join(nina_type(kind))));
+        }
+        for (path, kind, h) in read(RealNight::sharpcap()) {
+            assert_eq!(text(&h, "IMAGETYP"), None);
+            assert_eq!(h.get::<f64>("BLKLEVEL"), Some(30.0));
+            assert_eq!(h.get::<f64>("OFFSET"), None);
+            assert_eq!(h.get::<f64>("SET-TEMP"), None);
+            assert_eq!(text(&h, "DATE-OBS").unwrap().len(), 27, "7 decimals");
+            let (kind_from_path, _) = eloy_fits::detect_kind(&Header::new(), &path);
+            assert_eq!(kind_from_path, Some(kind), "{}", path.display());
+        }
+        for (path, kind, h) in read(RealNight::maxim_dl()) {
+            assert_eq!(text(&h, "IMAGETYP").as_deref(), Some(maxim_type(kind)));
+            assert_eq!(text(&h, "CALSTAT").as_deref(), Some(""));
+            assert_eq!(h.get::<f64>("DARKTIME"), h.get::<f64>("EXPTIME"));
+            assert_eq!(h.get::<f64>("GAIN"), None, "a CCD has no gain setting");
+            assert_eq!(text(&h, "SITELONG").as_deref(), Some("+6 07 48"));
+            assert!(path.to_string_lossy().ends_with(".fit"));
+        }
+        let asiair = read(RealNight::asiair());
+        assert_eq!(
+            asiair[0].0,
+            Path::new("Autorun/Light/M42/Light_M42_120.0s_Bin1_L_gain100_-10.2C_0001.fit")
+        );
+        for (path, kind, h) in asiair {
+            assert_eq!(text(&h, "IMAGETYP").as_deref(), Some(asiair_type(kind)));
+            assert_eq!(h.get::<f64>("OFFSET"), Some(50.0));
+            assert!(path.starts_with("Autorun"));
+        }
+    }
+
+    #[test]
+    fn block_ratios_leave_out_masked_and_empty_blocks() {
+        let mut frame = ndarray::Array2::from_elem((20, 20), 100.0f32);
+        frame[[0, 0]] = f32::NAN;
+        frame[[1, 1]] = 1e6;
+        let mask = ndarray::Array2::from_elem((20, 20), false);
+        let blocks = block_ratios(frame.view(), 50.0, mask.view(), 8).unwrap();
+        assert_eq!(blocks.len(), 4, "whole blocks only");
+        assert_eq!(blocks[0].pixels, 63);
+        assert!(blocks.iter().all(|b| b.ratio == 2.0));
+        let small = ndarray::Array2::from_elem((2, 2), false);
+        assert!(block_ratios(frame.view(), 50.0, small.view(), 8).is_err());
+        assert!(block_ratios(frame.view(), 50.0, mask.view(), 0).is_err());
+        assert!(block_ratios(frame.view(), 0.0, mask.view(), 8).is_err());
+        assert!(block_ratios(frame.view(), f64::NAN, mask.view(), 8).is_err());
     }
 }
