@@ -128,7 +128,23 @@ fn run_written(
 #[test]
 fn nina_night_without_bias_with_dark_flats_and_darks_of_another_gain() {
     let night = RealNight::nina();
-    let (plan, stderr) = run_night("N.I.N.A.", &night, "night", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("night");
+    let frames = night.write(&root).unwrap();
+    // `eloy summary` says the decisions before anything is done.
+    let summary = eloy(&["summary", arg(&root)]);
+    let stdout = text(&summary.stdout);
+    assert_eq!(summary.status.code(), Some(0), "{}", text(&summary.stderr));
+    assert!(stdout.contains("dark of 120 s:"), "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("unused:") && l.contains("other gain (GAIN 200"))
+            .count(),
+        5,
+        "{stdout}"
+    );
+    let (plan, stderr) = run_written("N.I.N.A.", &night, &frames, &root, &[]);
     // The decisions, printed: the dark of 120 s, the dark flats, no bias; the GAIN 200
     // darks unused, each by name, with why.
     assert!(stderr.contains("dark of 120 s:"), "{stderr}");
