@@ -677,7 +677,6 @@ fn a_night_with_bias_frames_takes_a_library_dark_of_its_lights_exposure() {
 }
 
 #[test]
-#[ignore = "planner bug: the two groups of a night at two gains (same night, shape, binning and filter) get the same label, so `eloy calibrate` prints `2024-03-10_96x144_bin1x1: 2 lights, filter L` twice and cannot be told apart"]
 fn groups_of_two_gains_are_told_apart() {
     let p = planned(RealNight::two_gains().size(32, 48), "", &Library::default());
     let labels: Vec<&str> = p.plan.groups.iter().map(|g| g.label.as_str()).collect();

@@ -147,7 +147,17 @@ impl<'a> Planner<'a> {
 
     fn plan_group(&mut self, lights: &[&'a FrameMeta]) {
         let target = Self::representative(lights);
-        let label = label(target.night, target.shape, target.binning);
+        let mut label = label(target.night, target.shape, target.binning);
+        // Groups of one night, shape, binning and filter differ by their camera state:
+        // said in the label of the second and the next.
+        let twin = self.plan.groups.iter().any(|g| {
+            g.label == label && same_filter(g.filter.as_deref(), target.filter.as_deref())
+        });
+        if twin {
+            if let Some(state) = state_suffix(&camera_cards(lights)) {
+                label = format!("{label}_{state}");
+            }
+        }
         let mut decisions = Vec::new();
         let bias = self.bias_for(&target, &label, &mut decisions);
         let model = self.dark_for(&target, &label, bias.as_ref(), lights, &mut decisions);
@@ -1053,22 +1063,8 @@ impl<'a> Planner<'a> {
             name = format!("{name}_{}s", sanitize(&number(t)));
         }
         if self.names.contains(&name) {
-            let state: Vec<String> = [
-                ("GAIN", "g"),
-                ("OFFSET", "o"),
-                ("READOUTM", ""),
-                ("SET-TEMP", ""),
-            ]
-            .iter()
-            .filter_map(|(k, prefix)| {
-                camera.get(*k).map(|v| {
-                    let suffix = if *k == "SET-TEMP" { "C" } else { "" };
-                    format!("{prefix}{}{suffix}", sanitize(v))
-                })
-            })
-            .collect();
-            if !state.is_empty() {
-                name = format!("{name}_{}", state.join("_"));
+            if let Some(state) = state_suffix(camera) {
+                name = format!("{name}_{state}");
             }
         }
         self.unique(name)
@@ -1270,6 +1266,25 @@ impl<'a> Planner<'a> {
             _ => "frames of another camera state or night were taken for its lights".to_owned(),
         }
     }
+}
+
+/// The camera state in a name, `g100_o50_Normal_-10C`; `None` when the cards hold none.
+fn state_suffix(camera: &BTreeMap<String, String>) -> Option<String> {
+    let state: Vec<String> = [
+        ("GAIN", "g"),
+        ("OFFSET", "o"),
+        ("READOUTM", ""),
+        ("SET-TEMP", ""),
+    ]
+    .iter()
+    .filter_map(|(k, prefix)| {
+        camera.get(*k).map(|v| {
+            let suffix = if *k == "SET-TEMP" { "C" } else { "" };
+            format!("{prefix}{}{suffix}", sanitize(v))
+        })
+    })
+    .collect();
+    (!state.is_empty()).then(|| state.join("_"))
 }
 
 /// `2016-01-05_1020x1530_bin1x1`: night, shape and binning.
