@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 mod batcher;
 #[path = "src/median_network.rs"]
 mod median_network;
+#[path = "src/median_network_table.rs"]
+mod median_network_table;
 
 use median_network::Keep;
 
@@ -18,6 +20,7 @@ const UNROLLED_MAX: usize = 32;
 fn main() {
     println!("cargo::rerun-if-changed=src/batcher.rs");
     println!("cargo::rerun-if-changed=src/median_network.rs");
+    println!("cargo::rerun-if-changed=src/median_network_table.rs");
     println!("cargo::rerun-if-changed=build.rs");
     let mut code = format!(
         "/// The largest frame count with an unrolled network.\n\
