@@ -1,5 +1,5 @@
 //! Unrolls the sorting networks and the median networks for small frame counts into
-//! straight-line code (`$OUT_DIR/unrolled_networks.rs`, included by `src/kernel.rs`): with
+//! straight-line code (`$OUT_DIR/unrolled_networks.rs`, included by `src/kernel/sort.rs`): with
 //! constant indices the rows of a pixel group stay in registers.
 
 use std::fmt::Write as _;
@@ -57,7 +57,7 @@ fn main() {
     code.push_str(
         "\n/// Calls `job` with the unrolled networks for `n` rows if there are, else with \
          `runtime`.\n\
-         fn with_sorter(n: usize, runtime: Runtime<'_>, job: impl WithSorter) {\n    \
+         pub(super) fn with_sorter(n: usize, runtime: Runtime<'_>, job: impl WithSorter) {\n    \
          match n {\n",
     );
     for n in 2..=UNROLLED_MAX {
