@@ -3,6 +3,8 @@
 
 use std::fs::File;
 
+use multiversion::multiversion;
+
 use crate::header::Header;
 
 /// Reads the pixels of an uncompressed image straight from the file: one positioned read
@@ -74,44 +76,12 @@ fn read_exact_at(_file: &File, _buf: &mut [u8], _offset: u64) -> std::io::Result
 }
 
 /// Decodes big-endian FITS values into `out`, as [`Direct`] describes: compiled for AVX2
-/// when the CPU has it (byte swaps by shuffles, eight lanes; a 16-bit band decodes in 0.7x
-/// the time of the baseline SSE2 code), generic otherwise.
+/// too, and run so when the CPU has it (`multiversion`; byte swaps by shuffles, eight lanes;
+/// a 16-bit band decodes in 0.7x the time of the baseline SSE2 code). Same operations, same
+/// results on every CPU: each conversion and each scaling is IEEE-rounded whatever the
+/// vector width, and no multiply-add is fused.
+#[multiversion(targets("x86_64+avx2"))]
 fn decode(bitpix: i32, bytes: &[u8], out: &mut [f32], scale: f64, zero: f64, blank: Option<i64>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { decode_avx2(bitpix, bytes, out, scale, zero, blank) };
-            return;
-        }
-    }
-    decode_generic(bitpix, bytes, out, scale, zero, blank);
-}
-
-/// [`decode_generic`] compiled for AVX2: same operations, same results (each conversion
-/// and each scaling is IEEE-rounded whatever the vector width; no fused multiply-add).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn decode_avx2(
-    bitpix: i32,
-    bytes: &[u8],
-    out: &mut [f32],
-    scale: f64,
-    zero: f64,
-    blank: Option<i64>,
-) {
-    decode_generic(bitpix, bytes, out, scale, zero, blank);
-}
-
-#[inline(always)]
-fn decode_generic(
-    bitpix: i32,
-    bytes: &[u8],
-    out: &mut [f32],
-    scale: f64,
-    zero: f64,
-    blank: Option<i64>,
-) {
     let identity = scale == 1.0 && zero == 0.0;
     // Convert one stored value given as i64/f64 (integers) with BLANK and scaling.
     macro_rules! integers {

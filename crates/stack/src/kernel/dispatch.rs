@@ -1,6 +1,9 @@
 //! Which code runs a chunk: the loop for the kind of kernel, the sorter for the frame
 //! count ([`with_sorter`]), and the vectors for the CPU.
 
+use multiversion::multiversion;
+use multiversion::target::match_target;
+
 #[cfg(target_arch = "x86_64")]
 use crate::simd::Avx2;
 use crate::simd::{Cpu, Vector};
@@ -90,18 +93,10 @@ struct Job<'k, 'a, 'o> {
     scratch: &'a mut Scratch,
 }
 
-impl WithSorter for Job<'_, '_, '_> {
-    /// Runs the job with `sorter`: compiled for AVX2, the median networks on AVX2 vectors,
-    /// when the CPU has it.
-    fn call<S: Sorter>(self, sorter: S) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if let Some(cpu) = Cpu::avx2() {
-                // SAFETY: the CPU supports AVX2 (a `Cpu<Avx2>` exists).
-                unsafe { run_avx2(self, &sorter, cpu) };
-                return;
-            }
-        }
+impl Job<'_, '_, '_> {
+    /// [`Kernel::run_generic`] on the job.
+    #[inline(always)]
+    fn run<S: Sorter, V: Vector>(self, sorter: &S, cpu: Cpu<V>) {
         let Job {
             kernel,
             input,
@@ -110,29 +105,29 @@ impl WithSorter for Job<'_, '_, '_> {
             out,
             scratch,
         } = self;
-        let cpu = Cpu::portable();
-        kernel.run_generic(input, stride, first, out, scratch, &sorter, cpu);
+        kernel.run_generic(input, stride, first, out, scratch, sorter, cpu);
     }
 }
 
-/// [`Kernel::run_generic`] compiled for AVX2, one function per sorter, the median networks on
-/// [`Avx2`] vectors. Same operations, same results: Rust never fuses multiply-adds on its
-/// own, and min/max are written as comparisons.
-///
-/// # Safety
-///
-/// The CPU must support AVX2. (An `unsafe fn` rather than a safe `#[target_feature]` one,
-/// which needs Rust 1.86.)
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn run_avx2<S: Sorter>(job: Job<'_, '_, '_>, sorter: &S, cpu: Cpu<Avx2>) {
-    let Job {
-        kernel,
-        input,
-        stride,
-        first,
-        out,
-        scratch,
-    } = job;
-    kernel.run_generic(input, stride, first, out, scratch, sorter, cpu);
+impl WithSorter for Job<'_, '_, '_> {
+    /// Runs the job with `sorter` (see [`run_job`]).
+    fn call<S: Sorter>(self, sorter: S) {
+        run_job(self, &sorter);
+    }
+}
+
+/// Runs `job` with `sorter`, one function per sorter, compiled for AVX2 too
+/// (`multiversion`): on a CPU with AVX2 that version runs, the median networks on [`Avx2`]
+/// vectors; elsewhere the portable one. Same operations, same results: Rust never fuses
+/// multiply-adds on its own, and min/max are written as comparisons.
+#[multiversion(targets("x86_64+avx2"))]
+fn run_job<S: Sorter>(job: Job<'_, '_, '_>, sorter: &S) {
+    match_target! {
+        "x86_64+avx2" => {
+            // The proof that the CPU has AVX2, which multiversion checked to get here.
+            let cpu: Cpu<Avx2> = Cpu::avx2().expect("this version runs only on CPUs with AVX2");
+            job.run(sorter, cpu);
+        }
+        _ => job.run(sorter, Cpu::portable()),
+    }
 }
