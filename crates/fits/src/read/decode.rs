@@ -172,6 +172,10 @@ mod tests {
         let mut status = 0;
         let mut axes: [sys::LONGLONG; 2] = [7, (values.len() / 7) as sys::LONGLONG];
         let mut data = values.to_vec();
+        // SAFETY: `name` and each card are NUL-terminated C strings; `axes` holds the 2
+        // axes and `data` the `data.len()` doubles passed; out-pointers are valid. Once
+        // `status` is not 0, every cfitsio call returns at once, so a failed `ffinit`
+        // leaves `fptr` unused (and the assert below fails).
         unsafe {
             sys::ffinit(&raw mut fptr, name.as_ptr(), &raw mut status);
             sys::ffcrimll(fptr, bitpix, 2, axes.as_mut_ptr(), &raw mut status);

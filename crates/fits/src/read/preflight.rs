@@ -225,7 +225,9 @@ mod tests {
         let mut status = 0;
         let mut axes: [sys::LONGLONG; 2] = [7, 6];
         let mut values: Vec<i16> = (0..42).collect();
-        // SAFETY: valid C strings and buffers of the stated lengths.
+        // SAFETY: `name` is a NUL-terminated C string; `axes` holds the 2 axes and `values`
+        // the 42 shorts passed; out-pointers are valid. Once `status` is not 0, every
+        // cfitsio call returns at once, so a failed `ffinit` leaves `fptr` unused.
         unsafe {
             sys::ffinit(&raw mut fptr, name.as_ptr(), &raw mut status);
             sys::ffcrimll(fptr, 16, 2, axes.as_mut_ptr(), &raw mut status);
