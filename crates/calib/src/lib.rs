@@ -12,8 +12,13 @@
 //!    calibration frames from a [`Catalog`](eloy_fits::Catalog).
 //!
 //! Masters are built by [`eloy_stack`]'s streaming combine: memory does not grow with the
-//! number of frames. [`synth`] generates a realistic night whose true bias, dark and flat
-//! are known.
+//! number of frames.
+//!
+//! # Features
+//!
+//! - `synth` (off by default): the module `synth`, a generator of realistic nights whose
+//!   true bias, dark and flat are known, for tests, benchmarks and demonstrations. It pulls
+//!   in `rand` and `rand_distr`. The example below uses it.
 //!
 //! ```
 //! # fn main() -> Result<(), eloy_calib::Error> {
@@ -45,6 +50,7 @@ mod calibrate;
 mod error;
 mod masters;
 mod plan;
+#[cfg(feature = "synth")]
 pub mod synth;
 
 pub use batch::{
