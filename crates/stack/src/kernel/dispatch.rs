@@ -46,41 +46,6 @@ impl Kernel {
             job.call(runtime);
         }
     }
-
-    /// The loop over the chunk's groups for the kind of kernel: one loop per kind, so that
-    /// each compiles on its own. The median networks run on vectors `V`.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn run_generic<S: Sorter, V: Vector>(
-        &self,
-        input: &[f32],
-        stride: usize,
-        first: usize,
-        out: Out<'_>,
-        scratch: &mut Scratch,
-        sorter: &S,
-        cpu: Cpu<V>,
-    ) {
-        match (self.rejection, self.method) {
-            (Rejection::None, Method::Mean | Method::Sum) => {
-                self.for_groups(input, stride, first, out, scratch, PlainSums);
-            }
-            (Rejection::None, Method::Median) if self.network.is_some() => {
-                let raw = Raw {
-                    input,
-                    stride,
-                    base: first,
-                    w: LANES,
-                    n: self.n,
-                };
-                self.median_groups(&raw, out, scratch, sorter, cpu);
-            }
-            (Rejection::None, Method::Median) => {
-                self.for_groups(input, stride, first, out, scratch, MedianSelect);
-            }
-            _ => self.for_groups(input, stride, first, out, scratch, Sorted(sorter)),
-        }
-    }
 }
 
 /// The work of [`Kernel::run`] on one chunk, waiting for its [`Sorter`].
@@ -94,7 +59,8 @@ struct Job<'k, 'a, 'o> {
 }
 
 impl Job<'_, '_, '_> {
-    /// [`Kernel::run_generic`] on the job.
+    /// The loop over the chunk's groups for the kind of kernel: one loop per kind, so that
+    /// each compiles on its own. The median networks run on vectors `V`.
     #[inline(always)]
     fn run<S: Sorter, V: Vector>(self, sorter: &S, cpu: Cpu<V>) {
         let Job {
@@ -105,7 +71,25 @@ impl Job<'_, '_, '_> {
             out,
             scratch,
         } = self;
-        kernel.run_generic(input, stride, first, out, scratch, sorter, cpu);
+        match (kernel.rejection, kernel.method) {
+            (Rejection::None, Method::Mean | Method::Sum) => {
+                kernel.for_groups(input, stride, first, out, scratch, PlainSums);
+            }
+            (Rejection::None, Method::Median) if kernel.network.is_some() => {
+                let raw = Raw {
+                    input,
+                    stride,
+                    base: first,
+                    w: LANES,
+                    n: kernel.n,
+                };
+                kernel.median_groups(&raw, out, scratch, sorter, cpu);
+            }
+            (Rejection::None, Method::Median) => {
+                kernel.for_groups(input, stride, first, out, scratch, MedianSelect);
+            }
+            _ => kernel.for_groups(input, stride, first, out, scratch, Sorted(sorter)),
+        }
     }
 }
 
