@@ -1,5 +1,7 @@
 //! A synthetic observing night whose true bias, dark current and flat field are known.
 //!
+//! Available with the crate feature `synth` (off by default).
+//!
 //! The generator models what a CCD camera records, so the masters and the calibration can be
 //! checked against the truth rather than against themselves:
 //!
