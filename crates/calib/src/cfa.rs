@@ -2,38 +2,7 @@
 //! the capture software's header says, and what survives a trim or a flip; the statistics of
 //! each colour; the equalisation of a master flat's colours as Siril's `-equalize_cfa` does.
 //!
-//! # Conventions
-//!
-//! Frames are arrays of shape `(rows, cols)` whose row 0 is the first row stored in the FITS
-//! file (`NAXIS2` index 1), as [`eloy_fits::read`] returns them. A [`BayerPattern`] here
-//! always names the colours of the array's pixels `(0, 0)`, `(0, 1)`, `(1, 0)`, `(1, 1)`:
-//! `RGGB` means row 0 runs R G R G..., row 1 runs G B G B....
-//!
-//! The header's `BAYERPAT` is not always that. Capture software (N.I.N.A., INDI/Ekos,
-//! SharpCap, ASIAIR, MaxIm DL 6.23+) names the pattern of the picture read from its top-left
-//! corner, and says with `ROWORDER` where the top is:
-//!
-//! - `ROWORDER = 'TOP-DOWN'` (N.I.N.A., INDI, SharpCap: the sensor's first row read is stored
-//!   first): `BAYERPAT` is the pattern of the array as stored.
-//! - `ROWORDER = 'BOTTOM-UP'` (the FITS convention, section 3.3 of the standard's
-//!   recommendation: the first stored row is displayed at the bottom): the top of the picture
-//!   is the last stored row, so the array's pattern is `BAYERPAT` flipped vertically *when
-//!   the number of rows is even* (RGGB <-> GBRG, BGGR <-> GRBG); with an odd number of rows
-//!   the first and last rows have the same colours and nothing changes.
-//! - `XBAYROFF` / `YBAYROFF` (0 or 1) shift the pattern by one column / row first (RGGB with
-//!   `XBAYROFF = 1` is GRBG).
-//! - No `ROWORDER`: top-down.
-//!
-//! This is Siril 1.0.6's reading (`retrieve_Bayer_pattern` in `algos/demosaicing.c`, with
-//! its defaults "use the header" and "top-down"; offsets first, then the flip), checked
-//! against Siril's debayering in `tests/siril.rs`. PixInsight reads FITS rows top-down by
-//! default and honours `ROWORDER` since 1.8.8-6, per the keyword's registry on free-astro.org
-//! (Siril's "FITS orientation" page, which also lists N.I.N.A. since 1.10, INDI, SharpCap,
-//! MaxIm DL).
-//!
-//! When eloy writes a frame it writes the pattern back in the same convention, with the
-//! offsets folded in ([`CfaLayout::write_header`]), so a trimmed frame still debayers right
-//! in every reader.
+//! The conventions (which way up a pattern is named) are documented on [`CfaLayout`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -107,7 +76,7 @@ impl CfaColour {
 }
 
 /// One of the four 2x2 Bayer patterns: the colours of pixels `(0, 0)`, `(0, 1)`, `(1, 0)`,
-/// `(1, 1)` of an array (see the [module docs](self) for which way up).
+/// `(1, 1)` of an array (see [`CfaLayout`] for which way up).
 ///
 /// Parsed case-insensitively from header values (`BAYERPAT = 'RGGB'`); anything else,
 /// X-Trans layouts included, is [`Error::UnknownBayerPattern`] naming the value.
@@ -357,9 +326,41 @@ impl RowOrder {
 /// ```
 pub const CFA_KEYWORDS: [&str; 3] = ["BAYERPAT", "COLORTYP", "CFAIMAGE"];
 
-/// A colour frame's mosaic as its header describes it: the array's [`BayerPattern`] (see
-/// the [module docs](self)) and the header's `ROWORDER`, kept so that outputs are written
-/// in the same convention.
+/// A colour frame's mosaic as its header describes it: the array's [`BayerPattern`] and the
+/// header's `ROWORDER`, kept so that outputs are written in the same convention.
+///
+/// # Conventions
+///
+/// Frames are arrays of shape `(rows, cols)` whose row 0 is the first row stored in the FITS
+/// file (`NAXIS2` index 1), as [`eloy_fits::read`] returns them. A [`BayerPattern`] always
+/// names the colours of the array's pixels `(0, 0)`, `(0, 1)`, `(1, 0)`, `(1, 1)`:
+/// `RGGB` means row 0 runs R G R G..., row 1 runs G B G B....
+///
+/// The header's `BAYERPAT` is not always that. Capture software (N.I.N.A., INDI/Ekos,
+/// SharpCap, ASIAIR, MaxIm DL 6.23+) names the pattern of the picture read from its top-left
+/// corner, and says with `ROWORDER` where the top is:
+///
+/// - `ROWORDER = 'TOP-DOWN'` (N.I.N.A., INDI, SharpCap: the sensor's first row read is stored
+///   first): `BAYERPAT` is the pattern of the array as stored.
+/// - `ROWORDER = 'BOTTOM-UP'` (the FITS convention, section 3.3 of the standard's
+///   recommendation: the first stored row is displayed at the bottom): the top of the picture
+///   is the last stored row, so the array's pattern is `BAYERPAT` flipped vertically *when
+///   the number of rows is even* (RGGB <-> GBRG, BGGR <-> GRBG); with an odd number of rows
+///   the first and last rows have the same colours and nothing changes.
+/// - `XBAYROFF` / `YBAYROFF` (0 or 1) shift the pattern by one column / row first (RGGB with
+///   `XBAYROFF = 1` is GRBG).
+/// - No `ROWORDER`: top-down.
+///
+/// This is Siril 1.0.6's reading (`retrieve_Bayer_pattern` in `algos/demosaicing.c`, with
+/// its defaults "use the header" and "top-down"; offsets first, then the flip), checked
+/// against Siril's debayering in `tests/siril.rs`. PixInsight reads FITS rows top-down by
+/// default and honours `ROWORDER` since 1.8.8-6, per the keyword's registry on free-astro.org
+/// (Siril's "FITS orientation" page, which also lists N.I.N.A. since 1.10, INDI, SharpCap,
+/// MaxIm DL).
+///
+/// When eloy writes a frame it writes the pattern back in the same convention, with the
+/// offsets folded in ([`CfaLayout::write_header`]), so a trimmed frame still debayers right
+/// in every reader.
 ///
 /// ```
 /// use eloy_calib::{BayerPattern, CfaLayout, RowOrder};
@@ -477,7 +478,7 @@ impl CfaLayout {
     /// Writes the layout into the header of a frame of `rows` rows: `BAYERPAT` (and
     /// `COLORTYP` when the header has one) as [`header_pattern`](CfaLayout::header_pattern),
     /// `XBAYROFF = 0`, `YBAYROFF = 0`, and `ROWORDER` when the layout has one. Readers that
-    /// follow the conventions of the [module docs](self) (Siril, PixInsight, eloy) then see
+    /// follow the conventions of [`CfaLayout`] (Siril, PixInsight, eloy) then see
     /// this layout.
     ///
     /// ```

@@ -4,30 +4,7 @@
 //! depends on temperature: darks taken warmer or colder than the lights, or of another
 //! exposure, need scaling.
 //!
-//! # Siril's rule (1.0.6, `core/preprocess.c`: `darkOptimization`, `goldenSectionSearch`,
-//! `evaluateNoiseOfCalibratedImage`)
-//!
-//! - the noise of a factor `k` is the standard deviation of `light - k * dark` over the
-//!   512 x 512 square at the centre of the frame (columns from `(cols - 512) / 2`; rows
-//!   counted as Siril's selections are, from the top of its bottom-up display: the square's
-//!   first array row is `rows - (rows - 512) / 2 - 512`); the standard deviation is Siril's
-//!   statistic: population (`sqrt(sum(v^2)/n - mean^2)`) over the pixels that are not
-//!   exactly 0 (Siril's null check);
-//! - `k` is searched in `[0, 2]` by golden-section search, in `f32`: probes
-//!   `c = b - g (b - a)` and `d = a + g (b - a)` with `g = (sqrt(5) - 1) / 2`, keep the
-//!   side of the smaller noise, stop when `|c - d| <= 0.001`, answer `(a + b) / 2`. If the
-//!   first two probes have exactly the same noise the answer is 1.
-//! - the light's bias is **not** subtracted before the noise is measured: Siril optimises
-//!   on the raw light, then subtracts the bias and `k * dark` (a bias-free dark: Siril's
-//!   `-opt` wants a master dark made from bias-subtracted darks). Pass `bias: None` for
-//!   that; with `Some(bias)` eloy measures `light - bias - k * dark`, the frame as it will
-//!   be. The bias is the same for every `k`, so this changes `k` only through the bias's
-//!   correlation with the dark (fixed-pattern structure common to both).
-//!
-//! eloy computes the differences and sums in `f64` on ADU values (Siril: `f32` on `[0, 1]`);
-//! the probes are the same `f32` numbers as Siril's, so the answers agree unless two noises
-//! are equal to rounding, which moves the answer by less than the tolerance. Frames smaller
-//! than 512 pixels on a side use their whole height or width (Siril reads past the image).
+//! The rule is documented on [`optimize_dark`].
 
 use ndarray::{ArrayView2, s};
 
@@ -63,7 +40,7 @@ impl Default for DarkOptimization {
 }
 
 /// Rows and columns of the central square of side `region` of a frame of `shape`, as
-/// Siril selects it (see the [module docs](self)).
+/// Siril selects it (see [`optimize_dark`]).
 ///
 /// ```
 /// use eloy_calib::noise_region;
@@ -154,10 +131,34 @@ fn check_shapes(
     Ok(())
 }
 
-/// The dark factor `k` of a light, by Siril's golden-section search (see the
-/// [module docs](self)): the `k` in `[low, high]` that minimises [`calibrated_noise`].
-/// `dark` is a bias-free master dark of the light's shape; `bias`, when given, is
-/// subtracted before measuring (Siril: `None`).
+/// The dark factor `k` of a light: the `k` in `[low, high]` that minimises
+/// [`calibrated_noise`], by Siril's golden-section search. `dark` is a bias-free master
+/// dark of the light's shape; `bias`, when given, is subtracted before measuring.
+///
+/// Siril's rule (1.0.6, `core/preprocess.c`: `darkOptimization`, `goldenSectionSearch`,
+/// `evaluateNoiseOfCalibratedImage`; unchanged in 1.2):
+///
+/// - the noise of a factor `k` is the standard deviation of `light - k * dark` over the
+///   512 x 512 square at the centre of the frame (columns from `(cols - 512) / 2`; rows
+///   counted as Siril's selections are, from the top of its bottom-up display: the square's
+///   first array row is `rows - (rows - 512) / 2 - 512`); the standard deviation is Siril's
+///   statistic: population (`sqrt(sum(v^2)/n - mean^2)`) over the pixels that are not
+///   exactly 0 (Siril's null check);
+/// - `k` is searched in `[0, 2]` by golden-section search, in `f32`: probes
+///   `c = b - g (b - a)` and `d = a + g (b - a)` with `g = (sqrt(5) - 1) / 2`, keep the
+///   side of the smaller noise, stop when `|c - d| <= 0.001`, answer `(a + b) / 2`. If the
+///   first two probes have exactly the same noise the answer is 1.
+/// - the light's bias is **not** subtracted before the noise is measured: Siril optimises
+///   on the raw light, then subtracts the bias and `k * dark` (a bias-free dark: Siril's
+///   `-opt` wants a master dark made from bias-subtracted darks). Pass `bias: None` for
+///   that; with `Some(bias)` eloy measures `light - bias - k * dark`, the frame as it will
+///   be. The bias is the same for every `k`, so this changes `k` only through the bias's
+///   correlation with the dark (fixed-pattern structure common to both).
+///
+/// eloy computes the differences and sums in `f64` on ADU values (Siril: `f32` on `[0, 1]`);
+/// the probes are the same `f32` numbers as Siril's, so the answers agree unless two noises
+/// are equal to rounding, which moves the answer by less than the tolerance. Frames smaller
+/// than 512 pixels on a side use their whole height or width (Siril reads past the image).
 ///
 /// Cost: about 20 evaluations of the noise over the 512 x 512 region.
 ///

@@ -1,20 +1,7 @@
 //! Pedestals (a constant added to calibrated pixels so that faint sky noise is not clipped
 //! at 0) and synthetic bias levels (a constant bias for nights without bias frames).
 //!
-//! # `PEDESTAL`: two sign conventions
-//!
-//! The keyword is not in the FITS standard, and its two users read it with opposite signs:
-//!
-//! - **PixInsight** (`ImageCalibration`'s output pedestal, since 1.6.1): `PEDESTAL` is the
-//!   positive number of DN *added* to the pixels, to be *subtracted* to get values referred
-//!   to zero ("a positive integer in DN units that has to be subtracted", Juan Conejero on
-//!   the PixInsight forum, topic 7056; newer versions apply its magnitude whatever the
-//!   sign).
-//! - **MaxIm DL / SBIG** (the SBIG FITS extension, SBFITSEXT 1r0, which MaxIm DL follows):
-//!   "add this value to each pixel value to get a zero-based ADU": a camera that adds 100
-//!   ADU writes `PEDESTAL = -100`.
-//!
-//! eloy writes PixInsight's convention by default ([`PedestalConvention::PixInsight`]).
+//! The sign conventions of `PEDESTAL` are documented on [`PedestalConvention`].
 //!
 //! # Synthetic bias
 //!
@@ -34,7 +21,20 @@ use crate::{Error, Result};
 /// ```
 pub const PEDESTAL_KEYWORD: &str = "PEDESTAL";
 
-/// How a `PEDESTAL` value is signed (see the [module docs](self)).
+/// How a `PEDESTAL` value is signed.
+///
+/// The keyword is not in the FITS standard, and its two users read it with opposite signs:
+///
+/// - **PixInsight** (`ImageCalibration`'s output pedestal, since 1.6.1): `PEDESTAL` is the
+///   positive number of DN *added* to the pixels, to be *subtracted* to get values referred
+///   to zero ("a positive integer in DN units that has to be subtracted", Juan Conejero on
+///   the PixInsight forum, topic 7056; newer versions apply its magnitude whatever the
+///   sign).
+/// - **MaxIm DL / SBIG** (the SBIG FITS extension, SBFITSEXT 1r0, which MaxIm DL follows):
+///   "add this value to each pixel value to get a zero-based ADU": a camera that adds 100
+///   ADU writes `PEDESTAL = -100`.
+///
+/// eloy writes PixInsight's convention by default ([`PedestalConvention::PixInsight`]).
 ///
 /// ```
 /// use eloy_calib::PedestalConvention;

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use eloy_calib::{
     BayerPattern, CfaColour, CfaLayout, CosmeticMode, DarkOptimization, Defect, DefectDetection,
-    DefectKind, DefectMap, Sensor, correct, correct_like_siril, equalize_cfa, find_defects,
+    DefectKind, DefectMap, Sensor, Sigma, correct, correct_like_siril, equalize_cfa, find_defects,
     optimize_dark,
 };
 use ndarray::Array2;
@@ -82,7 +82,7 @@ fn detection_lists_siril_s_pixels() {
         let options = DefectDetection {
             hot_sigma: Some(3.0),
             cold_sigma: Some(3.0),
-            ..Default::default()
+            sigma: Sigma::Siril,
         };
         let found = find_defects(dark.view(), &options).unwrap();
         let siril = text(&format!("{name}/hot.lst"));
@@ -131,7 +131,10 @@ fn repair_from_lists_matches_siril_cosme() {
 
 /// The pixels a map changes, each with the offsets of the neighbours its repair reads:
 /// lines first, then pixels (which win where both apply), as eloy writes them.
-fn repaired_pixels(map: &DefectMap, sensor: Sensor) -> Vec<((usize, usize), Vec<(isize, isize)>)> {
+/// A pixel and the offsets of the neighbours its repair reads.
+type Repair = ((usize, usize), Vec<(isize, isize)>);
+
+fn repaired_pixels(map: &DefectMap, sensor: Sensor) -> Vec<Repair> {
     let (rows, cols) = map.shape();
     let s = sensor.step() as isize;
     let square = |reach: isize| -> Vec<(isize, isize)> {
@@ -229,7 +232,11 @@ fn preprocess_dark_and_cosmetic_match_siril() {
         // Siril's preprocess: light - dark in f32, then the hot pixels of the dark at
         // 3 sigma (cold detection off) repaired.
         let mut eloy = &light - &dark;
-        let found = find_defects(dark.view(), &DefectDetection::default()).unwrap();
+        let siril_defaults = DefectDetection {
+            sigma: Sigma::Siril,
+            ..Default::default()
+        };
+        let found = find_defects(dark.view(), &siril_defaults).unwrap();
         let done = correct_like_siril(eloy.view_mut(), &found.map, sensor).unwrap();
         let (worst, at) = max_difference(&eloy, &siril);
         eprintln!(
