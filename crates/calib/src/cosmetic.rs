@@ -743,9 +743,8 @@ pub struct Detection {
 /// sets `sigma = {-1, 3}`; `calibrate -cc=dark` in 1.2 keeps them). The thresholds are
 /// compared in `f32` as Siril does. Siril also caps the hot threshold at its data maximum
 /// (1.0, i.e. 65535 ADU); eloy does not (it matters only for a dark whose sigma is
-/// thousands of ADU). Siril's cold pixels of the dark are found by the same rule; dead
-/// pixels of a flat by [`find_dead`]. Cost: two passes over the dark, plus a copy of its
-/// pixels.
+/// thousands of ADU). Dead pixels of a flat are found by [`find_dead`]. Cost: a few passes
+/// over the dark and one `f32` copy of its pixels (4 bytes each).
 ///
 /// # Errors
 /// [`Error::NoPixels`] when the dark has no pixel to measure (all NaN, or all 0 with
@@ -872,21 +871,37 @@ fn histogram_median(values: &[f32]) -> f32 {
     median.min(max).max(min)
 }
 
-/// The exact median and `1.4826 * MAD` of the finite pixels.
+/// The exact median and `1.4826 * MAD` of the finite pixels, with one `f32` copy of them
+/// (the deviations overwrite the values).
 fn robust_statistics(image: ArrayView2<'_, f32>) -> Result<(f64, f64)> {
-    let mut values: Vec<f64> = image
-        .iter()
-        .filter(|v| v.is_finite())
-        .map(|&v| f64::from(v))
-        .collect();
-    let Some(median) = median_f64(&mut values) else {
+    let mut values: Vec<f32> = image.iter().copied().filter(|v| v.is_finite()).collect();
+    let Some(median) = median_f32(&mut values) else {
         return Err(Error::NoPixels {
             what: "defect detection: the dark has no finite pixel".to_owned(),
         });
     };
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    let mad = median_f64(&mut deviations).unwrap_or(0.0);
+    // |v - median| in f64, rounded to f32: exact enough for a spread (relative 6e-8).
+    for v in &mut values {
+        *v = (f64::from(*v) - median).abs() as f32;
+    }
+    let mad = median_f32(&mut values).unwrap_or(0.0);
     Ok((median, 1.4826 * mad))
+}
+
+/// numpy's median of `f32` values holding no NaN (reordered), in `f64`; `None` when empty.
+fn median_f32(values: &mut [f32]) -> Option<f64> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let (low, &mut upper, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
+    let upper = f64::from(upper);
+    Some(if n % 2 == 1 {
+        upper
+    } else {
+        let lower = low.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (f64::from(lower) + upper) / 2.0
+    })
 }
 
 /// numpy's median of values holding no NaN (reordered); `None` when empty.
