@@ -73,7 +73,7 @@ impl MasterSet {
     }
 }
 
-/// The trio's masters named `bias`, `dark` and `flat`, as [`Masters::steps`] names them.
+/// The trio's masters named `bias`, `dark` and `flat`, as [`Masters::steps`](crate::Masters::steps) names them.
 ///
 /// ```
 /// use eloy_calib::{Master, MasterId, MasterKind, MasterSet, Masters};
