@@ -507,6 +507,40 @@ impl CfaLayout {
     }
 }
 
+impl CfaLayout {
+    /// The mosaic of a frame from its description ([`FrameMeta`](eloy_fits::FrameMeta):
+    /// `BAYERPAT`/`COLORTYP`, `XBAYROFF`/`YBAYROFF`, `ROWORDER`, its shape), by the rules
+    /// of [`CfaLayout::from_header`].
+    ///
+    /// # Errors
+    /// As [`CfaLayout::from_header`].
+    ///
+    /// ```
+    /// use eloy_calib::{BayerPattern, CfaLayout};
+    /// let mut header = eloy_fits::Header::new();
+    /// header.set("BAYERPAT", "RGGB", "");
+    /// header.set("YBAYROFF", 1, "");
+    /// let meta = eloy_fits::FrameMeta::from_header("a.fits", &header, (10, 10), 16, &Default::default()).unwrap();
+    /// assert_eq!(CfaLayout::of_frame(&meta)?.unwrap().pattern, BayerPattern::Gbrg);
+    /// # Ok::<(), eloy_calib::Error>(())
+    /// ```
+    pub fn of_frame(frame: &eloy_fits::FrameMeta) -> Result<Option<CfaLayout>> {
+        let Some(pattern) = &frame.bayer_pattern else {
+            return Ok(None);
+        };
+        let mut header = eloy_fits::Header::new();
+        header.set("BAYERPAT", pattern.as_str(), "");
+        if let Some((x, y)) = frame.bayer_offset {
+            header.set("XBAYROFF", x, "");
+            header.set("YBAYROFF", y, "");
+        }
+        if let Some(order) = &frame.row_order {
+            header.set("ROWORDER", order.as_str(), "");
+        }
+        CfaLayout::from_header(&header, frame.shape.0)
+    }
+}
+
 /// The pattern named by the first of [`CFA_KEYWORDS`] present, `None` for a monochrome
 /// frame.
 fn header_pattern(header: &eloy_fits::Header) -> Result<Option<BayerPattern>> {

@@ -58,6 +58,7 @@ mod calibrate;
 mod cfa;
 mod cosmetic;
 mod dark_optimization;
+mod defects;
 mod engine;
 mod error;
 mod library;
@@ -96,8 +97,8 @@ pub use overscan::{
 };
 pub use pedestal::{BiasLevel, PEDESTAL_KEYWORD, Pedestal, PedestalConvention};
 pub use plan::{
-    Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId, MasterPlan, MasterSource,
-    Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
+    Cosmetic, DarkScale, Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId,
+    MasterPlan, MasterSource, Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
 };
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
