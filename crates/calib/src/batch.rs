@@ -286,6 +286,11 @@ fn calibrate_steps(
     options: &CalibrateOptions,
     cancel: Option<&AtomicBool>,
 ) -> Result<Complete> {
+    let optimized = engine::resolve_dark_optimization(light, steps, masters)?;
+    let (steps, dark_factor) = match &optimized {
+        Some((resolved, k)) => (resolved.as_slice(), Some(*k)),
+        None => (steps, None),
+    };
     let reader = Reader::open(light)?;
     let shape = engine::output_shape(reader.shape(), steps);
     check_masters(steps, masters, light, shape)?;
@@ -315,6 +320,16 @@ fn calibrate_steps(
             path: light.to_path_buf(),
             source: Box::new(e),
         })?;
+    if let Some(k) = dark_factor {
+        header.set(
+            "DARKOPT",
+            k,
+            "master dark scaled by this factor (Siril's -opt)",
+        );
+        header.push_history(&format!(
+            "eloy dark optimisation: k = {k:.4} (least noise of the centre; search in [0, 2])"
+        ));
+    }
     if let Some((map, _, mode)) = &cosmetic {
         let what = match mode {
             crate::CosmeticMode::Replace => "replaced from their neighbours",
