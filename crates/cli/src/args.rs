@@ -639,6 +639,10 @@ pub(crate) struct PreviewArgs {
     /// Replace the PNG if it exists.
     #[arg(long)]
     pub(crate) overwrite: bool,
+    /// A colour preview of a Bayer frame (BAYERPAT): a bilinear demosaic, each colour
+    /// through its own zscale. By default Bayer frames are drawn as grey mosaics.
+    #[arg(long)]
+    pub(crate) debayer: bool,
 }
 
 #[derive(Debug, Args)]
