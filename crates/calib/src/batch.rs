@@ -190,10 +190,16 @@ fn sensor_cards(h: &mut eloy_fits::Header, steps: &[Step], raw_rows: usize) -> R
         Step::Trim { section } => Some(section),
         _ => None,
     }) {
-        if let Some(layout) = crate::CfaLayout::from_header(h, raw_rows)? {
-            layout
+        match crate::CfaLayout::from_header(h, raw_rows) {
+            Ok(Some(layout)) => layout
                 .cropped(section.rows().start, section.cols().start)
-                .write_header(h, section.rows().len());
+                .write_header(h, section.rows().len()),
+            Ok(None) => {}
+            // Keywords eloy cannot read do not stop a calibration that does not need
+            // them; the header says they were not updated.
+            Err(e) => h.push_history(&format!(
+                "eloy: colour keywords not updated after the trim: {e}"
+            )),
         }
     }
     for step in steps {
