@@ -375,6 +375,11 @@ impl SensorArgs {
         if self.cosmetic.is_none() && self.cosmetic_list.is_some() {
             return Err("--cosmetic-list needs --cosmetic".to_owned());
         }
+        if let Some(list) = &self.cosmetic_list {
+            // Said before any master is built; its lines are checked against each frame.
+            std::fs::File::open(list)
+                .map_err(|e| format!("--cosmetic-list {}: {e}", list.display()))?;
+        }
         let pedestal = match self.pedestal {
             Some(p) if !p.is_finite() => {
                 return Err(format!("--pedestal {p}: not a finite number of ADU"));

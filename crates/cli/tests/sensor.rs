@@ -221,4 +221,23 @@ fn bias_level_and_equalization_reach_the_plan_and_bad_values_are_errors() {
             text(&output.stderr)
         );
     }
+    let missing = eloy(&[
+        "calibrate",
+        arg(&raw),
+        "--out",
+        arg(&out),
+        "--cosmetic",
+        "--cosmetic-list",
+        "/nonexistent/bad.lst",
+    ]);
+    assert!(!missing.status.success());
+    let stderr = text(&missing.stderr);
+    assert!(
+        stderr.contains("--cosmetic-list /nonexistent/bad.lst"),
+        "{stderr}"
+    );
+    assert!(
+        !out.join("masters").exists(),
+        "nothing built before the error"
+    );
 }
