@@ -71,7 +71,8 @@ mod reduction;
 pub mod synth;
 
 pub use batch::{
-    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, calibrate_file, output_name,
+    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, SyncPolicy, calibrate_file,
+    output_name,
 };
 pub use calibrate::{InvalidPixels, calibrate};
 pub use cfa::{

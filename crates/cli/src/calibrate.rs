@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use eloy::calib::{CalibrateOptions, Decision, Event, Outcome, Reduction};
+use eloy::calib::{CalibrateOptions, Decision, Event, Outcome, Reduction, SyncPolicy};
 use eloy::fits::Precision;
 
 use crate::args::CalibrateArgs;
@@ -18,6 +18,7 @@ use crate::{Fatal, Status};
 struct Tally {
     written: usize,
     skipped: usize,
+    redone: Vec<(PathBuf, String)>,
     failed: Vec<(PathBuf, String)>,
     cancelled: usize,
 }
@@ -154,7 +155,11 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
             Precision::F32
         },
         overwrite: args.overwrite,
-        sync: !args.no_sync,
+        sync: if args.no_sync {
+            SyncPolicy::Never
+        } else {
+            args.sync.into()
+        },
         ..CalibrateOptions::default()
     };
     let cancel = cancel_on_interrupt();
@@ -215,6 +220,10 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         match outcome {
             Outcome::Written => tally.written += 1,
             Outcome::Skipped => tally.skipped += 1,
+            Outcome::Redone { why } => {
+                tally.written += 1;
+                tally.redone.push((light.clone(), why.clone()));
+            }
             Outcome::Cancelled => tally.cancelled += 1,
             Outcome::Failed(e) => tally.failed.push((light.clone(), e.to_string())),
             _ => {}
@@ -232,9 +241,29 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     } else {
         0.0
     };
+    if let Some((files, took)) = report.synced {
+        eprintln!(
+            "synced {files} output(s) and their folders to disk in {}",
+            seconds(took)
+        );
+    }
+    if !tally.redone.is_empty() {
+        eprintln!(
+            "redone {} output(s) found damaged (a run stopped before they were on disk?):",
+            tally.redone.len()
+        );
+        for (light, why) in &tally.redone {
+            eprintln!("  {}: the output was {why}", light.display());
+        }
+    }
     eprintln!(
-        "done: {} calibrated, {} already done (skipped), {} failed{}, in {} ({rate:.1} frames/s)",
+        "done: {} calibrated{}, {} already done (skipped), {} failed{}, in {} ({rate:.1} frames/s)",
         tally.written,
+        if tally.redone.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} redone)", tally.redone.len())
+        },
         tally.skipped,
         tally.failed.len(),
         if tally.cancelled > 0 {

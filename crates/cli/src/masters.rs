@@ -58,15 +58,23 @@ pub(crate) fn master_event(event: &MasterEvent<'_>, preview: bool, overwrite: bo
             master,
             path,
             took,
+            damaged,
         } => {
             eprintln!(
-                "  built {} from {} frames in {}",
+                "  {} {} from {} frames in {}{}",
+                if damaged.is_some() {
+                    "rebuilt"
+                } else {
+                    "built"
+                },
                 path.display(),
                 plan.frames().unwrap_or(0),
-                seconds(*took)
+                seconds(*took),
+                damaged.map_or_else(String::new, |why| format!(" (the saved one was {why})"))
             );
             if preview {
-                write_preview(master, path, overwrite);
+                // A rebuilt master's old preview is replaced with it.
+                write_preview(master, path, overwrite || damaged.is_some());
             }
         }
         MasterEvent::Reused { plan, master, path } => {
