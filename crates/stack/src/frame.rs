@@ -417,6 +417,8 @@ impl<'a> Frame<'a> {
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
     #[must_use]
+    // A step of the frame's pipeline, like `scale` and `subtract`, not arithmetic on frames.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, value: f64) -> Self {
         self.ops.push(PendingOp::Add(value));
         self
