@@ -62,6 +62,7 @@ mod defects;
 mod engine;
 mod error;
 mod library;
+mod lock;
 mod masters;
 mod overscan;
 mod pedestal;
@@ -88,6 +89,7 @@ pub use dark_optimization::{DarkOptimization, calibrated_noise, noise_region, op
 pub use engine::{MasterSet, run_steps};
 pub use error::{Error, Result};
 pub use library::{Library, LibraryMaster};
+pub use lock::{FolderLock, LOCK_FILE, LockHolder};
 pub use masters::{
     INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterKind, MasterOptions, Masters, inputs_digest,
     master_bias, master_dark, master_flat,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use eloy::calib::{CalibrateOptions, Decision, Event, Outcome, Reduction, SyncPolicy};
+use eloy::calib::{CalibrateOptions, Decision, Event, FolderLock, Outcome, Reduction, SyncPolicy};
 use eloy::fits::Precision;
 
 use crate::args::CalibrateArgs;
@@ -70,6 +70,22 @@ fn writer_is_alive(name: &str) -> bool {
     pid.is_some_and(|pid| pid != std::process::id() && Path::new(&format!("/proc/{pid}")).is_dir())
 }
 
+/// Takes the output folder's lock (`OUT/.eloy.lock`), so that two runs into one folder do
+/// not race: with `no_wait`, another run's lock is an error naming it; otherwise says once
+/// who holds it and waits for it.
+pub(crate) fn lock_output(out: &Path, no_wait: bool) -> Result<FolderLock, Fatal> {
+    if no_wait {
+        return FolderLock::try_lock(out).map_err(|e| Fatal(e.to_string()));
+    }
+    FolderLock::lock(out, |holder| {
+        eprintln!(
+            "{}: in use by another eloy run ({holder}); waiting for it to finish (--no-wait to exit instead)",
+            out.display()
+        );
+    })
+    .map_err(|e| Fatal(e.to_string()))
+}
+
 /// Stops the batch cleanly on Ctrl-C: frames in flight leave nothing behind.
 fn cancel_on_interrupt() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -114,6 +130,8 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
+    // Held until the run returns; the system releases it if the process dies.
+    let _lock = lock_output(&args.out, args.no_wait)?;
     for failure in &catalog.failures {
         eprintln!("{}", failure_line(&failure.path, &failure.error));
     }

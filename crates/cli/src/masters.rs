@@ -145,6 +145,9 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         }
         return Ok(Status::Done);
     }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
+    let _lock = crate::calibrate::lock_output(&args.out, false)?;
     let swept = crate::calibrate::sweep_temporaries(
         &[args.out.join("masters")],
         &args.dir,

@@ -113,6 +113,9 @@ fn check_outputs(out: &Path, when: &str) -> usize {
             temporaries += 1;
             continue;
         }
+        if path == out.join(eloy::calib::LOCK_FILE) {
+            continue;
+        }
         let name = path.to_string_lossy();
         if name.ends_with(".fits") {
             let mut reader = eloy::fits::Reader::open(&path)
@@ -478,4 +481,128 @@ fn every_sync_policy_writes_the_same_outputs() {
     let (code, stderr) = calibrate(&raw, &dir.path().join("bad"), &["--sync", "sometimes"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("each"), "{stderr}");
+}
+
+/// A lock held on `out` the way a run holds it, naming this test's process.
+fn hold_lock(out: &Path) -> std::fs::File {
+    std::fs::create_dir_all(out).unwrap();
+    let path = out.join(eloy::calib::LOCK_FILE);
+    let file = std::fs::File::create(&path).unwrap();
+    file.try_lock().unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "pid={} host=testhost started=2026-01-05T20:00:00Z\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// While another run holds the output folder, `--no-wait` exits at once naming it, and a
+/// plain run waits (saying so once) and starts when the folder is free.
+#[test]
+fn a_run_waits_for_the_folder_or_says_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    write_night_of(&raw, 2);
+    let lock = hold_lock(&out);
+
+    let started = Instant::now();
+    let (code, stderr) = calibrate(&raw, &out, &["--no-wait"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let holder = format!(
+        "the output folder is in use by another eloy run (pid {} on testhost, started 2026-01-05T20:00:00Z)",
+        std::process::id()
+    );
+    assert!(stderr.contains(&holder), "{stderr}");
+    assert!(stderr.contains(".eloy.lock"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(!out.join("masters").exists(), "nothing written");
+
+    let waiting = Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .arg("calibrate")
+        .arg(&raw)
+        .arg("--out")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!out.join("masters").exists(), "a waiting run wrote");
+    assert!(!out.join("2016-01-05").exists(), "a waiting run wrote");
+    drop(lock);
+    let done = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("in use by another eloy run").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("(pid {} on testhost", std::process::id())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("done: 2 calibrated, 0 already done"),
+        "{stderr}"
+    );
+    // The lock file now names nobody (cleared on release).
+    assert_eq!(
+        std::fs::read_to_string(out.join(eloy::calib::LOCK_FILE)).unwrap(),
+        ""
+    );
+}
+
+/// Two runs into one output folder at once: one calibrates the night, the other waits for
+/// it and then finds every output done; neither fails.
+#[test]
+fn two_concurrent_runs_into_one_folder_do_not_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    write_night_of(&raw, 12);
+    let spawn_run = || {
+        Command::new(env!("CARGO_BIN_EXE_eloy"))
+            .arg("calibrate")
+            .arg(&raw)
+            .arg("--out")
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn_run(), spawn_run());
+    let mut reports = Vec::new();
+    for child in [a, b] {
+        let done = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+        assert_eq!(done.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("no frame could be calibrated"), "{stderr}");
+        reports.push(stderr);
+    }
+    let first = reports
+        .iter()
+        .filter(|r| r.contains("done: 12 calibrated, 0 already done (skipped), 0 failed"))
+        .count();
+    let second = reports
+        .iter()
+        .filter(|r| r.contains("done: 0 calibrated, 12 already done (skipped), 0 failed"))
+        .count();
+    assert_eq!((first, second), (1, 1), "{reports:#?}");
+    let waited = reports
+        .iter()
+        .filter(|r| r.contains("in use by another eloy run"))
+        .count();
+    // The second one found the folder held, and waited.
+    assert_eq!(waited, 1, "{reports:#?}");
+    assert_eq!(check_outputs(&out, "after both runs"), 0);
+    assert_eq!(count_outputs(&out.join("2016-01-05")), 12);
 }
