@@ -594,7 +594,8 @@ pub struct Progress<'a> {
 pub struct BatchReport {
     /// `(light, outcome)` for every job, in job order.
     pub outcomes: Vec<(PathBuf, Outcome)>,
-    /// The final sync ([`SyncPolicy::End`]): how many outputs, and how long it took.
+    /// The final sync ([`SyncPolicy::End`]): how many outputs (written or skipped), and how
+    /// long it took.
     pub synced: Option<(usize, Duration)>,
 }
 
@@ -640,7 +641,8 @@ impl BatchReport {
 ///   masters are shared.
 /// - **Durability** ([`CalibrateOptions::sync`]): by default ([`SyncPolicy::End`]) no
 ///   output is synced on its own; when every light is done, one batched `fsync` of the
-///   outputs written and of their folders ([`eloy_fits::sync_files`]) before `run`
+///   outputs (written, or skipped as whole: a killed run may have left them unsynced) and
+///   of their folders ([`eloy_fits::sync_files`]) before `run`
 ///   returns, so that a batch that is done is on disk. With [`SyncPolicy::Each`] each
 ///   output is `fsync`ed before it takes its name, by two threads of the batch's own, so
 ///   that the workers go on calibrating while the disk takes the last outputs.
@@ -827,11 +829,13 @@ impl<'a> Batch<'a> {
             })
             .collect();
         let synced = (self.options.sync == SyncPolicy::End && !self.defer_sync).then(|| {
+            // Skipped outputs too: a run killed before its final sync left them whole in
+            // the page cache, perhaps not yet on disk (a sync of a clean file is cheap).
             let mut written: Vec<(usize, &Path)> = outcomes
                 .iter()
                 .zip(jobs)
                 .enumerate()
-                .filter(|(_, ((_, o), _))| o.is_written())
+                .filter(|(_, ((_, o), _))| o.is_done())
                 .map(|(i, (_, job))| (i, job.output.as_path()))
                 .collect();
             let started = std::time::Instant::now();
@@ -841,7 +845,7 @@ impl<'a> Batch<'a> {
                     outcomes[*i].1 = Outcome::Failed(error);
                 }
             }
-            written.retain(|(i, _)| outcomes[*i].1.is_written());
+            written.retain(|(i, _)| outcomes[*i].1.is_done());
             (written.len(), started.elapsed())
         });
         BatchReport { outcomes, synced }

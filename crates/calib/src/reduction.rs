@@ -89,8 +89,8 @@ pub struct ReductionReport {
     pub lights: BatchReport,
     /// When the lights started (after the first group's masters).
     pub lights_took: Duration,
-    /// The final sync of [`SyncPolicy::End`]: how many files (masters and lights written
-    /// by this run, with their folders), and how long it took.
+    /// The final sync of [`SyncPolicy::End`]: how many files (masters and lights, written
+    /// by this run or found whole, with their folders), and how long it took.
     pub synced: Option<(usize, Duration)>,
 }
 
@@ -242,8 +242,10 @@ impl<'a> Reduction<'a> {
         report
     }
 
-    /// The final sync of [`SyncPolicy::End`]: the masters built and the lights written
-    /// (`written[i]` is the output of `outcomes[i]`, when written), with their folders.
+    /// The final sync of [`SyncPolicy::End`]: the masters built or reused and the lights
+    /// written or skipped (`written[i]` is the output of `outcomes[i]`, when done), with
+    /// their folders: a run killed before its own final sync may have left them whole in
+    /// the page cache but not on disk.
     /// A light whose output cannot be synced becomes a failure; a master, a failed master.
     fn sync_at_end(
         &self,
@@ -257,6 +259,7 @@ impl<'a> Reduction<'a> {
         let masters: Vec<(MasterId, PathBuf)> = report
             .built
             .iter()
+            .chain(&report.reused)
             .filter_map(|id| self.plan.master(id))
             .map(|m| (m.id.clone(), self.out.join(m.file())))
             .collect();
@@ -290,6 +293,12 @@ impl<'a> Reduction<'a> {
     }
 
     /// Builds the masters the plan needs and calibrates every light, group by group.
+    ///
+    /// With [`SyncPolicy::End`] (the default), the masters and the lights (written now or
+    /// found whole) are synced at the end, in one batch with their folders, before `run` returns
+    /// ([`ReductionReport::synced`]); a master saved before and found damaged (its
+    /// checksum wrong) is rebuilt ([`MasterEvent::Built`] says why), a damaged light
+    /// calibrated again ([`Outcome::Redone`]).
     pub fn run(&self) -> ReductionReport {
         let mut report = ReductionReport::default();
         let mut set = MasterSet::default();
@@ -378,7 +387,7 @@ impl<'a> Reduction<'a> {
                 done.outcomes
                     .iter()
                     .zip(&jobs)
-                    .map(|((_, o), job)| o.is_written().then(|| job.output.clone())),
+                    .map(|((_, o), job)| o.is_done().then(|| job.output.clone())),
             );
             outcomes.extend(done.outcomes);
             // Free what later groups do not need (each master of a large sensor is

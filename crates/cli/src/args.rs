@@ -614,7 +614,8 @@ pub(crate) struct CalibrateArgs {
     /// Write float64 outputs (as Python eloy) instead of float32.
     #[arg(long)]
     pub(crate) float64: bool,
-    /// Replace existing outputs and masters (otherwise complete outputs are skipped).
+    /// Replace existing outputs and masters (otherwise a rerun verifies existing outputs:
+    /// whole ones are skipped, damaged ones calibrated again).
     #[arg(long)]
     pub(crate) overwrite: bool,
     /// Do not write PNG previews of the masters.
