@@ -322,7 +322,7 @@ pub fn calibrate_file(
     let job = Job::with_masters(light, output, masters, options)?;
     calibrate_steps(light, output, &job.steps, masters, options, None)?.publish()?;
     if options.sync == SyncPolicy::End {
-        if let Err(errors) = eloy_fits::sync_files(&[output.to_path_buf()]) {
+        if let Err(errors) = eloy_fits::sync_files(&[output.to_path_buf()], true) {
             if let Some(e) = errors.into_iter().next() {
                 return Err(e.into());
             }
@@ -804,18 +804,59 @@ impl<'a> Batch<'a> {
                 );
             });
         } else {
-            jobs.par_iter()
-                .zip(collisions)
-                .enumerate()
-                .for_each(|(i, (job, collision))| {
-                    let outcome = match collision {
-                        Some(err) => Outcome::Failed(err),
-                        None => self
-                            .one(job, masters)
-                            .map_or_else(|outcome| outcome, published),
-                    };
-                    record(i, outcome);
-                });
+            // With SyncPolicy::End, outputs take their names at once, and a few threads of
+            // our own fsync them behind the workers, never holding them up (an unbounded
+            // queue): the disk takes the outputs while the next are computed, and the
+            // final sync finds little left to wait for.
+            let flush = self.options.sync == SyncPolicy::End;
+            let (sender, receiver) = std::sync::mpsc::channel::<(usize, PathBuf)>();
+            let receiver = Mutex::new(receiver);
+            let flush_failures: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
+            std::thread::scope(|scope| {
+                for _ in 0..if flush { SYNCERS } else { 0 } {
+                    scope.spawn(|| {
+                        loop {
+                            let next = receiver
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .recv();
+                            let Ok((i, path)) = next else { break };
+                            if let Err(errors) = eloy_fits::sync_files(&[path], false) {
+                                flush_failures
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .extend(errors.into_iter().map(|e| (i, Error::Fits(e))));
+                            }
+                        }
+                    });
+                }
+                jobs.par_iter().zip(collisions).enumerate().for_each_with(
+                    sender,
+                    |sender, (i, (job, collision))| {
+                        let outcome = match collision {
+                            Some(err) => Outcome::Failed(err),
+                            None => self
+                                .one(job, masters)
+                                .map_or_else(|outcome| outcome, published),
+                        };
+                        if flush && outcome.is_written() {
+                            // Unbounded: never blocks. The flushers only stop once every
+                            // sender is gone.
+                            let _ = sender.send((i, job.output.clone()));
+                        }
+                        record(i, outcome);
+                    },
+                );
+            });
+            for (i, error) in flush_failures
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            {
+                *slots[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(Outcome::Failed(error));
+            }
         }
         let mut outcomes: Vec<(PathBuf, Outcome)> = jobs
             .iter()
@@ -829,24 +870,10 @@ impl<'a> Batch<'a> {
             })
             .collect();
         let synced = (self.options.sync == SyncPolicy::End && !self.defer_sync).then(|| {
-            // Skipped outputs too: a run killed before its final sync left them whole in
-            // the page cache, perhaps not yet on disk (a sync of a clean file is cheap).
-            let mut written: Vec<(usize, &Path)> = outcomes
-                .iter()
-                .zip(jobs)
-                .enumerate()
-                .filter(|(_, ((_, o), _))| o.is_done())
-                .map(|(i, (_, job))| (i, job.output.as_path()))
-                .collect();
             let started = std::time::Instant::now();
-            let failed = sync_outputs(written.iter().map(|(_, p)| *p));
-            for (output, error) in failed {
-                if let Some((i, _)) = written.iter().find(|(_, p)| *p == output) {
-                    outcomes[*i].1 = Outcome::Failed(error);
-                }
-            }
-            written.retain(|(i, _)| outcomes[*i].1.is_done());
-            (written.len(), started.elapsed())
+            let outputs: Vec<&Path> = jobs.iter().map(|j| j.output.as_path()).collect();
+            let count = sync_at_end(&mut outcomes, &outputs, &[]);
+            (count, started.elapsed())
         });
         BatchReport { outcomes, synced }
     }
@@ -916,33 +943,68 @@ fn published(pending: Pending) -> Outcome {
     }
 }
 
-/// Syncs `outputs` and their folders ([`eloy_fits::sync_files`]); returns the outputs
-/// that could not be synced, with the error (a folder's error goes to each of its outputs).
-pub(crate) fn sync_outputs<'p>(outputs: impl Iterator<Item = &'p Path>) -> Vec<(&'p Path, Error)> {
-    let outputs: Vec<&Path> = outputs.collect();
-    let paths: Vec<PathBuf> = outputs.iter().map(|p| p.to_path_buf()).collect();
-    let Err(errors) = eloy_fits::sync_files(&paths) else {
-        return Vec::new();
-    };
-    let mut failed = Vec::new();
-    for error in errors {
-        let eloy_fits::Error::Io { path, source } = &error else {
-            continue;
-        };
-        for output in &outputs {
-            if *output == path.as_path() || output.parent() == Some(path.as_path()) {
-                failed.push((
-                    *output,
-                    Error::Fits(eloy_fits::Error::Io {
-                        path: path.clone(),
-                        source: std::io::Error::new(
-                            source.kind(),
-                            format!("cannot sync: {source}"),
-                        ),
-                    }),
-                ));
+/// The final sync of [`SyncPolicy::End`], once every light is done: the outputs written
+/// were synced by the flushers already; the outputs skipped (a run killed before its own
+/// final sync may have left them whole in the page cache only) and the files `also` (the
+/// masters of a reduction) are synced now, then the folders of them all. `outputs[i]` is
+/// the output of `outcomes[i]`; an output that cannot be synced becomes a failure.
+/// Returns how many outputs and files are on disk.
+///
+/// The errors of `also` become failures of the outputs in the same folder (a file of
+/// `also` alone in its folder has its error lost: the caller checks it when it must).
+pub(crate) fn sync_at_end(
+    outcomes: &mut [(PathBuf, Outcome)],
+    outputs: &[&Path],
+    also: &[&Path],
+) -> usize {
+    let done: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| outcomes[i].1.is_done())
+        .collect();
+    let files: Vec<PathBuf> = done
+        .iter()
+        .filter(|&&i| matches!(outcomes[i].1, Outcome::Skipped))
+        .map(|&i| outputs[i].to_path_buf())
+        .chain(also.iter().map(|p| p.to_path_buf()))
+        .collect();
+    let mut failed: Vec<(PathBuf, std::io::ErrorKind, String)> = Vec::new();
+    let mut collect = |result: std::result::Result<(), Vec<eloy_fits::Error>>| {
+        for error in result.err().into_iter().flatten() {
+            if let eloy_fits::Error::Io { path, source } = error {
+                failed.push((path, source.kind(), source.to_string()));
             }
         }
+    };
+    collect(eloy_fits::sync_files(&files, false));
+    let folders: Vec<PathBuf> = done
+        .iter()
+        .map(|&i| outputs[i])
+        .chain(also.iter().copied())
+        .map(|p| folder_of(p).to_path_buf())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    collect(eloy_fits::sync_files(&folders, false));
+    let mut count = done.len() + also.len();
+    for &i in &done {
+        let output = outputs[i];
+        let error = failed
+            .iter()
+            .find(|(path, ..)| path == output || path == folder_of(output));
+        if let Some((path, kind, message)) = error {
+            outcomes[i].1 = Outcome::Failed(Error::Fits(eloy_fits::Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(*kind, format!("cannot sync: {message}")),
+            }));
+            count -= 1;
+        }
     }
-    failed
+    count
+}
+
+/// The folder of `path` (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
 }

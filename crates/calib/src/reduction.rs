@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::batch::{
-    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, SyncPolicy, sync_outputs,
+    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, SyncPolicy, sync_at_end,
 };
 use crate::engine::{self, MasterSet};
 use crate::error::{Error, Result};
@@ -242,16 +242,15 @@ impl<'a> Reduction<'a> {
         report
     }
 
-    /// The final sync of [`SyncPolicy::End`]: the masters built or reused and the lights
-    /// written or skipped (`written[i]` is the output of `outcomes[i]`, when done), with
-    /// their folders: a run killed before its own final sync may have left them whole in
-    /// the page cache but not on disk.
-    /// A light whose output cannot be synced becomes a failure; a master, a failed master.
+    /// The final sync of [`SyncPolicy::End`] ([`crate::batch::sync_at_end`]): the lights
+    /// (`outputs[i]` is the output of `outcomes[i]`) and the masters built or reused, with
+    /// their folders. A light whose output cannot be synced becomes a failure; a master, a
+    /// failed master.
     fn sync_at_end(
         &self,
         report: &mut ReductionReport,
         outcomes: &mut [(PathBuf, Outcome)],
-        written: &[Option<PathBuf>],
+        outputs: &[PathBuf],
     ) {
         if self.options.sync != SyncPolicy::End {
             return;
@@ -263,23 +262,25 @@ impl<'a> Reduction<'a> {
             .filter_map(|id| self.plan.master(id))
             .map(|m| (m.id.clone(), self.out.join(m.file())))
             .collect();
-        let lights = written.iter().flatten();
         let started = Instant::now();
-        let all: Vec<&Path> = masters
-            .iter()
-            .map(|(_, p)| p.as_path())
-            .chain(lights.map(PathBuf::as_path))
-            .collect();
-        let failed = sync_outputs(all.iter().copied());
-        let mut count = all.len();
-        for (path, error) in failed {
-            count -= 1;
-            if let Some((id, _)) = masters.iter().find(|(_, p)| p == path) {
-                report.failed_masters.insert(id.clone(), error.to_string());
-            } else if let Some(i) = written.iter().position(|w| w.as_deref() == Some(path)) {
-                outcomes[i].1 = Outcome::Failed(error);
+        let paths: Vec<PathBuf> = masters.iter().map(|(_, p)| p.clone()).collect();
+        // The masters on their own first, so that their errors are theirs.
+        let mut count = masters.len();
+        if let Err(errors) = eloy_fits::sync_files(&paths, true) {
+            for error in errors {
+                if let eloy_fits::Error::Io { path, .. } = &error {
+                    for (id, _) in masters
+                        .iter()
+                        .filter(|(_, p)| p == path || p.parent() == Some(path.as_path()))
+                    {
+                        report.failed_masters.insert(id.clone(), error.to_string());
+                        count -= 1;
+                    }
+                }
             }
         }
+        let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+        count += sync_at_end(outcomes, &outputs, &[]);
         report.synced = Some((count, started.elapsed()));
     }
 
@@ -304,8 +305,8 @@ impl<'a> Reduction<'a> {
         let mut set = MasterSet::default();
         let folder = self.masters_folder();
         let mut outcomes: Vec<(PathBuf, Outcome)> = Vec::new();
-        // The output of each outcome this run wrote, for the final sync.
-        let mut written: Vec<Option<PathBuf>> = Vec::new();
+        // The output of each outcome (empty for a light without a job), for the final sync.
+        let mut outputs: Vec<PathBuf> = Vec::new();
         let mut lights_took = Duration::ZERO;
         for (index, group) in self.plan.groups.iter().enumerate() {
             let recipes: Vec<_> = self.plan.recipes_of(index).collect();
@@ -382,13 +383,8 @@ impl<'a> Reduction<'a> {
             let started = Instant::now();
             let done = batch.run(&jobs, &set);
             lights_took += started.elapsed();
-            written.resize(outcomes.len(), None);
-            written.extend(
-                done.outcomes
-                    .iter()
-                    .zip(&jobs)
-                    .map(|((_, o), job)| o.is_done().then(|| job.output.clone())),
-            );
+            outputs.resize(outcomes.len(), PathBuf::new());
+            outputs.extend(jobs.iter().map(|job| job.output.clone()));
             outcomes.extend(done.outcomes);
             // Free what later groups do not need (each master of a large sensor is
             // 100 MiB).
@@ -406,8 +402,8 @@ impl<'a> Reduction<'a> {
                 }
             }
         }
-        written.resize(outcomes.len(), None);
-        self.sync_at_end(&mut report, &mut outcomes, &written);
+        outputs.resize(outcomes.len(), PathBuf::new());
+        self.sync_at_end(&mut report, &mut outcomes, &outputs);
         report.lights = BatchReport {
             outcomes,
             synced: None,

@@ -256,11 +256,12 @@ fn read_up_to(reader: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Resul
 /// take concurrent syncs in one batch, and the threads only wait.
 const SYNC_THREADS: usize = 8;
 
-/// Makes files written without a sync durable, and the folders that hold their names:
-/// one `fsync` per file, then one per distinct folder, on a few threads at once (the
-/// filesystem commits concurrent syncs together). What a batch of outputs written with
-/// [`WriteOptions::sync`](crate::WriteOptions::sync) off needs before it can say it is
-/// done.
+/// Makes files written without a sync durable (`fsync`), and with `with_folders` the
+/// folders that hold their names: one `fsync` per file, then one per distinct folder, on a
+/// few threads at once (the filesystem commits concurrent syncs together). What a batch of
+/// outputs written with [`WriteOptions::sync`](crate::WriteOptions::sync) off needs
+/// before it can say it is done. A path may be a folder (synced where the system can open
+/// folders: Unix).
 ///
 /// # Errors
 /// One [`Error::Io`] per file or folder that could not be opened or synced, naming it;
@@ -276,13 +277,14 @@ const SYNC_THREADS: usize = 8;
 ///     eloy_fits::write(&path, ndarray::Array2::from_elem((2, 2), 1.0f32).view(), &eloy_fits::Header::new(), &options)?;
 ///     paths.push(path);
 /// }
-/// eloy_fits::sync_files(&paths).map_err(|errors| errors.into_iter().next().unwrap())?;
-/// assert!(eloy_fits::sync_files(&[dir.path().join("missing.fits")]).is_err());
+/// eloy_fits::sync_files(&paths, true).map_err(|errors| errors.into_iter().next().unwrap())?;
+/// assert!(eloy_fits::sync_files(&[dir.path().join("missing.fits")], false).is_err());
 /// # Ok(()) }
 /// ```
-pub fn sync_files(paths: &[PathBuf]) -> std::result::Result<(), Vec<Error>> {
+pub fn sync_files(paths: &[PathBuf], with_folders: bool) -> std::result::Result<(), Vec<Error>> {
     let folders: BTreeSet<PathBuf> = paths
         .iter()
+        .filter(|_| with_folders)
         .map(|p| match p.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
@@ -290,8 +292,8 @@ pub fn sync_files(paths: &[PathBuf]) -> std::result::Result<(), Vec<Error>> {
         .collect();
     let errors = Mutex::new(Vec::new());
     // Files first: a folder's sync makes the names durable, after their data.
-    sync_all(paths.iter().map(PathBuf::as_path), false, &errors);
-    sync_all(folders.iter().map(PathBuf::as_path), true, &errors);
+    sync_all(paths.iter().map(PathBuf::as_path), &errors);
+    sync_all(folders.iter().map(PathBuf::as_path), &errors);
     let errors = errors
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -302,7 +304,7 @@ pub fn sync_files(paths: &[PathBuf]) -> std::result::Result<(), Vec<Error>> {
     }
 }
 
-fn sync_all<'p>(paths: impl Iterator<Item = &'p Path>, folders: bool, errors: &Mutex<Vec<Error>>) {
+fn sync_all<'p>(paths: impl Iterator<Item = &'p Path>, errors: &Mutex<Vec<Error>>) {
     let paths: Vec<&Path> = paths.collect();
     let next = AtomicUsize::new(0);
     let threads = SYNC_THREADS.min(paths.len());
@@ -312,7 +314,7 @@ fn sync_all<'p>(paths: impl Iterator<Item = &'p Path>, folders: bool, errors: &M
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { break };
-                    if let Err(e) = sync_one(path, folders) {
+                    if let Err(e) = sync_one(path) {
                         errors
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -324,8 +326,8 @@ fn sync_all<'p>(paths: impl Iterator<Item = &'p Path>, folders: bool, errors: &M
     });
 }
 
-fn sync_one(path: &Path, folder: bool) -> std::io::Result<()> {
-    if folder && !cfg!(unix) {
+fn sync_one(path: &Path) -> std::io::Result<()> {
+    if !cfg!(unix) && path.is_dir() {
         // Folders cannot be opened (nor synced) as files elsewhere.
         return Ok(());
     }
