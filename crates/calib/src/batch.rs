@@ -571,6 +571,13 @@ impl Outcome {
     }
 
     /// Whether this batch wrote the output (new, or again over a damaged one).
+    ///
+    /// ```
+    /// use eloy_calib::Outcome;
+    /// assert!(Outcome::Redone { why: "zeroed".into() }.is_written());
+    /// assert!(!Outcome::Skipped.is_written());
+    /// assert!(Outcome::Skipped.is_done());
+    /// ```
     pub fn is_written(&self) -> bool {
         matches!(self, Outcome::Written | Outcome::Redone { .. })
     }

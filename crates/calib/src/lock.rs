@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 /// The lock file's name in an output folder.
+///
+/// ```
+/// assert_eq!(eloy_calib::LOCK_FILE, ".eloy.lock");
+/// ```
 pub const LOCK_FILE: &str = ".eloy.lock";
 
 /// An output folder held by this process, so that two runs into one folder cannot race

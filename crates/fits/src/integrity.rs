@@ -16,6 +16,20 @@ const BLOCK: usize = 2880;
 const MAX_HEADER_BLOCKS: usize = 100;
 
 /// What [`verify_file`] found.
+///
+/// ```
+/// # fn main() -> Result<(), eloy_fits::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("no_sums.fits");
+/// let options = eloy_fits::WriteOptions { checksum: false, ..Default::default() };
+/// eloy_fits::write(&path, ndarray::Array2::from_elem((2, 2), 1.0f32).view(), &eloy_fits::Header::new(), &options)?;
+/// assert_eq!(eloy_fits::verify_file(&path)?, eloy_fits::Integrity::Unsigned);
+/// std::fs::write(&path, "not a FITS file").unwrap();
+/// assert_eq!(eloy_fits::verify_file(&path)?, eloy_fits::Integrity::Foreign);
+/// std::fs::write(&path, [0u8; 5760]).unwrap();
+/// assert_eq!(eloy_fits::verify_file(&path)?, eloy_fits::Integrity::Damaged("zeroed".into()));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Integrity {
     /// The primary HDU is whole: its `DATASUM` and `CHECKSUM` are right.
