@@ -64,8 +64,10 @@ pub enum SyncPolicy {
     /// Each output is `fsync`ed before it takes its name (by two threads of the batch, while
     /// the workers go on).
     Each,
-    /// No sync per output; when every light is done, one batched `fsync` of the outputs
-    /// written and of their folders, before the run reports (the default).
+    /// Each output takes its name at once and is `fsync`ed in the background, by two
+    /// threads of the batch that never hold the workers up; when every light is done, the
+    /// run waits for the last of them, syncs the outputs it skipped and the folders, and
+    /// only then reports (the default).
     #[default]
     End,
     /// No sync at all: the system writes the outputs back when it likes (a power cut may
@@ -646,13 +648,14 @@ impl BatchReport {
 /// - **Memory** is flat in the number of lights: rayon runs one light per thread at a time,
 ///   and a light in flight holds one band (see [`CalibrateOptions::band_rows`]). The
 ///   masters are shared.
-/// - **Durability** ([`CalibrateOptions::sync`]): by default ([`SyncPolicy::End`]) no
-///   output is synced on its own; when every light is done, one batched `fsync` of the
-///   outputs (written, or skipped as whole: a killed run may have left them unsynced) and
-///   of their folders ([`eloy_fits::sync_files`]) before `run`
-///   returns, so that a batch that is done is on disk. With [`SyncPolicy::Each`] each
-///   output is `fsync`ed before it takes its name, by two threads of the batch's own, so
-///   that the workers go on calibrating while the disk takes the last outputs.
+/// - **Durability** ([`CalibrateOptions::sync`]): by default ([`SyncPolicy::End`]) each
+///   output takes its name at once and two threads of the batch's own `fsync` the outputs
+///   behind the workers, never holding them up; when every light is done, the batch waits
+///   for them, then syncs the outputs it skipped (a killed run may have left them
+///   unsynced) and the folders ([`eloy_fits::sync_files`]) before `run` returns, so that
+///   a batch that is done is on disk. With [`SyncPolicy::Each`] each output is `fsync`ed
+///   before it takes its name, by the same two threads, and at most four complete outputs
+///   wait for them.
 /// - **Outputs** are float32 (by default) with the light's header plus `ZEROCOR`, `DARKCOR`
 ///   and `FLATCOR` naming the masters (IRAF `ccdproc`'s keywords), `CALINVAL` naming the
 ///   invalid-pixel rule, `BUNIT`, HISTORY cards with the formula, the exposure and the

@@ -570,7 +570,8 @@ pub(crate) enum InvalidArg {
 /// `--sync`: when outputs are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SyncArg {
-    /// One batched fsync of every output and its folder at the end of the run (the default).
+    /// Outputs synced in the background, all of them and their folders on disk before the
+    /// run says done (the default).
     End,
     /// An fsync of each output before it takes its name.
     Each,
@@ -621,9 +622,11 @@ pub(crate) struct CalibrateArgs {
     /// Do not write PNG previews of the masters.
     #[arg(long)]
     pub(crate) no_preview: bool,
-    /// When outputs are made durable (fsync): `end` syncs every output and its folder once,
-    /// at the end of the run, before "done"; `each` syncs each output before it takes its
-    /// name (slower); `none` leaves it to the system (a power cut may lose recent files).
+    /// When outputs are made durable (fsync): `end` lets each output take its name at once,
+    /// syncs it in the background, and waits at the end of the run, before "done", for every
+    /// output and folder to be on disk; `each` syncs each output before it takes its name
+    /// (the workers wait when the disk is slower than they are); `none` leaves it to the
+    /// system (a power cut may lose recent files).
     /// Every output carries its checksum, and a rerun verifies any output it would skip:
     /// one that a power cut left cut short or zeroed is calibrated again.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = SyncArg::End)]
