@@ -685,6 +685,8 @@ impl BatchReport {
 /// let jobs: Vec<Job> = plan.recipes.iter().map(|r| Job::from_recipe(r, &out)).collect();
 /// let report = Batch::new(CalibrateOptions::default()).run(&jobs, &masters);
 /// assert_eq!(report.written(), 3);
+/// // Synced before `run` returned (SyncPolicy::End, the default).
+/// assert_eq!(report.synced.map(|(files, _)| files), Some(3));
 /// // A second run finds the outputs complete and skips them.
 /// assert_eq!(Batch::new(CalibrateOptions::default()).run(&jobs, &masters).skipped(), 3);
 /// # Ok(()) }
