@@ -14,8 +14,9 @@ What it does, in one run, on the same files:
    reads every input once (warm page cache);
 4. times each tool as a child process: wall time per stage and whole-run peak RSS
    (`os.wait4`'s `ru_maxrss`):
-   - `eloy calibrate NIGHT --out OUT` with its defaults (fsync of every output, PNG
-     previews of the masters), and again with `--no-sync --no-preview`;
+   - `eloy calibrate NIGHT --out OUT` with its defaults (`--sync end`: every output
+     fsynced behind the workers and waited for before the run ends; PNG previews of the
+     masters), and again with `--no-sync --no-preview` (`--no-sync` = `--sync none`);
    - Python eloy's tutorial pipeline (`benches/eloy_tutorial.py`), with `--with-python`:
      a virtual environment with `pip install eloy astropy numpy` (or `--python PATH`);
    - Siril's equivalent script (`siril-cli -s`, one script per stage), with `--with-siril`

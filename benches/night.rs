@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     let plan = calib::plan(&catalog, &Rules::default(), &Library::default());
     let rebuild = CalibrateOptions {
         overwrite: true,
-        sync: false,
+        sync: calib::SyncPolicy::Never,
         ..CalibrateOptions::default()
     };
     group.bench_function("masters", |b| {

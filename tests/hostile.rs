@@ -300,6 +300,7 @@ fn a_batch_over_the_whole_night_calibrates_the_good_and_names_the_bad() {
                 Err(e) => (light.clone(), Outcome::Failed(e)),
             })
             .collect(),
+        synced: None,
     };
     for ((light, outcome), output) in report.outcomes.iter().zip(&outputs) {
         let case = corpus.cases.iter().find(|c| &c.path == light);

@@ -53,7 +53,7 @@ fn main() {
         flat: Some(Master::new(MasterKind::Flat, truth.flat.clone())),
     };
     let options = CalibrateOptions {
-        sync: false,
+        sync: eloy_calib::SyncPolicy::Never,
         ..CalibrateOptions::default()
     };
     let out = dir.path().join("calibrated");

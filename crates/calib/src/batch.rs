@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use rayon::prelude::*;
 
@@ -38,8 +39,58 @@ pub struct CalibrateOptions {
     /// pixels (256 KiB of `f32`; at least one row), so that its buffers stay in a core's
     /// cache whatever the width of the frames. Default 128.
     pub band_rows: usize,
-    /// `fsync` each output before it takes its name. Default `true`.
-    pub sync: bool,
+    /// When outputs are made durable. Default [`SyncPolicy::End`]: one batched sync of
+    /// every output and its folder at the end of the run.
+    pub sync: SyncPolicy,
+}
+
+/// When a run's outputs are made durable (`fsync`ed), so that a power cut cannot lose
+/// them once the run says it is done.
+///
+/// Every output carries its FITS checksum, and a rerun verifies any output it would skip
+/// ([`eloy_fits::verify_file`]): an output that a power cut left empty, cut short or
+/// zeroed is found and written again. So a per-file sync buys little but its cost (more
+/// than everything eloy computes); one sync at the end keeps the promise that "done"
+/// means on disk.
+///
+/// ```
+/// use eloy_calib::{CalibrateOptions, SyncPolicy};
+/// assert_eq!(CalibrateOptions::default().sync, SyncPolicy::End);
+/// assert_eq!(SyncPolicy::from_name("each"), Some(SyncPolicy::Each));
+/// assert_eq!(SyncPolicy::Never.name(), "none");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SyncPolicy {
+    /// Each output is `fsync`ed before it takes its name (by two threads of the batch, while
+    /// the workers go on).
+    Each,
+    /// Each output takes its name at once and is `fsync`ed in the background, by two
+    /// threads of the batch that never hold the workers up; when every light is done, the
+    /// run waits for the last of them, syncs the outputs it skipped and the folders, and
+    /// only then reports (the default).
+    #[default]
+    End,
+    /// No sync at all: the system writes the outputs back when it likes (a power cut may
+    /// lose recent files; a rerun finds and redoes them).
+    Never,
+}
+
+impl SyncPolicy {
+    /// The policy's name on the command line: `each`, `end` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncPolicy::Each => "each",
+            SyncPolicy::End => "end",
+            SyncPolicy::Never => "none",
+        }
+    }
+
+    /// The policy of a name of [`SyncPolicy::name`].
+    pub fn from_name(name: &str) -> Option<SyncPolicy> {
+        [SyncPolicy::Each, SyncPolicy::End, SyncPolicy::Never]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
 }
 
 /// The most pixels of a band of [`calibrate_file`] and [`Batch`] (256 KiB of `f32`): a
@@ -57,7 +108,7 @@ impl Default for CalibrateOptions {
             precision: Precision::F32,
             overwrite: false,
             band_rows: 128,
-            sync: true,
+            sync: SyncPolicy::End,
         }
     }
 }
@@ -278,6 +329,13 @@ pub fn calibrate_file(
     // Python eloy reads EXPTIME for every light; it only matters with a dark master.
     let job = Job::with_masters(light, output, masters, options)?;
     calibrate_steps(light, output, &job.steps, masters, options, None)?.publish()?;
+    if options.sync == SyncPolicy::End {
+        if let Err(errors) = eloy_fits::sync_files(&[output.to_path_buf()], true) {
+            if let Some(e) = errors.into_iter().next() {
+                return Err(e.into());
+            }
+        }
+    }
     Ok(())
 }
 
@@ -358,7 +416,7 @@ fn calibrate_steps(
         precision: options.precision,
         overwrite: options.overwrite,
         checksum: true,
-        sync: options.sync,
+        sync: options.sync == SyncPolicy::Each,
     };
     let cols = shape.1;
     let band_rows = options.band_rows.min(BAND_PIXELS / cols.max(1)).max(1);
@@ -416,16 +474,8 @@ impl BandSink for Cancellable<'_> {
     }
 }
 
-/// Whether `output` is a complete file written by eloy: it opens and its FITS checksum
-/// (which every eloy output carries) is right.
-fn is_complete(output: &Path) -> bool {
-    Reader::open(output)
-        .and_then(|mut r| r.verify_checksum())
-        .is_ok_and(|ok| ok == Some(true))
-}
-
 /// Threads that sync and rename finished outputs while the workers go on (with
-/// [`CalibrateOptions::sync`]).
+/// [`SyncPolicy::Each`]).
 const SYNCERS: usize = 2;
 
 /// One light to calibrate: where it is, where its output goes, and its steps (naming
@@ -519,8 +569,15 @@ impl Job {
 pub enum Outcome {
     /// Calibrated and written.
     Written,
-    /// Its output already existed, complete: left as it is (a resumed run).
+    /// Its output already existed, complete (its checksum is right): left as it is (a
+    /// resumed run).
     Skipped,
+    /// Its output already existed but was damaged (empty, cut short, zeroed or changed, as
+    /// a power cut can leave a file not yet synced): calibrated and written again.
+    Redone {
+        /// What was wrong with the old output, in a few words.
+        why: String,
+    },
     /// It could not be calibrated; the error names the file and the problem.
     Failed(Error),
     /// The batch was cancelled before it was done; nothing was written for it.
@@ -530,7 +587,22 @@ pub enum Outcome {
 impl Outcome {
     /// Whether the output exists after the batch (written now or before).
     pub fn is_done(&self) -> bool {
-        matches!(self, Outcome::Written | Outcome::Skipped)
+        matches!(
+            self,
+            Outcome::Written | Outcome::Skipped | Outcome::Redone { .. }
+        )
+    }
+
+    /// Whether this batch wrote the output (new, or again over a damaged one).
+    ///
+    /// ```
+    /// use eloy_calib::Outcome;
+    /// assert!(Outcome::Redone { why: "zeroed".into() }.is_written());
+    /// assert!(!Outcome::Skipped.is_written());
+    /// assert!(Outcome::Skipped.is_done());
+    /// ```
+    pub fn is_written(&self) -> bool {
+        matches!(self, Outcome::Written | Outcome::Redone { .. })
     }
 }
 
@@ -552,14 +624,21 @@ pub struct Progress<'a> {
 pub struct BatchReport {
     /// `(light, outcome)` for every job, in job order.
     pub outcomes: Vec<(PathBuf, Outcome)>,
+    /// The final sync ([`SyncPolicy::End`]): how many outputs (written or skipped), and how
+    /// long it took.
+    pub synced: Option<(usize, Duration)>,
 }
 
 impl BatchReport {
-    /// Lights calibrated and written by this batch.
+    /// Lights calibrated and written by this batch (new outputs and redone ones).
     pub fn written(&self) -> usize {
+        self.outcomes.iter().filter(|(_, o)| o.is_written()).count()
+    }
+    /// Lights whose damaged output was found and written again.
+    pub fn redone(&self) -> usize {
         self.outcomes
             .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Written))
+            .filter(|(_, o)| matches!(o, Outcome::Redone { .. }))
             .count()
     }
     /// Lights skipped because their output was already complete.
@@ -590,17 +669,24 @@ impl BatchReport {
 /// - **Memory** is flat in the number of lights: rayon runs one light per thread at a time,
 ///   and a light in flight holds one band (see [`CalibrateOptions::band_rows`]). The
 ///   masters are shared.
-/// - **Durability** ([`CalibrateOptions::sync`]): each output is `fsync`ed before it takes
-///   its name, by two threads of the batch's own, so that the workers go on calibrating
-///   while the disk takes the last outputs; at most four complete outputs wait for them.
+/// - **Durability** ([`CalibrateOptions::sync`]): by default ([`SyncPolicy::End`]) each
+///   output takes its name at once and two threads of the batch's own `fsync` the outputs
+///   behind the workers, never holding them up; when every light is done, the batch waits
+///   for them, then syncs the outputs it skipped (a killed run may have left them
+///   unsynced) and the folders ([`eloy_fits::sync_files`]) before `run` returns, so that
+///   a batch that is done is on disk. With [`SyncPolicy::Each`] each output is `fsync`ed
+///   before it takes its name, by the same two threads, and at most four complete outputs
+///   wait for them.
 /// - **Outputs** are float32 (by default) with the light's header plus `ZEROCOR`, `DARKCOR`
 ///   and `FLATCOR` naming the masters (IRAF `ccdproc`'s keywords), `CALINVAL` naming the
 ///   invalid-pixel rule, `BUNIT`, HISTORY cards with the formula, the exposure and the
 ///   masters' paths, and a FITS checksum. Each is written atomically (temporary file, then
 ///   rename): a killed batch leaves no partial output.
-/// - **Resuming**: an output that exists and is complete (its checksum is right) is
-///   skipped; one that exists but is not complete is a failure (never overwritten unless
-///   [`CalibrateOptions::overwrite`]).
+/// - **Resuming**: an output that exists is verified ([`eloy_fits::verify_file`]): whole
+///   (its checksum is right), it is skipped; damaged (empty, cut short, zeroed, its sums
+///   wrong: what a power cut can leave of a file not yet synced), it is calibrated again
+///   ([`Outcome::Redone`]); a file eloy did not write (no checksum, not FITS) is a failure,
+///   never overwritten unless [`CalibrateOptions::overwrite`].
 /// - **Failures** (an unreadable light, a shape that does not match its masters, two
 ///   lights with one output name) are reported per light; the batch goes on.
 /// - **Progress** goes to a callback after each light; a cancel flag stops the batch:
@@ -620,6 +706,8 @@ impl BatchReport {
 /// let jobs: Vec<Job> = plan.recipes.iter().map(|r| Job::from_recipe(r, &out)).collect();
 /// let report = Batch::new(CalibrateOptions::default()).run(&jobs, &masters);
 /// assert_eq!(report.written(), 3);
+/// // Synced before `run` returned (SyncPolicy::End, the default).
+/// assert_eq!(report.synced.map(|(files, _)| files), Some(3));
 /// // A second run finds the outputs complete and skips them.
 /// assert_eq!(Batch::new(CalibrateOptions::default()).run(&jobs, &masters).skipped(), 3);
 /// # Ok(()) }
@@ -628,6 +716,8 @@ pub struct Batch<'a> {
     options: CalibrateOptions,
     on_progress: Option<&'a (dyn Fn(&Progress<'_>) + Sync)>,
     cancel: Option<&'a AtomicBool>,
+    /// A [`crate::Reduction`] syncs the outputs of all its batches at once.
+    defer_sync: bool,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -647,7 +737,15 @@ impl<'a> Batch<'a> {
             options,
             on_progress: None,
             cancel: None,
+            defer_sync: false,
         }
+    }
+
+    /// Leaves the final sync of [`SyncPolicy::End`] to the caller (a reduction syncs the
+    /// outputs of all its groups and masters at once).
+    pub(crate) fn defer_sync(mut self) -> Batch<'a> {
+        self.defer_sync = true;
+        self
     }
 
     /// Calls `callback` after each light, from the worker thread that did it.
@@ -699,11 +797,10 @@ impl<'a> Batch<'a> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
         };
-        if self.options.sync {
+        if self.options.sync == SyncPolicy::Each {
             // fsync waits for the disk: a few threads of our own take the complete files,
             // sync and rename them, while the workers calibrate the next lights.
-            let (sender, receiver) =
-                std::sync::mpsc::sync_channel::<(usize, Complete)>(SYNCERS * 2);
+            let (sender, receiver) = std::sync::mpsc::sync_channel::<(usize, Pending)>(SYNCERS * 2);
             let receiver = Mutex::new(receiver);
             std::thread::scope(|scope| {
                 for _ in 0..SYNCERS {
@@ -740,20 +837,61 @@ impl<'a> Batch<'a> {
                 );
             });
         } else {
-            jobs.par_iter()
-                .zip(collisions)
-                .enumerate()
-                .for_each(|(i, (job, collision))| {
-                    let outcome = match collision {
-                        Some(err) => Outcome::Failed(err),
-                        None => self
-                            .one(job, masters)
-                            .map_or_else(|outcome| outcome, published),
-                    };
-                    record(i, outcome);
-                });
+            // With SyncPolicy::End, outputs take their names at once, and a few threads of
+            // our own fsync them behind the workers, never holding them up (an unbounded
+            // queue): the disk takes the outputs while the next are computed, and the
+            // final sync finds little left to wait for.
+            let flush = self.options.sync == SyncPolicy::End;
+            let (sender, receiver) = std::sync::mpsc::channel::<(usize, PathBuf)>();
+            let receiver = Mutex::new(receiver);
+            let flush_failures: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
+            std::thread::scope(|scope| {
+                for _ in 0..if flush { SYNCERS } else { 0 } {
+                    scope.spawn(|| {
+                        loop {
+                            let next = receiver
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .recv();
+                            let Ok((i, path)) = next else { break };
+                            if let Err(errors) = eloy_fits::sync_files(&[path], false) {
+                                flush_failures
+                                    .lock()
+                                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                    .extend(errors.into_iter().map(|e| (i, Error::Fits(e))));
+                            }
+                        }
+                    });
+                }
+                jobs.par_iter().zip(collisions).enumerate().for_each_with(
+                    sender,
+                    |sender, (i, (job, collision))| {
+                        let outcome = match collision {
+                            Some(err) => Outcome::Failed(err),
+                            None => self
+                                .one(job, masters)
+                                .map_or_else(|outcome| outcome, published),
+                        };
+                        if flush && outcome.is_written() {
+                            // Unbounded: never blocks. The flushers only stop once every
+                            // sender is gone.
+                            let _ = sender.send((i, job.output.clone()));
+                        }
+                        record(i, outcome);
+                    },
+                );
+            });
+            for (i, error) in flush_failures
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            {
+                *slots[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(Outcome::Failed(error));
+            }
         }
-        let outcomes = jobs
+        let mut outcomes: Vec<(PathBuf, Outcome)> = jobs
             .iter()
             .zip(slots)
             .map(|(job, slot)| {
@@ -764,43 +902,142 @@ impl<'a> Batch<'a> {
                 (job.light.clone(), outcome)
             })
             .collect();
-        BatchReport { outcomes }
+        let synced = (self.options.sync == SyncPolicy::End && !self.defer_sync).then(|| {
+            let started = std::time::Instant::now();
+            let outputs: Vec<&Path> = jobs.iter().map(|j| j.output.as_path()).collect();
+            let count = sync_at_end(&mut outcomes, &outputs, &[]);
+            (count, started.elapsed())
+        });
+        BatchReport { outcomes, synced }
     }
 
     /// Calibrates one light up to a complete file, not yet synced nor renamed.
-    fn one(&self, job: &Job, masters: &MasterSet) -> Result<Complete, Outcome> {
+    fn one(&self, job: &Job, masters: &MasterSet) -> Result<Pending, Outcome> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(Outcome::Cancelled);
         }
+        let mut redo = None;
         if !self.options.overwrite && job.output.exists() {
-            if is_complete(&job.output) {
-                return Err(Outcome::Skipped);
+            match eloy_fits::verify_file(&job.output) {
+                Ok(eloy_fits::Integrity::Intact) => return Err(Outcome::Skipped),
+                Ok(eloy_fits::Integrity::Damaged(why)) => redo = Some(why),
+                Ok(_) => {
+                    return Err(Outcome::Failed(Error::Fits(
+                        eloy_fits::Error::AlreadyExists {
+                            path: job.output.clone(),
+                        },
+                    )));
+                }
+                Err(e) => return Err(Outcome::Failed(e.into())),
             }
-            return Err(Outcome::Failed(Error::Fits(
-                eloy_fits::Error::AlreadyExists {
-                    path: job.output.clone(),
-                },
-            )));
         }
-        calibrate_steps(
+        let options;
+        let options = if redo.is_some() {
+            // The damaged output is replaced (atomically, as any output is written).
+            options = CalibrateOptions {
+                overwrite: true,
+                ..self.options.clone()
+            };
+            &options
+        } else {
+            &self.options
+        };
+        let complete = calibrate_steps(
             &job.light,
             &job.output,
             &job.steps,
             masters,
-            &self.options,
+            options,
             self.cancel,
         )
         .map_err(|e| match e {
             Error::Cancelled { .. } => Outcome::Cancelled,
             e => Outcome::Failed(e),
-        })
+        })?;
+        Ok(Pending { complete, redo })
     }
 }
 
+/// A light's complete output, not yet synced nor renamed; `redo` says why the output it
+/// replaces was damaged.
+struct Pending {
+    complete: Complete,
+    redo: Option<String>,
+}
+
 /// What `publish` made of a complete file.
-fn published(complete: Complete) -> Outcome {
-    match complete.publish() {
-        Ok(_) => Outcome::Written,
+fn published(pending: Pending) -> Outcome {
+    match pending.complete.publish() {
+        Ok(_) => match pending.redo {
+            Some(why) => Outcome::Redone { why },
+            None => Outcome::Written,
+        },
         Err(e) => Outcome::Failed(e.into()),
+    }
+}
+
+/// The final sync of [`SyncPolicy::End`], once every light is done: the outputs written
+/// were synced by the flushers already; the outputs skipped (a run killed before its own
+/// final sync may have left them whole in the page cache only) and the files `also` (the
+/// masters of a reduction) are synced now, then the folders of them all. `outputs[i]` is
+/// the output of `outcomes[i]`; an output that cannot be synced becomes a failure.
+/// Returns how many outputs and files are on disk.
+///
+/// The errors of `also` become failures of the outputs in the same folder (a file of
+/// `also` alone in its folder has its error lost: the caller checks it when it must).
+pub(crate) fn sync_at_end(
+    outcomes: &mut [(PathBuf, Outcome)],
+    outputs: &[&Path],
+    also: &[&Path],
+) -> usize {
+    let done: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| outcomes[i].1.is_done())
+        .collect();
+    let files: Vec<PathBuf> = done
+        .iter()
+        .filter(|&&i| matches!(outcomes[i].1, Outcome::Skipped))
+        .map(|&i| outputs[i].to_path_buf())
+        .chain(also.iter().map(|p| p.to_path_buf()))
+        .collect();
+    let mut failed: Vec<(PathBuf, std::io::ErrorKind, String)> = Vec::new();
+    let mut collect = |result: std::result::Result<(), Vec<eloy_fits::Error>>| {
+        for error in result.err().into_iter().flatten() {
+            if let eloy_fits::Error::Io { path, source } = error {
+                failed.push((path, source.kind(), source.to_string()));
+            }
+        }
+    };
+    collect(eloy_fits::sync_files(&files, false));
+    let folders: Vec<PathBuf> = done
+        .iter()
+        .map(|&i| outputs[i])
+        .chain(also.iter().copied())
+        .map(|p| folder_of(p).to_path_buf())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    collect(eloy_fits::sync_files(&folders, false));
+    let mut count = done.len() + also.len();
+    for &i in &done {
+        let output = outputs[i];
+        let error = failed
+            .iter()
+            .find(|(path, ..)| path == output || path == folder_of(output));
+        if let Some((path, kind, message)) = error {
+            outcomes[i].1 = Outcome::Failed(Error::Fits(eloy_fits::Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(*kind, format!("cannot sync: {message}")),
+            }));
+            count -= 1;
+        }
+    }
+    count
+}
+
+/// The folder of `path` (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
 }

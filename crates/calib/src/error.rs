@@ -232,6 +232,25 @@ pub enum Error {
         /// What was being measured.
         what: String,
     },
+    /// Another run holds the output folder ([`crate::FolderLock`]).
+    #[error(
+        "{}: the output folder is in use by another eloy run ({holder}); wait for it, or choose another folder",
+        path.display()
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: String,
+    },
+    /// The output folder's lock file cannot be locked (a filesystem without locks).
+    #[error("{}: cannot lock: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The batch was cancelled before this frame was calibrated.
     #[error("{}: cancelled", path.display())]
     Cancelled {

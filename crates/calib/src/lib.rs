@@ -62,6 +62,7 @@ mod defects;
 mod engine;
 mod error;
 mod library;
+mod lock;
 mod masters;
 mod overscan;
 mod pedestal;
@@ -71,7 +72,8 @@ mod reduction;
 pub mod synth;
 
 pub use batch::{
-    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, calibrate_file, output_name,
+    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, SyncPolicy, calibrate_file,
+    output_name,
 };
 pub use calibrate::{InvalidPixels, calibrate};
 pub use cfa::{
@@ -87,6 +89,7 @@ pub use dark_optimization::{DarkOptimization, calibrated_noise, noise_region, op
 pub use engine::{MasterSet, run_steps};
 pub use error::{Error, Result};
 pub use library::{Library, LibraryMaster};
+pub use lock::{FolderLock, LOCK_FILE, LockHolder};
 pub use masters::{
     INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterKind, MasterOptions, Masters, inputs_digest,
     master_bias, master_dark, master_flat,

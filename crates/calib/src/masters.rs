@@ -593,9 +593,22 @@ impl Master {
         overwrite: bool,
         digest: &str,
     ) -> Result<()> {
+        self.save_synced(path, overwrite, digest, true)
+    }
+
+    /// [`Master::save_with_digest`], `fsync`ed before it takes its name only with `sync`
+    /// (a reduction that syncs at the end syncs its masters with its lights).
+    pub(crate) fn save_synced(
+        &mut self,
+        path: impl AsRef<Path>,
+        overwrite: bool,
+        digest: &str,
+        sync: bool,
+    ) -> Result<()> {
         let options = WriteOptions {
             precision: Precision::F32,
             overwrite,
+            sync,
             ..WriteOptions::default()
         };
         let mut header = self.header();

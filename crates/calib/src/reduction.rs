@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::batch::{Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress};
+use crate::batch::{
+    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, SyncPolicy, sync_at_end,
+};
 use crate::engine::{self, MasterSet};
 use crate::error::{Error, Result};
 use crate::masters::{INPUTS_KEYWORD, Master, MasterKind, MasterOptions, inputs_digest};
@@ -28,6 +30,9 @@ pub enum MasterEvent<'a> {
         path: &'a Path,
         /// How long it took.
         took: Duration,
+        /// Why the file saved before was rebuilt: it was damaged (cut short, zeroed, its
+        /// checksum wrong). `None` for a new master.
+        damaged: Option<&'a str>,
     },
     /// Found saved, built from the same frames the same way: loaded, not rebuilt.
     Reused {
@@ -84,6 +89,9 @@ pub struct ReductionReport {
     pub lights: BatchReport,
     /// When the lights started (after the first group's masters).
     pub lights_took: Duration,
+    /// The final sync of [`SyncPolicy::End`]: how many files (masters and lights, written
+    /// by this run or found whole, with their folders), and how long it took.
+    pub synced: Option<(usize, Duration)>,
 }
 
 impl ReductionReport {
@@ -230,7 +238,50 @@ impl<'a> Reduction<'a> {
                 }
             }
         }
+        self.sync_at_end(&mut report, &mut Vec::new(), &[]);
         report
+    }
+
+    /// The final sync of [`SyncPolicy::End`] ([`crate::batch::sync_at_end`]): the lights
+    /// (`outputs[i]` is the output of `outcomes[i]`) and the masters built or reused, with
+    /// their folders. A light whose output cannot be synced becomes a failure; a master, a
+    /// failed master.
+    fn sync_at_end(
+        &self,
+        report: &mut ReductionReport,
+        outcomes: &mut [(PathBuf, Outcome)],
+        outputs: &[PathBuf],
+    ) {
+        if self.options.sync != SyncPolicy::End {
+            return;
+        }
+        let masters: Vec<(MasterId, PathBuf)> = report
+            .built
+            .iter()
+            .chain(&report.reused)
+            .filter_map(|id| self.plan.master(id))
+            .map(|m| (m.id.clone(), self.out.join(m.file())))
+            .collect();
+        let started = Instant::now();
+        let paths: Vec<PathBuf> = masters.iter().map(|(_, p)| p.clone()).collect();
+        // The masters on their own first, so that their errors are theirs.
+        let mut count = masters.len();
+        if let Err(errors) = eloy_fits::sync_files(&paths, true) {
+            for error in errors {
+                if let eloy_fits::Error::Io { path, .. } = &error {
+                    for (id, _) in masters
+                        .iter()
+                        .filter(|(_, p)| p == path || p.parent() == Some(path.as_path()))
+                    {
+                        report.failed_masters.insert(id.clone(), error.to_string());
+                        count -= 1;
+                    }
+                }
+            }
+        }
+        let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+        count += sync_at_end(outcomes, &outputs, &[]);
+        report.synced = Some((count, started.elapsed()));
     }
 
     fn masters_folder(&self) -> Result<PathBuf> {
@@ -243,11 +294,19 @@ impl<'a> Reduction<'a> {
     }
 
     /// Builds the masters the plan needs and calibrates every light, group by group.
+    ///
+    /// With [`SyncPolicy::End`] (the default), the masters and the lights (written now or
+    /// found whole) are synced at the end, in one batch with their folders, before `run` returns
+    /// ([`ReductionReport::synced`]); a master saved before and found damaged (its
+    /// checksum wrong) is rebuilt ([`MasterEvent::Built`] says why), a damaged light
+    /// calibrated again ([`Outcome::Redone`]).
     pub fn run(&self) -> ReductionReport {
         let mut report = ReductionReport::default();
         let mut set = MasterSet::default();
         let folder = self.masters_folder();
         let mut outcomes: Vec<(PathBuf, Outcome)> = Vec::new();
+        // The output of each outcome (empty for a light without a job), for the final sync.
+        let mut outputs: Vec<PathBuf> = Vec::new();
         let mut lights_took = Duration::ZERO;
         for (index, group) in self.plan.groups.iter().enumerate() {
             let recipes: Vec<_> = self.plan.recipes_of(index).collect();
@@ -315,13 +374,17 @@ impl<'a> Reduction<'a> {
                 .map(|r| Job::from_recipe(r, &self.out))
                 .collect();
             let on_progress = |p: &Progress<'_>| self.tell(&Event::Light(p));
-            let mut batch = Batch::new(self.options.clone()).on_progress(&on_progress);
+            let mut batch = Batch::new(self.options.clone())
+                .on_progress(&on_progress)
+                .defer_sync();
             if let Some(flag) = self.cancel {
                 batch = batch.cancel_flag(flag);
             }
             let started = Instant::now();
             let done = batch.run(&jobs, &set);
             lights_took += started.elapsed();
+            outputs.resize(outcomes.len(), PathBuf::new());
+            outputs.extend(jobs.iter().map(|job| job.output.clone()));
             outcomes.extend(done.outcomes);
             // Free what later groups do not need (each master of a large sensor is
             // 100 MiB).
@@ -339,7 +402,12 @@ impl<'a> Reduction<'a> {
                 }
             }
         }
-        report.lights = BatchReport { outcomes };
+        outputs.resize(outcomes.len(), PathBuf::new());
+        self.sync_at_end(&mut report, &mut outcomes, &outputs);
+        report.lights = BatchReport {
+            outcomes,
+            synced: None,
+        };
         report.lights_took = lights_took;
         report
     }
@@ -415,7 +483,16 @@ impl<'a> Reduction<'a> {
             MasterSource::Frames { inputs } => {
                 let path = self.out.join(plan.file());
                 let digest = master_digest(plan, &self.plan.options);
-                if path.exists() && !self.options.overwrite {
+                // A master that a power cut left damaged (its checksum says so) is rebuilt.
+                let damaged = if path.exists() && !self.options.overwrite {
+                    match eloy_fits::verify_file(&path) {
+                        Ok(eloy_fits::Integrity::Damaged(why)) => Some(why),
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                if path.exists() && !self.options.overwrite && damaged.is_none() {
                     let (header, _) = eloy_fits::read_header(&path).map_err(|e| e.to_string())?;
                     if header.get::<String>(INPUTS_KEYWORD).as_deref() == Some(digest.as_str()) {
                         let mut master = Master::load(&path).map_err(|e| e.to_string())?;
@@ -447,7 +524,12 @@ impl<'a> Reduction<'a> {
                     ));
                 }
                 master
-                    .save_with_digest(&path, self.options.overwrite, &digest)
+                    .save_synced(
+                        &path,
+                        self.options.overwrite || damaged.is_some(),
+                        &digest,
+                        self.options.sync == SyncPolicy::Each,
+                    )
                     .map_err(|e| e.to_string())?;
                 report.built.push(plan.id.clone());
                 self.tell(&Event::Master(MasterEvent::Built {
@@ -455,6 +537,7 @@ impl<'a> Reduction<'a> {
                     master: &master,
                     path: &path,
                     took: started.elapsed(),
+                    damaged: damaged.as_deref(),
                 }));
                 Ok(master)
             }
@@ -523,6 +606,13 @@ pub fn build_masters(plan: &Plan, out: &Path) -> Result<MasterSet> {
                 path: out.join(master.file()),
                 why,
             })?;
+    }
+    reduction.sync_at_end(&mut report, &mut [], &[]);
+    if let Some((id, why)) = report.failed_masters.into_iter().next() {
+        let path = plan
+            .master(&id)
+            .map_or_else(|| out.to_path_buf(), |m| out.join(m.file()));
+        return Err(Error::NoMasters { path, why });
     }
     Ok(set)
 }

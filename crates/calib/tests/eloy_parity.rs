@@ -116,7 +116,7 @@ fn batch_outputs_match_python_eloy() {
         .collect();
     let options = CalibrateOptions {
         band_rows: 7,
-        sync: false,
+        sync: eloy_calib::SyncPolicy::Never,
         ..Default::default()
     };
     let jobs: Vec<Job> = lights

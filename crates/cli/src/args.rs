@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use eloy::calib::{ExposureMatch, Gain, InvalidPixels, MasterOptions, Rules, Saturation};
+use eloy::calib::{
+    ExposureMatch, Gain, InvalidPixels, MasterOptions, Rules, Saturation, SyncPolicy,
+};
 use eloy::fits::{ExposureKey, NightRule, ScanOptions};
 use eloy::stack::Normalization;
 use eloy::stack::{Center, Combine, NanPolicy, Rejection};
@@ -570,6 +572,28 @@ pub(crate) enum InvalidArg {
     Keep,
 }
 
+/// `--sync`: when outputs are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SyncArg {
+    /// Outputs synced in the background, all of them and their folders on disk before the
+    /// run says done (the default).
+    End,
+    /// An fsync of each output before it takes its name.
+    Each,
+    /// No fsync.
+    None,
+}
+
+impl From<SyncArg> for SyncPolicy {
+    fn from(arg: SyncArg) -> Self {
+        match arg {
+            SyncArg::End => SyncPolicy::End,
+            SyncArg::Each => SyncPolicy::Each,
+            SyncArg::None => SyncPolicy::Never,
+        }
+    }
+}
+
 impl From<InvalidArg> for InvalidPixels {
     fn from(arg: InvalidArg) -> Self {
         match arg {
@@ -596,15 +620,29 @@ pub(crate) struct CalibrateArgs {
     /// Write float64 outputs (as Python eloy) instead of float32.
     #[arg(long)]
     pub(crate) float64: bool,
-    /// Replace existing outputs and masters (otherwise complete outputs are skipped).
+    /// Replace existing outputs and masters (otherwise a rerun verifies existing outputs:
+    /// whole ones are skipped, damaged ones calibrated again).
     #[arg(long)]
     pub(crate) overwrite: bool,
     /// Do not write PNG previews of the masters.
     #[arg(long)]
     pub(crate) no_preview: bool,
-    /// Do not fsync each output (faster on slow disks; a power cut may lose recent files).
-    #[arg(long)]
+    /// When outputs are made durable (fsync): `end` lets each output take its name at once,
+    /// syncs it in the background, and waits at the end of the run, before "done", for every
+    /// output and folder to be on disk; `each` syncs each output before it takes its name
+    /// (the workers wait when the disk is slower than they are); `none` leaves it to the
+    /// system (a power cut may lose recent files).
+    /// Every output carries its checksum, and a rerun verifies any output it would skip:
+    /// one that a power cut left cut short or zeroed is calibrated again.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = SyncArg::End)]
+    pub(crate) sync: SyncArg,
+    /// Same as --sync none (kept for older scripts).
+    #[arg(long, hide = true, conflicts_with = "sync")]
     pub(crate) no_sync: bool,
+    /// When another eloy run holds the output folder (OUT/.eloy.lock), exit at once naming
+    /// it, rather than wait for it to finish.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
     /// Print the plan (every light, the masters and the frames they are made of, and why)
     /// without reading a pixel or writing a file.
     #[arg(long)]

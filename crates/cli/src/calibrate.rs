@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use eloy::calib::{CalibrateOptions, Decision, Event, Outcome, Reduction};
+use eloy::calib::{CalibrateOptions, Decision, Event, FolderLock, Outcome, Reduction, SyncPolicy};
 use eloy::fits::Precision;
 
 use crate::args::CalibrateArgs;
@@ -18,6 +18,7 @@ use crate::{Fatal, Status};
 struct Tally {
     written: usize,
     skipped: usize,
+    redone: Vec<(PathBuf, String)>,
     failed: Vec<(PathBuf, String)>,
     cancelled: usize,
 }
@@ -69,6 +70,22 @@ fn writer_is_alive(name: &str) -> bool {
     pid.is_some_and(|pid| pid != std::process::id() && Path::new(&format!("/proc/{pid}")).is_dir())
 }
 
+/// Takes the output folder's lock (`OUT/.eloy.lock`), so that two runs into one folder do
+/// not race: with `no_wait`, another run's lock is an error naming it; otherwise says once
+/// who holds it and waits for it.
+pub(crate) fn lock_output(out: &Path, no_wait: bool) -> Result<FolderLock, Fatal> {
+    if no_wait {
+        return FolderLock::try_lock(out).map_err(|e| Fatal(e.to_string()));
+    }
+    FolderLock::lock(out, |holder| {
+        eprintln!(
+            "{}: in use by another eloy run ({holder}); waiting for it to finish (--no-wait to exit instead)",
+            out.display()
+        );
+    })
+    .map_err(|e| Fatal(e.to_string()))
+}
+
 /// Stops the batch cleanly on Ctrl-C: frames in flight leave nothing behind.
 fn cancel_on_interrupt() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -113,6 +130,8 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
+    // Held until the run returns; the system releases it if the process dies.
+    let _lock = lock_output(&args.out, args.no_wait)?;
     for failure in &catalog.failures {
         eprintln!("{}", failure_line(&failure.path, &failure.error));
     }
@@ -154,7 +173,11 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
             Precision::F32
         },
         overwrite: args.overwrite,
-        sync: !args.no_sync,
+        sync: if args.no_sync {
+            SyncPolicy::Never
+        } else {
+            args.sync.into()
+        },
         ..CalibrateOptions::default()
     };
     let cancel = cancel_on_interrupt();
@@ -215,6 +238,10 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         match outcome {
             Outcome::Written => tally.written += 1,
             Outcome::Skipped => tally.skipped += 1,
+            Outcome::Redone { why } => {
+                tally.written += 1;
+                tally.redone.push((light.clone(), why.clone()));
+            }
             Outcome::Cancelled => tally.cancelled += 1,
             Outcome::Failed(e) => tally.failed.push((light.clone(), e.to_string())),
             _ => {}
@@ -232,9 +259,29 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     } else {
         0.0
     };
+    if let Some((files, took)) = report.synced {
+        eprintln!(
+            "synced {files} output(s) and their folders to disk in {}",
+            seconds(took)
+        );
+    }
+    if !tally.redone.is_empty() {
+        eprintln!(
+            "redone {} output(s) found damaged (a run stopped before they were on disk?):",
+            tally.redone.len()
+        );
+        for (light, why) in &tally.redone {
+            eprintln!("  {}: the output was {why}", light.display());
+        }
+    }
     eprintln!(
-        "done: {} calibrated, {} already done (skipped), {} failed{}, in {} ({rate:.1} frames/s)",
+        "done: {} calibrated{}, {} already done (skipped), {} failed{}, in {} ({rate:.1} frames/s)",
         tally.written,
+        if tally.redone.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} redone)", tally.redone.len())
+        },
         tally.skipped,
         tally.failed.len(),
         if tally.cancelled > 0 {

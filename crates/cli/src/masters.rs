@@ -58,15 +58,23 @@ pub(crate) fn master_event(event: &MasterEvent<'_>, preview: bool, overwrite: bo
             master,
             path,
             took,
+            damaged,
         } => {
             eprintln!(
-                "  built {} from {} frames in {}",
+                "  {} {} from {} frames in {}{}",
+                if damaged.is_some() {
+                    "rebuilt"
+                } else {
+                    "built"
+                },
                 path.display(),
                 plan.frames().unwrap_or(0),
-                seconds(*took)
+                seconds(*took),
+                damaged.map_or_else(String::new, |why| format!(" (the saved one was {why})"))
             );
             if preview {
-                write_preview(master, path, overwrite);
+                // A rebuilt master's old preview is replaced with it.
+                write_preview(master, path, overwrite || damaged.is_some());
             }
         }
         MasterEvent::Reused { plan, master, path } => {
@@ -137,6 +145,9 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
         }
         return Ok(Status::Done);
     }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
+    let _lock = crate::calibrate::lock_output(&args.out, false)?;
     let swept = crate::calibrate::sweep_temporaries(
         &[args.out.join("masters")],
         &args.dir,

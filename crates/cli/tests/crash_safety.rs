@@ -37,16 +37,21 @@ impl Rng {
 /// smooth patterns rather than noise (the synthetic night generator is slow in a debug
 /// build, and crash safety does not need realism).
 fn write_night(root: &Path) -> Vec<PathBuf> {
+    write_night_of(root, LIGHTS)
+}
+
+/// [`write_night`] with `lights` lights.
+fn write_night_of(root: &Path, lights: usize) -> Vec<PathBuf> {
     let options = WriteOptions {
         precision: Precision::U16,
         ..Default::default()
     };
-    let mut lights = Vec::new();
+    let mut paths = Vec::new();
     let kinds = [
         ("Bias", "bias", "Bias Frame", 0.0, CALIBRATION),
         ("Darks", "dark", "Dark Frame", 60.0, CALIBRATION),
         ("Flats", "flat", "Flat Field", 2.0, CALIBRATION),
-        ("ScienceImages", "light", "Light Frame", 60.0, LIGHTS),
+        ("ScienceImages", "light", "Light Frame", 60.0, lights),
     ];
     for (k, (folder, stem, imagetyp, exposure, count)) in kinds.into_iter().enumerate() {
         std::fs::create_dir_all(root.join(folder)).unwrap();
@@ -67,11 +72,11 @@ fn write_night(root: &Path) -> Vec<PathBuf> {
             let path = root.join(folder).join(format!("{stem}_{i:03}.fits"));
             eloy::fits::write(&path, data.view(), &header, &options).unwrap();
             if k == 3 {
-                lights.push(path);
+                paths.push(path);
             }
         }
     }
-    lights
+    paths
 }
 
 /// Every file under `dir`, with its bytes.
@@ -106,6 +111,9 @@ fn check_outputs(out: &Path, when: &str) -> usize {
     for (path, bytes) in files_under(out) {
         if is_temporary(&path) {
             temporaries += 1;
+            continue;
+        }
+        if path == out.join(eloy::calib::LOCK_FILE) {
             continue;
         }
         let name = path.to_string_lossy();
@@ -308,4 +316,293 @@ fn a_rerun_sweeps_stale_temporaries_in_the_output_only() {
     for path in &kept {
         assert!(path.exists(), "{}", path.display());
     }
+}
+
+fn calibrate(raw: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let run = Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .arg("calibrate")
+        .arg(raw)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (run.status.code(), stderr)
+}
+
+/// Bytes where the data unit of an eloy output starts (after its header's END card).
+fn data_start(bytes: &[u8]) -> usize {
+    let end = bytes
+        .chunks_exact(80)
+        .position(|c| c.starts_with(b"END "))
+        .unwrap();
+    ((end + 1) * 80).div_ceil(2880) * 2880
+}
+
+/// What a power cut leaves of outputs written but not yet synced: a file cut short, one
+/// whose data blocks read back as zeros, a master cut short. The rerun verifies every
+/// output it would skip, finds them, and writes them again (the same bytes); a whole
+/// output is still skipped, untouched.
+#[test]
+fn a_rerun_redoes_outputs_cut_short_or_zeroed_after_the_fact_and_skips_whole_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    let night = out.join("2016-01-05");
+    write_night_of(&raw, 4);
+    let (code, stderr) = calibrate(&raw, &out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("synced 7 output(s) and their folders to disk"),
+        "{stderr}"
+    );
+    let first = files_under(&out);
+    let light = |i: usize| night.join(format!("light_{i:03}.fits"));
+    let bias = out.join(format!("masters/2016-01-05_{ROWS}x{COLS}_bin1x1_bias.fits"));
+
+    // light 0 cut short mid-data; light 1's data zeroed; light 2's last block zeroed (the
+    // size right); the bias master cut short in its header; light 3 left whole.
+    let bytes = &first[&light(0)];
+    std::fs::write(light(0), &bytes[..bytes.len() / 2]).unwrap();
+    let mut zeroed = first[&light(1)].clone();
+    let start = data_start(&zeroed);
+    zeroed[start..].fill(0);
+    std::fs::write(light(1), &zeroed).unwrap();
+    let mut tail = first[&light(2)].clone();
+    let len = tail.len();
+    tail[len - 2880..].fill(0);
+    std::fs::write(light(2), &tail).unwrap();
+    std::fs::write(&bias, &first[&bias][..1000]).unwrap();
+    let whole = std::fs::metadata(light(3)).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+
+    let (code, stderr) = calibrate(&raw, &out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("(the saved one was cut short in its header (1000 bytes))"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("redone 3 output(s) found damaged"),
+        "{stderr}"
+    );
+    let half = first[&light(0)].len() / 2;
+    let full = first[&light(0)].len();
+    for line in [
+        format!("light_000.fits: the output was cut short ({half} of {full} bytes)"),
+        "light_001.fits: the output was data zeroed (DATASUM wrong)".to_owned(),
+        "light_002.fits: the output was data changed (DATASUM wrong)".to_owned(),
+    ] {
+        assert!(stderr.contains(&line), "{line}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("done: 3 calibrated (3 redone), 1 already done (skipped), 0 failed"),
+        "{stderr}"
+    );
+    // The whole output was skipped, not rewritten.
+    assert_eq!(
+        std::fs::metadata(light(3)).unwrap().modified().unwrap(),
+        whole
+    );
+    // Every output is whole again, byte for byte what the first run wrote (the master
+    // rebuilt the same, and the lights calibrated with it).
+    assert_eq!(check_outputs(&out, "after the rerun"), 0);
+    let second = files_under(&out);
+    for path in [light(0), light(1), light(2), light(3), bias.clone()] {
+        assert!(second[&path] == first[&path], "{}", path.display());
+        assert_eq!(
+            eloy::fits::verify_file(&path).unwrap(),
+            eloy::fits::Integrity::Intact
+        );
+    }
+
+    // A file eloy did not write (no checksum) is never overwritten.
+    let data = ndarray::Array2::<f32>::zeros((ROWS, COLS));
+    let options = WriteOptions {
+        overwrite: true,
+        checksum: false,
+        ..Default::default()
+    };
+    eloy::fits::write(light(3), data.view(), &Header::new(), &options).unwrap();
+    let foreign = std::fs::read(light(3)).unwrap();
+    let (code, stderr) = calibrate(&raw, &out, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("light_003.fits"), "{stderr}");
+    assert!(
+        stderr.contains("done: 0 calibrated, 3 already done (skipped), 1 failed"),
+        "{stderr}"
+    );
+    assert!(std::fs::read(light(3)).unwrap() == foreign);
+}
+
+/// `--sync each|end|none` (and the old `--no-sync`) all write the same pixels; only `end`
+/// (the default) reports its final sync.
+#[test]
+fn every_sync_policy_writes_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    write_night_of(&raw, 2);
+    let mut results = Vec::new();
+    for (i, args) in [
+        &["--sync", "end"][..],
+        &["--sync", "each"],
+        &["--sync", "none"],
+        &["--no-sync"],
+        &[],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("out{i}"));
+        let (code, stderr) = calibrate(&raw, &out, args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        let synced = stderr.contains("synced 5 output(s) and their folders to disk");
+        assert_eq!(
+            synced,
+            args.is_empty() || args == ["--sync", "end"],
+            "{args:?}: {stderr}"
+        );
+        let night = out.join("2016-01-05");
+        // The headers name the masters' paths, in each output folder.
+        results.push((
+            eloy::fits::read(night.join("light_000.fits")).unwrap().data,
+            eloy::fits::read(night.join("light_001.fits")).unwrap().data,
+        ));
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]));
+    let (code, stderr) = calibrate(
+        &raw,
+        &dir.path().join("bad"),
+        &["--sync", "none", "--no-sync"],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = calibrate(&raw, &dir.path().join("bad"), &["--sync", "sometimes"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("each"), "{stderr}");
+}
+
+/// A lock held on `out` the way a run holds it, naming this test's process.
+fn hold_lock(out: &Path) -> std::fs::File {
+    std::fs::create_dir_all(out).unwrap();
+    let path = out.join(eloy::calib::LOCK_FILE);
+    let file = std::fs::File::create(&path).unwrap();
+    file.try_lock().unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "pid={} host=testhost started=2026-01-05T20:00:00Z\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// While another run holds the output folder, `--no-wait` exits at once naming it, and a
+/// plain run waits (saying so once) and starts when the folder is free.
+#[test]
+fn a_run_waits_for_the_folder_or_says_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    write_night_of(&raw, 2);
+    let lock = hold_lock(&out);
+
+    let started = Instant::now();
+    let (code, stderr) = calibrate(&raw, &out, &["--no-wait"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let holder = format!(
+        "the output folder is in use by another eloy run (pid {} on testhost, started 2026-01-05T20:00:00Z)",
+        std::process::id()
+    );
+    assert!(stderr.contains(&holder), "{stderr}");
+    assert!(stderr.contains(".eloy.lock"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(!out.join("masters").exists(), "nothing written");
+
+    let waiting = Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .arg("calibrate")
+        .arg(&raw)
+        .arg("--out")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!out.join("masters").exists(), "a waiting run wrote");
+    assert!(!out.join("2016-01-05").exists(), "a waiting run wrote");
+    drop(lock);
+    let done = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("in use by another eloy run").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("(pid {} on testhost", std::process::id())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("done: 2 calibrated, 0 already done"),
+        "{stderr}"
+    );
+    // The lock file now names nobody (cleared on release).
+    assert_eq!(
+        std::fs::read_to_string(out.join(eloy::calib::LOCK_FILE)).unwrap(),
+        ""
+    );
+}
+
+/// Two runs into one output folder at once: one calibrates the night, the other waits for
+/// it and then finds every output done; neither fails.
+#[test]
+fn two_concurrent_runs_into_one_folder_do_not_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    write_night_of(&raw, 12);
+    let spawn_run = || {
+        Command::new(env!("CARGO_BIN_EXE_eloy"))
+            .arg("calibrate")
+            .arg(&raw)
+            .arg("--out")
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn_run(), spawn_run());
+    let mut reports = Vec::new();
+    for child in [a, b] {
+        let done = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+        assert_eq!(done.status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("no frame could be calibrated"), "{stderr}");
+        reports.push(stderr);
+    }
+    let first = reports
+        .iter()
+        .filter(|r| r.contains("done: 12 calibrated, 0 already done (skipped), 0 failed"))
+        .count();
+    let second = reports
+        .iter()
+        .filter(|r| r.contains("done: 0 calibrated, 12 already done (skipped), 0 failed"))
+        .count();
+    assert_eq!((first, second), (1, 1), "{reports:#?}");
+    let waited = reports
+        .iter()
+        .filter(|r| r.contains("in use by another eloy run"))
+        .count();
+    // The second one found the folder held, and waited.
+    assert_eq!(waited, 1, "{reports:#?}");
+    assert_eq!(check_outputs(&out, "after both runs"), 0);
+    assert_eq!(count_outputs(&out.join("2016-01-05")), 12);
 }

@@ -217,15 +217,20 @@ impl Card {
     /// A string too long for one card is cut at 68 characters; use [`Header::set`] for long
     /// strings (it writes `CONTINUE` cards). The comment is cut to fit the card.
     ///
+    /// A string's value field ends at column 30 at least when a comment follows, as cfitsio
+    /// and astropy write it (the comment's `/` in column 32).
+    ///
     /// ```
     /// use eloy_fits::Card;
     /// let card = Card::new("OBJECT", "M 42", "");
     /// assert_eq!(card.as_str().trim_end(), "OBJECT  = 'M 42    '");
+    /// let card = Card::new("FILTER", "R", "filter name");
+    /// assert_eq!(card.as_str().trim_end(), "FILTER  = 'R       '           / filter name");
     /// ```
     pub fn new(key: &str, value: impl Into<Value>, comment: &str) -> Card {
         let key = key.trim().to_ascii_uppercase();
         let value = value.into();
-        let mut text = match &value {
+        let text = match &value {
             Value::Text(s) => {
                 let mut quoted = s.replace('\'', "''");
                 while quoted.len() < 8 {
@@ -244,17 +249,24 @@ impl Card {
             Value::Undefined => String::new(),
             other => format!("{:>20}", other.to_string()),
         };
-        if !comment.is_empty() {
-            text.push_str(" / ");
-            text.push_str(comment);
-        }
         let head = if key.len() > 8 || key.contains(' ') {
             let key = key.strip_prefix("HIERARCH ").unwrap_or(&key);
             format!("HIERARCH {key} = ")
         } else {
             format!("{key:<8}= ")
         };
-        Card::from_raw(&(head + &text))
+        let mut card = head + &text;
+        if !comment.is_empty() {
+            // cfitsio (`ffmkky`) and astropy end a string's value field at column 30 at
+            // least, so that the comment starts at column 32: astropy re-creates the
+            // CHECKSUM card so when it verifies a checksum, and the sums must match it.
+            if matches!(value, Value::Text(_)) && card.len() < 30 {
+                card.push_str(&" ".repeat(30 - card.len()));
+            }
+            card.push_str(" / ");
+            card.push_str(comment);
+        }
+        Card::from_raw(&card)
     }
 
     /// A commentary card (`COMMENT`, `HISTORY` or blank keyword) with free text, cut to 72

@@ -45,6 +45,7 @@ mod date;
 mod error;
 mod exposure;
 mod header;
+mod integrity;
 mod kind;
 mod meta;
 mod read;
@@ -57,6 +58,7 @@ pub use date::{LONGITUDE_KEYWORDS, NightRule, TIME_KEYWORDS, parse_datetime};
 pub use error::{Error, Result};
 pub use exposure::{EXPOSURE_KEYWORDS, ExposureCard, ExposureKey, dark_time, exposure};
 pub use header::{CARD_LEN, Card, FromValue, Header, Value};
+pub use integrity::{Integrity, sync_files, verify_file};
 pub use kind::{
     CALIBRATED_KEYWORDS, FrameKind, KIND_KEYWORDS, KindSource, detect_kind, processed_marker,
 };

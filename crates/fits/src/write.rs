@@ -468,7 +468,7 @@ impl Writer {
     }
 
     fn check_rows(&self, first_row: usize, len: usize) -> Result<()> {
-        if self.cols == 0 || len % self.cols != 0 {
+        if self.cols == 0 || !len.is_multiple_of(self.cols) {
             return Err(Error::BufferSize {
                 path: self.path.clone(),
                 expected: len.div_ceil(self.cols.max(1)) * self.cols,

@@ -937,3 +937,73 @@ fn corrupt_rice_tiles_are_refused_before_cfitsio_reads_them() {
     let err = Reader::open(&p).unwrap_err();
     assert!(matches!(err, Error::CorruptTile { tile: 1, .. }), "{err}");
 }
+
+/// The ones'-complement sum of a file's big-endian 32-bit words, carries folded around
+/// (the FITS checksum convention): `0xffff_ffff` (negative zero) for a right CHECKSUM.
+fn ones_complement_sum(bytes: &[u8]) -> u32 {
+    let mut sum: u64 = 0;
+    for word in bytes.chunks_exact(4) {
+        sum += u64::from(u32::from_be_bytes([word[0], word[1], word[2], word[3]]));
+    }
+    while sum >> 32 != 0 {
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+    }
+    sum as u32
+}
+
+/// The CHECKSUM and DATASUM cards are laid out as cfitsio writes them and astropy
+/// re-creates them when it verifies a file (the value field to column 30, the comment's
+/// `/` in column 32): astropy recomputes the header's sum with the card it formats itself,
+/// so any other layout reads as "Checksum verification failed".
+#[test]
+fn checksum_cards_are_laid_out_as_cfitsio_and_astropy_write_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sums.fits");
+    // Six pixels of 1.0 (0x3f800000): a data sum of 6 * 0x3f80 in the high halves,
+    // 0x17d00, folded to 0x7d00_0001.
+    let data = Array2::<f32>::from_elem((2, 3), 1.0);
+    write(&p, data.view(), &rich_header(), &WriteOptions::default()).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let cards: Vec<&str> = bytes
+        .chunks_exact(80)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .take_while(|c| !c.starts_with("END "))
+        .collect();
+    let checksum = cards
+        .iter()
+        .find(|c| c.starts_with("CHECKSUM="))
+        .expect("a CHECKSUM card");
+    let datasum = cards
+        .iter()
+        .find(|c| c.starts_with("DATASUM ="))
+        .expect("a DATASUM card");
+    assert_eq!(
+        *datasum,
+        format!(
+            "{:<80}",
+            "DATASUM = '2097152001'         / data unit checksum"
+        )
+    );
+    assert_eq!(0x7d00_0001, 2_097_152_001);
+    let value = &checksum[11..27];
+    assert!(
+        value.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{checksum}"
+    );
+    // astropy's own layout of a string card: `'value'` left-justified in 20 columns.
+    let astropy = format!(
+        "{:<80}",
+        format!("CHECKSUM= {:<20} / HDU checksum", format!("'{value}'"))
+    );
+    assert_eq!(*checksum, astropy);
+    assert_eq!(&checksum[30..33], " / ", "the comment's / in column 32");
+    // The sums are right: the whole file sums to negative zero.
+    assert_eq!(ones_complement_sum(&bytes), 0xffff_ffff);
+    assert_eq!(
+        Reader::open(&p).unwrap().verify_checksum().unwrap(),
+        Some(true)
+    );
+    if let Some((warnings, errors, text)) = support::fitsverify(&p) {
+        assert_eq!((warnings, errors), (0, 0), "{text}");
+    }
+}

@@ -17,7 +17,7 @@ fn frame() -> Array2<f32> {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        if z % 2000 == 0 {
+        if z.is_multiple_of(2000) {
             f32::NAN
         } else {
             1200.0 + (z >> 40) as f32 / (1u64 << 24) as f32 * 50.0

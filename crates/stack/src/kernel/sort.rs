@@ -209,7 +209,7 @@ pub(super) fn select_median(vals: &mut [Lanes], column: &mut [f32], k: &Idx) -> 
         let hi_at = k / 2;
         let (left, hi, _) = column.select_nth_unstable_by(hi_at, f32::total_cmp);
         let hi = *hi;
-        let lo = if k % 2 == 0 {
+        let lo = if k.is_multiple_of(2) {
             left.iter().copied().max_by(f32::total_cmp).unwrap_or(hi)
         } else {
             hi
