@@ -169,6 +169,81 @@ pub struct Combine {
     memory_budget: usize,
     count: bool,
     std: bool,
+    /// The `std` output is the uncertainty of the combined value (astropy ccdproc's
+    /// `Combiner`); left out of the serialization when off, so that a digest of the
+    /// options is what it was.
+    #[serde(default, skip_serializing_if = "is_false")]
+    uncertainty: bool,
+}
+
+/// Whether `b` is false (serde's `skip_serializing_if`).
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Combine {
+    /// Turns the kernel's standard deviations (mean, sum) into ccdproc's uncertainty, or
+    /// computes the median's from the MAD of the band's input values (frame `f`'s value
+    /// of pixel `i` at `input[f * cap + i]`).
+    fn uncertainty_of(&self, input: &[f32], cap: usize, n: usize, count: &[u32], std: &mut [f32]) {
+        let method = self.method;
+        std.par_chunks_mut(CHUNK)
+            .zip(count.par_chunks(CHUNK))
+            .enumerate()
+            .for_each_init(Vec::new, |values: &mut Vec<f32>, (c, (std, count))| {
+                for (j, (s, &k)) in std.iter_mut().zip(count).enumerate() {
+                    let k = f64::from(k);
+                    if k == 0.0 {
+                        *s = f32::NAN;
+                        continue;
+                    }
+                    let i = c * CHUNK + j;
+                    #[allow(clippy::cast_possible_truncation)]
+                    let out = match method {
+                        Method::Mean => f64::from(*s) / k.sqrt(),
+                        Method::Sum => f64::from(*s) * k.sqrt(),
+                        Method::Median => {
+                            values.clear();
+                            values
+                                .extend((0..n).map(|f| input[f * cap + i]).filter(|v| !v.is_nan()));
+                            mad_std(values) / k.sqrt()
+                        }
+                    };
+                    #[allow(clippy::cast_possible_truncation)]
+                    {
+                        *s = out as f32;
+                    }
+                }
+            });
+    }
+}
+
+/// `1.482602218505602 * median(|x - median(x)|)` (astropy's `mad_std`, ccdproc's
+/// `sigma_func`), medians of an even count the mean of the two middle values; NaN when
+/// empty. Reorders `values`.
+fn mad_std(values: &mut [f32]) -> f64 {
+    let median = median_f64(values.iter().map(|&v| f64::from(v)).collect());
+    let deviations = values
+        .iter()
+        .map(|&v| (f64::from(v) - median).abs())
+        .collect();
+    1.482_602_218_505_602 * median_f64(deviations)
+}
+
+/// The median of `values`, the mean of the two middle values of an even count; NaN when
+/// empty.
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 /// What the combine computes, in words, for HISTORY cards and reports:
@@ -235,6 +310,7 @@ impl Combine {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             count: false,
             std: false,
+            uncertainty: false,
         }
     }
 
@@ -352,6 +428,51 @@ impl Combine {
         self
     }
 
+    /// Outputs, per pixel, the uncertainty (standard deviation) of the combined value as
+    /// astropy ccdproc's `Combiner` computes it from the scatter of the values combined
+    /// (`n` of them, after rejection and without NaN), in [`Stacked::std`] and
+    /// [`StackedBand::std`] in place of the plain standard deviation, and the count in
+    /// [`Stacked::count`]:
+    ///
+    /// - mean: `std(x) / sqrt(n)`, the population standard deviation (`ddof = 0`);
+    /// - median: `1.482602218505602 * median(|x - median(x)|) / sqrt(n)`, the MAD-based
+    ///   deviation (`ccdproc.sigma_func`) of the non-NaN values; with a rejection, the
+    ///   deviation is of all non-NaN values and `n` the survivors;
+    /// - sum: `std(x) * sqrt(n)`.
+    ///
+    /// NaN where no value was combined. Only the values' scatter counts: the inputs' own
+    /// uncertainties are not propagated, as in ccdproc.
+    ///
+    /// ```
+    /// use eloy_stack::{Combine, InMemory};
+    /// use ndarray::array;
+    /// let (a, b, c) = (array![[1.0_f32]], array![[2.0_f32]], array![[6.0_f32]]);
+    /// let frames = || [InMemory::new(a.view()), InMemory::new(b.view()), InMemory::new(c.view())];
+    /// let mean = Combine::mean().with_uncertainty().run(frames())?;
+    /// // std(1, 2, 6) = sqrt(14 / 3), over sqrt(3)
+    /// assert!((mean.std.unwrap()[[0, 0]] - (14.0_f32 / 9.0).sqrt()).abs() < 1e-6);
+    /// let median = Combine::median().with_uncertainty().run(frames())?;
+    /// // median 2, |x - 2| = 1, 0, 4: MAD 1
+    /// assert!((median.std.unwrap()[[0, 0]] - 1.482602218505602 / 3.0_f32.sqrt()).abs() < 1e-6);
+    /// assert_eq!(median.count.unwrap()[[0, 0]], 3);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn with_uncertainty(mut self) -> Self {
+        self.uncertainty = true;
+        self
+    }
+
+    /// Whether the combine outputs the uncertainty ([`Combine::with_uncertainty`]).
+    ///
+    /// ```
+    /// assert!(eloy_stack::Combine::median().with_uncertainty().tracks_uncertainty());
+    /// assert!(!eloy_stack::Combine::median().tracks_uncertainty());
+    /// ```
+    pub const fn tracks_uncertainty(&self) -> bool {
+        self.uncertainty
+    }
+
     /// The band height, in rows, for `frames` frames of `shape` on the current rayon pool:
     /// what the budget allows, `(budget - threads * scratch) / bytes_per_row`, capped by
     /// the cache-sized working set and the frame's height (see [`Combine::memory_budget`]
@@ -371,7 +492,8 @@ impl Combine {
     /// budget needed.
     pub fn band_rows(&self, frames: usize, shape: (usize, usize)) -> Result<usize, Error> {
         let (rows, cols) = shape;
-        let per_pixel = 4 * frames + 4 + 4 * usize::from(self.count) + 4 * usize::from(self.std);
+        let (count, std) = (self.count || self.uncertainty, self.std || self.uncertainty);
+        let per_pixel = 4 * frames + 4 + 4 * usize::from(count) + 4 * usize::from(std);
         let per_row = per_pixel.saturating_mul(cols);
         let fixed = rayon::current_num_threads().saturating_mul(Kernel::scratch_bytes(frames));
         let needed = fixed.saturating_add(per_row);
@@ -415,8 +537,8 @@ impl Combine {
         I::Item: Into<Frame<'a>>,
     {
         let mut collect = Collect {
-            count: self.count,
-            std: self.std,
+            count: self.count || self.uncertainty,
+            std: self.std || self.uncertainty,
             stacked: None,
         };
         self.run_into(frames, &mut collect)?;
@@ -517,10 +639,13 @@ impl Combine {
             frames.iter_mut().for_each(Prepared::finish_mean);
         }
 
-        let kernel = Kernel::new(self.method, self.rejection, n, self.std);
+        // The median's uncertainty is the MAD's, computed after the kernel: the kernel's
+        // standard deviation is not needed for it.
+        let kernel_std = self.std || (self.uncertainty && self.method != Method::Median);
+        let kernel = Kernel::new(self.method, self.rejection, n, kernel_std);
         let mut image = vec![0.0_f32; cap];
-        let mut count = self.count.then(|| vec![0_u32; cap]);
-        let mut std = self.std.then(|| vec![0.0_f32; cap]);
+        let mut count = (self.count || self.uncertainty).then(|| vec![0_u32; cap]);
+        let mut std = (self.std || self.uncertainty).then(|| vec![0.0_f32; cap]);
         for band in bands(rows, band_rows) {
             let len = band.len() * cols;
             let results: Vec<Result<(), Error>> = frames
@@ -546,6 +671,11 @@ impl Combine {
                 || kernel.scratch(),
                 |scratch, (first, out)| kernel.run(input, cap, first, out, scratch),
             );
+            if self.uncertainty {
+                if let (Some(count), Some(std)) = (count.as_deref(), std.as_deref_mut()) {
+                    self.uncertainty_of(input, cap, n, &count[..len], &mut std[..len]);
+                }
+            }
 
             let h = band.len();
             sink.write_band(StackedBand {
