@@ -93,7 +93,7 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                 compound = true;
                 e
             }
-            Step::Saturation { .. } | Step::Cosmetic { .. } => expr,
+            Step::Saturation { .. } | Step::Cosmetic { .. } | Step::Deviation { .. } => expr,
             Step::Pedestal { adu } => {
                 compound = true;
                 format!("{expr} + {} ADU", seconds(*adu))
