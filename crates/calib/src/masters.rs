@@ -609,12 +609,8 @@ impl Master {
         match &self.uncertainty {
             None => eloy_fits::write(path.as_ref(), self.data.view(), &header, &options)?,
             Some(std) => {
-                let mut writer = eloy_fits::Writer::create(
-                    path.as_ref(),
-                    self.data.dim(),
-                    &header,
-                    &options,
-                )?;
+                let mut writer =
+                    eloy_fits::Writer::create(path.as_ref(), self.data.dim(), &header, &options)?;
                 let planes = crate::planes::Planes::add(&mut writer, &header, false)?;
                 let data = self.data.as_standard_layout();
                 let std = std.as_standard_layout();

@@ -45,7 +45,11 @@ pub(crate) struct Planes {
 impl Planes {
     /// Adds the `UNCERT` and `MASK` extensions to `writer`, the uncertainty's `BUNIT` that
     /// of `header` (the primary's).
-    pub(crate) fn add(writer: &mut Writer, header: &Header, negative_invalid: bool) -> Result<Planes> {
+    pub(crate) fn add(
+        writer: &mut Writer,
+        header: &Header,
+        negative_invalid: bool,
+    ) -> Result<Planes> {
         let mut uncert = Header::new();
         uncert.set(
             "UTYPE",
