@@ -609,6 +609,15 @@ impl Master {
         match &self.uncertainty {
             None => eloy_fits::write(path.as_ref(), self.data.view(), &header, &options)?,
             Some(std) => {
+                // With an uncertainty, astropy's spelling of the unit (`adu`, `adu/s`), so
+                // that CCDData.read takes it (a flat has none: it is dimensionless).
+                if !self.unit().is_empty() {
+                    header.set(
+                        "BUNIT",
+                        self.unit().to_ascii_lowercase(),
+                        "physical unit of the pixels",
+                    );
+                }
                 let mut writer =
                     eloy_fits::Writer::create(path.as_ref(), self.data.dim(), &header, &options)?;
                 let planes = crate::planes::Planes::add(&mut writer, &header, false)?;
