@@ -135,7 +135,7 @@ struct Night {
 fn generate(dir: &Path) -> Night {
     std::fs::create_dir_all(dir).unwrap();
     let mut rng = Lcg(20_240_131);
-    let mut frame = |level: &dyn Fn(usize, usize) -> f64, rng: &mut Lcg| {
+    let frame = |level: &dyn Fn(usize, usize) -> f64, rng: &mut Lcg| {
         Array2::from_shape_fn((ROWS, COLS), |(r, c)| {
             #[allow(clippy::cast_possible_truncation)]
             let v = (level(r, c) + rng.normal(READ_NOISE / GAIN))
