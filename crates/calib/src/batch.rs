@@ -349,7 +349,10 @@ fn calibrate_steps(
     let band_rows = options.band_rows.min(BAND_PIXELS / cols.max(1)).max(1);
     let mut writer = Writer::create(output, shape, &header, &write_options)?;
     let planes = if steps.iter().any(|s| matches!(s, Step::Deviation { .. })) {
-        Some(crate::planes::Planes::add(&mut writer, &header, true)?)
+        Some((
+            crate::planes::Planes::add(&mut writer, &header, true)?,
+            crate::planes::Flags::new(light, steps, masters)?,
+        ))
     } else {
         None
     };
@@ -393,7 +396,7 @@ struct Cancellable<'w> {
     writer: &'w mut Writer,
     cancel: Option<&'w AtomicBool>,
     /// The uncertainty and mask planes, when the steps propagate an uncertainty.
-    planes: Option<crate::planes::Planes>,
+    planes: Option<(crate::planes::Planes, crate::planes::Flags<'w>)>,
 }
 
 impl BandSink for Cancellable<'_> {
@@ -405,7 +408,7 @@ impl BandSink for Cancellable<'_> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(eloy_stack::Error::Sink(CANCELLED.into()));
         }
-        let Some(planes) = self.planes else {
+        let Some((planes, flags)) = &mut self.planes else {
             return self.writer.write_band(band);
         };
         let first = band.rows.start;
@@ -418,7 +421,7 @@ impl BandSink for Cancellable<'_> {
         let std = std.as_slice().unwrap_or_default();
         self.writer.write_rows(first, values)?;
         planes
-            .write(self.writer, first, values, std)
+            .write(self.writer, first, values, std, Some(flags))
             .map_err(|e| eloy_stack::Error::Sink(Box::new(e)))
     }
 }

@@ -102,7 +102,7 @@ pub use plan::{
     MasterPlan, MasterSource, Origin, Plan, Recipe, Rules, Saturation, Step, Term, Uncertainty,
     formula, plan,
 };
-pub use planes::{MASK, MASK_INVALID, MASK_NO_UNCERTAINTY, UNCERT};
+pub use planes::{MASK, MASK_INVALID, MASK_NO_FRAME, MASK_NO_UNCERTAINTY, MASK_SATURATED, UNCERT};
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
     master_digest,

@@ -628,7 +628,7 @@ impl Master {
                     std.as_slice().unwrap_or_default(),
                 );
                 writer.write_rows(0, data)?;
-                planes.write(&mut writer, 0, data, std)?;
+                planes.write(&mut writer, 0, data, std, None)?;
                 writer.finish()?;
             }
         }

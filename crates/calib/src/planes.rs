@@ -18,7 +18,8 @@ pub const MASK: &str = "MASK";
 /// Mask bit: the pixel has no valid value: NaN or infinite, and in a calibrated light also
 /// negative (the invalid-pixel rule's definition). Saturated pixels, pixels no frame of a
 /// master could give (NaN in the master) and invalid results of the arithmetic (a flat
-/// of 0, a value below zero) all end so.
+/// of 0, a value below zero) all end so; [`MASK_SATURATED`] and [`MASK_NO_FRAME`] say
+/// which of the first two.
 ///
 /// ```
 /// assert_eq!(eloy_calib::MASK_INVALID, 1);
@@ -32,6 +33,115 @@ pub const MASK_INVALID: u8 = 1;
 /// assert_eq!(eloy_calib::MASK_NO_UNCERTAINTY, 2);
 /// ```
 pub const MASK_NO_UNCERTAINTY: u8 = 2;
+
+/// Mask bit: the raw pixel is saturated (at or above `SATURATE`, `DATAMAX` or the level
+/// given).
+///
+/// ```
+/// assert_eq!(eloy_calib::MASK_SATURATED, 4);
+/// ```
+pub const MASK_SATURATED: u8 = 4;
+
+/// Mask bit: no frame could give the pixel: in a master, every frame's value was missing
+/// (saturated, NaN); in a calibrated light, a master it uses has no value there.
+///
+/// ```
+/// assert_eq!(eloy_calib::MASK_NO_FRAME, 8);
+/// ```
+pub const MASK_NO_FRAME: u8 = 8;
+
+/// What a calibrated light's mask says beyond its values: the raw frame's saturated
+/// pixels (read again from the file, band by band) and the masters' missing values.
+pub(crate) struct Flags<'a> {
+    /// The raw frame, its saturation level, and the region of it the output is.
+    raw: Option<(
+        eloy_fits::Reader,
+        f32,
+        std::ops::Range<usize>,
+        std::ops::Range<usize>,
+    )>,
+    /// The masters the light is calibrated with.
+    masters: Vec<ndarray::ArrayView2<'a, f32>>,
+    buffer: Vec<f32>,
+}
+
+impl<'a> Flags<'a> {
+    /// The flags of `light` through `steps`, with the masters of `masters`.
+    pub(crate) fn new(
+        light: &std::path::Path,
+        steps: &[crate::Step],
+        masters: &'a dyn crate::engine::Lookup,
+    ) -> Result<Flags<'a>> {
+        use crate::Step;
+        let level = steps.iter().find_map(|s| match s {
+            #[allow(clippy::cast_possible_truncation)]
+            Step::Saturation { level } => Some(*level as f32),
+            _ => None,
+        });
+        let raw = match level {
+            Some(level) => {
+                let reader = eloy_fits::Reader::open(light)?;
+                let (rows, cols) = steps
+                    .iter()
+                    .rev()
+                    .find_map(|s| match s {
+                        Step::Trim { section } => Some((section.rows(), section.cols())),
+                        _ => None,
+                    })
+                    .unwrap_or((0..reader.shape().0, 0..reader.shape().1));
+                Some((reader, level, rows, cols))
+            }
+            None => None,
+        };
+        let masters = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Subtract { .. } | Step::DivideByFlat { .. }))
+            .flat_map(Step::masters)
+            .filter_map(|id| masters.master(id))
+            .map(|m| m.data.view())
+            .collect();
+        Ok(Flags {
+            raw,
+            masters,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// The bits of rows `rows` (of the output, `cols` wide), added to `mask`.
+    pub(crate) fn add(
+        &mut self,
+        rows: std::ops::Range<usize>,
+        cols: usize,
+        mask: &mut [u8],
+    ) -> Result<()> {
+        if let Some((reader, level, raw_rows, raw_cols)) = &mut self.raw {
+            let width = reader.shape().1;
+            let first = raw_rows.start;
+            self.buffer.resize(rows.len() * width, 0.0);
+            reader.read_rows(first + rows.start..first + rows.end, &mut self.buffer)?;
+            for (line, out) in self
+                .buffer
+                .chunks_exact(width)
+                .zip(mask.chunks_exact_mut(cols))
+            {
+                for (m, &v) in out.iter_mut().zip(&line[raw_cols.clone()]) {
+                    if v >= *level {
+                        *m |= MASK_SATURATED;
+                    }
+                }
+            }
+        }
+        for master in &self.masters {
+            let band = master.slice(ndarray::s![rows.clone(), ..]);
+            for (m, v) in mask.iter_mut().zip(band.iter()) {
+                if v.is_nan() {
+                    *m |= MASK_NO_FRAME;
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The indices of the two planes in a [`Writer`].
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +173,8 @@ impl Planes {
         let mut mask = Header::new();
         mask.set("MASKBIT1", "invalid value", "mask bit 1 (value 1)");
         mask.set("MASKBIT2", "no uncertainty", "mask bit 2 (value 2)");
+        mask.set("MASKBIT3", "saturated", "mask bit 3 (value 4)");
+        mask.set("MASKBIT4", "no frame could give it", "mask bit 4 (value 8)");
         let mask = writer.add_extension(MASK, ExtensionPixels::U8, &mask)?;
         Ok(Planes {
             uncert,
@@ -72,20 +184,34 @@ impl Planes {
     }
 
     /// Writes the rows from `first_row` of the uncertainty (`std`) and of the mask made
-    /// from `values` and `std`.
+    /// from `values` and `std`, with `flags`' bits for a light. In a master (no
+    /// `flags`), a pixel without a value is one no frame could give.
     pub(crate) fn write(
         &self,
         writer: &mut Writer,
         first_row: usize,
         values: &[f32],
         std: &[f32],
+        flags: Option<&mut Flags<'_>>,
     ) -> Result<()> {
         writer.write_extension_rows(self.uncert, first_row, std)?;
-        let mask: Vec<u8> = values
+        let mut mask: Vec<u8> = values
             .iter()
             .zip(std)
             .map(|(&v, &s)| mask_of(v, s, self.negative_invalid))
             .collect();
+        match flags {
+            Some(flags) => {
+                let cols = writer.shape().1;
+                let rows = first_row..first_row + values.len() / cols.max(1);
+                flags.add(rows, cols, &mut mask)?;
+            }
+            None => mask
+                .iter_mut()
+                .zip(values)
+                .filter(|(_, v)| v.is_nan())
+                .for_each(|(m, _)| *m |= MASK_NO_FRAME),
+        }
         writer.write_extension_bytes(self.mask, first_row, &mask)?;
         Ok(())
     }

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use eloy_calib::{
-    Library, MASK, MASK_INVALID, MASK_NO_UNCERTAINTY, MasterKind, Plan, Reduction, Rules, UNCERT,
-    Uncertainty, plan,
+    Library, MASK, MASK_INVALID, MASK_NO_FRAME, MASK_NO_UNCERTAINTY, MASK_SATURATED, MasterKind,
+    Plan, Reduction, Rules, UNCERT, Uncertainty, plan,
 };
 use eloy_fits::{Catalog, Header, Precision, WriteOptions};
 use eloy_stack::Combine;
@@ -327,11 +327,11 @@ fn the_propagated_uncertainty_is_the_slow_references() {
         assert!(flat.data[DEAD].is_nan() && flat.std[DEAD].is_nan());
         assert_eq!(
             flat.mask[DEAD],
-            f32::from(MASK_INVALID | MASK_NO_UNCERTAINTY)
+            f32::from(MASK_INVALID | MASK_NO_UNCERTAINTY | MASK_NO_FRAME)
         );
         assert_eq!(
             light.mask[DEAD],
-            f32::from(MASK_INVALID | MASK_NO_UNCERTAINTY)
+            f32::from(MASK_INVALID | MASK_NO_UNCERTAINTY | MASK_NO_FRAME)
         );
         // Invalid pixels are -1 (the default rule) and masked; every other pixel is not.
         assert_eq!(light.data[DEAD], -1.0);
@@ -475,7 +475,7 @@ fn the_planes_agree_with_ccdproc() {
         let saturated = (3, 4);
         assert_eq!(
             light.mask[saturated],
-            f32::from(MASK_INVALID | MASK_NO_UNCERTAINTY)
+            f32::from(MASK_INVALID | MASK_NO_UNCERTAINTY | MASK_SATURATED)
         );
         for (key, ours) in [
             ("bias", master_planes(&plan, &out, MasterKind::Bias)),

@@ -44,8 +44,8 @@ fn uncertainty_planes_are_written_and_the_read_noise_can_be_given() {
     let mask = eloy::fits::read_extension(&light, "MASK").unwrap().unwrap();
     assert_eq!(
         mask.data[[3, 4]],
-        3.0,
-        "the saturated pixel: invalid, no uncertainty"
+        7.0,
+        "the saturated pixel: invalid, no uncertainty, saturated"
     );
     assert_eq!(mask.data.iter().filter(|&&m| m != 0.0).count(), 1);
     assert!(std.data[[10, 10]] > 0.0 && std.data[[10, 10]].is_finite());
