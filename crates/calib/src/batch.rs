@@ -179,6 +179,14 @@ fn calibrated_header(
         crate::plan::formula(steps),
         invalid.describe()
     ));
+    if let Some((gain, read_noise)) = steps.iter().find_map(|s| match s {
+        Step::Deviation { gain, read_noise } => Some((*gain, *read_noise)),
+        _ => None,
+    }) {
+        h.push_history(&format!(
+            "eloy uncertainty: sqrt({gain} * raw + {read_noise}^2) / {gain} (ccdproc create_deviation, gain e/ADU, read noise e), propagated without correlation with the masters' (ccdproc Combiner): UNCERT and MASK extensions"
+        ));
+    }
     for master in &used {
         if let Some(path) = &master.path {
             h.push_history(&format!("master {}: {}", master.kind, path.display()));

@@ -314,6 +314,13 @@ fn the_propagated_uncertainty_is_the_slow_references() {
         let plan = reduce(&dir.path().join("night"), &out, &uncertainty_rules(combine));
         let light = planes(&out.join(&plan.recipes[0].output));
         assert_eq!(light.header.get::<String>("BUNIT").as_deref(), Some("adu"));
+        assert!(
+            light
+                .header
+                .history()
+                .any(|h| h.contains("eloy uncertainty: sqrt(1.5 * raw + 8^2) / 1.5")),
+            "HISTORY says how the uncertainty was made"
+        );
         let (data, std) = reference(&night, mean);
         let (d, s) = (
             max_relative(&light.data, &data),
