@@ -525,3 +525,45 @@ fn the_planes_agree_with_ccdproc() {
         }
     }
 }
+
+/// A colour master flat equalized (`Rules::equalize_cfa`): its uncertainty is scaled with
+/// its values, so that their ratio is the one without the equalization.
+#[test]
+fn an_equalized_flat_scales_its_uncertainty() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = dir.path().join("night");
+    generate(&night);
+    for entry in std::fs::read_dir(&night).unwrap() {
+        let path = entry.unwrap().path();
+        let mut image = eloy_fits::read(&path).unwrap();
+        image.header.set("BAYERPAT", "RGGB", "");
+        let options = WriteOptions {
+            precision: Precision::U16,
+            overwrite: true,
+            ..WriteOptions::default()
+        };
+        eloy_fits::write(&path, image.data.view(), &image.header, &options).unwrap();
+    }
+    let rules = uncertainty_rules(Combine::median());
+    let plain = reduce(&night, &dir.path().join("plain"), &rules);
+    let equalized_rules = Rules {
+        equalize_cfa: true,
+        ..rules
+    };
+    let equalized = reduce(&night, &dir.path().join("equalized"), &equalized_rules);
+    let a = master_planes(&plain, &dir.path().join("plain"), MasterKind::Flat);
+    let b = master_planes(&equalized, &dir.path().join("equalized"), MasterKind::Flat);
+    assert!(
+        a.data
+            .iter()
+            .zip(&b.data)
+            .any(|(x, y)| (x - y).abs() > 1e-4),
+        "the equalization changed the flat"
+    );
+    for (((x, sx), y), sy) in a.data.iter().zip(&a.std).zip(&b.data).zip(&b.std) {
+        if x.is_finite() {
+            let (r, s) = (f64::from(*sx / *x), f64::from(*sy / *y));
+            assert!((r - s).abs() <= 1e-6 * r.abs(), "{r} {s}");
+        }
+    }
+}
