@@ -394,6 +394,9 @@ impl Writer {
                 cols,
             })?;
         let (header_bytes, checksum_cards) = header_block(shape, options, header);
+        // The whole file at once: header, then data and padding as zeros (a sparse hole
+        // that the bands fill in).
+        let total = header_bytes.len() + data_len.div_ceil(BLOCK) * BLOCK;
         let temp = temp_path_for(&path);
         let file = File::create_new(&temp).map_err(|e| Error::io(&path, e))?;
         let writer = Writer {
@@ -409,17 +412,12 @@ impl Writer {
             written: vec![false; rows],
             bytes: Vec::new(),
             extensions: Vec::new(),
-            end: 0,
+            end: total as u64,
         };
-        // The whole file at once: header, then data and padding as zeros (a sparse hole
-        // that the bands fill in).
-        let total = writer.header.len() + data_len.div_ceil(BLOCK) * BLOCK;
         let io = |e| Error::io(&writer.path, e);
         let file = writer.file.as_ref().expect("the file is open until finish");
-        file.set_len(total as u64).map_err(io)?;
+        file.set_len(writer.end).map_err(io)?;
         write_all_at(file, &writer.header, 0).map_err(io)?;
-        let mut writer = writer;
-        writer.end = total as u64;
         Ok(writer)
     }
 
