@@ -8,11 +8,19 @@ use crate::error::Result;
 
 /// `EXTNAME` of the uncertainty plane: the per-pixel standard deviation, `f32`, in the
 /// data's unit, with `UTYPE = 'StdDevUncertainty'` (astropy's `hdu_uncertainty` default).
+///
+/// ```
+/// assert_eq!(eloy_calib::UNCERT, "UNCERT");
+/// ```
 pub const UNCERT: &str = "UNCERT";
 
 /// `EXTNAME` of the mask plane: `uint8`, 0 for a good pixel (astropy's `hdu_mask`
 /// default; astropy reads any non-zero value as masked). Bits: [`MASK_INVALID`],
-/// [`MASK_NO_UNCERTAINTY`].
+/// [`MASK_NO_UNCERTAINTY`], [`MASK_SATURATED`], [`MASK_NO_FRAME`].
+///
+/// ```
+/// assert_eq!(eloy_calib::MASK, "MASK");
+/// ```
 pub const MASK: &str = "MASK";
 
 /// Mask bit: the pixel has no valid value: NaN or infinite, and in a calibrated light also

@@ -506,6 +506,17 @@ impl Writer {
     /// # Errors
     /// [`Error::RowsOutOfRange`] (also for an index that is no `F32` extension, and rows
     /// written before), [`Error::BufferSize`], [`Error::Io`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// use eloy_fits::{ExtensionPixels, Header, Writer};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut writer = Writer::create(dir.path().join("a.fits"), (2, 1), &Header::new(), &Default::default())?;
+    /// let u = writer.add_extension("UNCERT", ExtensionPixels::F32, &Header::new())?;
+    /// writer.write_extension_rows(u, 1, &[0.5])?;
+    /// assert!(writer.write_extension_rows(u, 1, &[0.5]).is_err()); // row 1 again
+    /// # Ok(()) }
+    /// ```
     pub fn write_extension_rows(
         &mut self,
         index: usize,
@@ -523,6 +534,17 @@ impl Writer {
     ///
     /// # Errors
     /// As [`Writer::write_extension_rows`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// use eloy_fits::{ExtensionPixels, Header, Writer};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut writer = Writer::create(dir.path().join("a.fits"), (1, 3), &Header::new(), &Default::default())?;
+    /// let m = writer.add_extension("MASK", ExtensionPixels::U8, &Header::new())?;
+    /// writer.write_extension_bytes(m, 0, &[0, 1, 0])?;
+    /// assert!(writer.write_extension_bytes(m, 0, &[0, 1]).is_err()); // not whole rows
+    /// # Ok(()) }
+    /// ```
     pub fn write_extension_bytes(
         &mut self,
         index: usize,
