@@ -187,7 +187,7 @@ impl Combine {
     /// computes the median's from the MAD of the band's input values (frame `f`'s value
     /// of pixel `i` at `input[f * cap + i]`).
     fn uncertainty_of(&self, input: &[f32], cap: usize, n: usize, count: &[u32], std: &mut [f32]) {
-        let method = self.method;
+        let (method, rejection) = (self.method, self.rejection);
         std.par_chunks_mut(CHUNK)
             .zip(count.par_chunks(CHUNK))
             .enumerate()
@@ -207,6 +207,7 @@ impl Combine {
                             values.clear();
                             values
                                 .extend((0..n).map(|f| input[f * cap + i]).filter(|v| !v.is_nan()));
+                            survivors(values, rejection, k);
                             mad_std(values) / k.sqrt()
                         }
                     };
@@ -216,6 +217,63 @@ impl Combine {
                     }
                 }
             });
+    }
+}
+
+/// Keeps in `values` (the non-NaN values of a pixel) those that survive `rejection`, as
+/// the kernel does: `kept` of them. When the rejection found here does not keep `kept`
+/// values (a value at a bound, rounded otherwise), `values` is left whole.
+fn survivors(values: &mut Vec<f32>, rejection: Rejection, kept: f64) {
+    let mut v: Vec<f64> = values.iter().map(|&x| f64::from(x)).collect();
+    match rejection {
+        Rejection::None => return,
+        Rejection::MinMax { low, high } => {
+            v.sort_unstable_by(f64::total_cmp);
+            if v.len() <= low + high {
+                return;
+            }
+            v = v[low..v.len() - high].to_vec();
+        }
+        Rejection::SigmaClip {
+            low,
+            high,
+            max_iters,
+            center,
+        } => {
+            v.retain(|x| x.is_finite());
+            let all = v.clone();
+            let mut bounds = None;
+            for _ in 0..max_iters {
+                if v.is_empty() {
+                    break;
+                }
+                #[allow(clippy::cast_precision_loss)]
+                let count = v.len() as f64;
+                let mean = v.iter().sum::<f64>() / count;
+                let c = match center {
+                    Center::Median => median_f64(v.clone()),
+                    Center::Mean => mean,
+                };
+                let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / count).sqrt();
+                let (lo, hi) = (c - low * sd, c + high * sd);
+                let before = v.len();
+                v.retain(|&x| x >= lo && x <= hi);
+                bounds = Some((lo, hi));
+                if v.len() == before {
+                    break;
+                }
+            }
+            if let Some((lo, hi)) = bounds {
+                v = all.into_iter().filter(|&x| x >= lo && x <= hi).collect();
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    if v.len() as f64 == kept {
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            *values = v.into_iter().map(|x| x as f32).collect();
+        }
     }
 }
 
@@ -436,8 +494,9 @@ impl Combine {
     ///
     /// - mean: `std(x) / sqrt(n)`, the population standard deviation (`ddof = 0`);
     /// - median: `1.482602218505602 * median(|x - median(x)|) / sqrt(n)`, the MAD-based
-    ///   deviation (`ccdproc.sigma_func`) of the non-NaN values; with a rejection, the
-    ///   deviation is of all non-NaN values and `n` the survivors;
+    ///   deviation (`ccdproc.sigma_func`) of the surviving values (the rejection is
+    ///   replayed on the pixel's values; should it not find the kernel's survivors, a
+    ///   value at a bound, the MAD is of all non-NaN values);
     /// - sum: `std(x) * sqrt(n)`.
     ///
     /// NaN where no value was combined. Only the values' scatter counts: the inputs' own
