@@ -553,16 +553,31 @@ impl Writer {
     ) -> Result<()> {
         self.check_extension(index, ExtensionPixels::U8, first_row, values.len())?;
         let offset = first_row * self.cols;
-        // Byte `p` of the data is byte `p % 4` of its big-endian 32-bit word.
+        // Byte `p` of the data is byte `p % 4` of its big-endian 32-bit word: the bytes up
+        // to a word boundary one by one, then whole words.
         let (mut hi, mut lo) = (0u64, 0u64);
-        for (p, &b) in (offset..).zip(values) {
+        let head = ((4 - offset % 4) % 4).min(values.len());
+        let byte = |p: usize, b: u8, hi: &mut u64, lo: &mut u64| {
             let b = u64::from(b);
             match p % 4 {
-                0 => hi += b << 8,
-                1 => hi += b,
-                2 => lo += b << 8,
-                _ => lo += b,
+                0 => *hi += b << 8,
+                1 => *hi += b,
+                2 => *lo += b << 8,
+                _ => *lo += b,
             }
+        };
+        for (p, &b) in (offset..).zip(&values[..head]) {
+            byte(p, b, &mut hi, &mut lo);
+        }
+        let words = values[head..].chunks_exact(4);
+        let tail = words.remainder();
+        for w in words {
+            hi += u64::from(u16::from_be_bytes([w[0], w[1]]));
+            lo += u64::from(u16::from_be_bytes([w[2], w[3]]));
+        }
+        let tail_start = offset + values.len() - tail.len();
+        for (p, &b) in (tail_start..).zip(tail) {
+            byte(p, b, &mut hi, &mut lo);
         }
         self.extension_bytes(index, first_row, values.len(), values, offset, hi, lo)
     }

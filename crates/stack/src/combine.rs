@@ -191,32 +191,36 @@ impl Combine {
         std.par_chunks_mut(CHUNK)
             .zip(count.par_chunks(CHUNK))
             .enumerate()
-            .for_each_init(Vec::new, |values: &mut Vec<f32>, (c, (std, count))| {
-                for (j, (s, &k)) in std.iter_mut().zip(count).enumerate() {
-                    let k = f64::from(k);
-                    if k == 0.0 {
-                        *s = f32::NAN;
-                        continue;
-                    }
-                    let i = c * CHUNK + j;
-                    #[allow(clippy::cast_possible_truncation)]
-                    let out = match method {
-                        Method::Mean => f64::from(*s) / k.sqrt(),
-                        Method::Sum => f64::from(*s) * k.sqrt(),
-                        Method::Median => {
-                            values.clear();
-                            values
-                                .extend((0..n).map(|f| input[f * cap + i]).filter(|v| !v.is_nan()));
-                            survivors(values, rejection, k);
-                            mad_std(values) / k.sqrt()
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(values, scratch): &mut (Vec<f32>, Vec<f64>), (c, (std, count))| {
+                    for (j, (s, &k)) in std.iter_mut().zip(count).enumerate() {
+                        let k = f64::from(k);
+                        if k == 0.0 {
+                            *s = f32::NAN;
+                            continue;
                         }
-                    };
-                    #[allow(clippy::cast_possible_truncation)]
-                    {
-                        *s = out as f32;
+                        let i = c * CHUNK + j;
+                        #[allow(clippy::cast_possible_truncation)]
+                        let out = match method {
+                            Method::Mean => f64::from(*s) / k.sqrt(),
+                            Method::Sum => f64::from(*s) * k.sqrt(),
+                            Method::Median => {
+                                values.clear();
+                                values.extend(
+                                    (0..n).map(|f| input[f * cap + i]).filter(|v| !v.is_nan()),
+                                );
+                                survivors(values, rejection, k);
+                                mad_std(values, scratch) / k.sqrt()
+                            }
+                        };
+                        #[allow(clippy::cast_possible_truncation)]
+                        {
+                            *s = out as f32;
+                        }
                     }
-                }
-            });
+                },
+            );
     }
 }
 
@@ -279,29 +283,35 @@ fn survivors(values: &mut Vec<f32>, rejection: Rejection, kept: f64) {
 
 /// `1.482602218505602 * median(|x - median(x)|)` (astropy's `mad_std`, ccdproc's
 /// `sigma_func`), medians of an even count the mean of the two middle values; NaN when
-/// empty. Reorders `values`.
-fn mad_std(values: &mut [f32]) -> f64 {
-    let median = median_f64(values.iter().map(|&v| f64::from(v)).collect());
-    let deviations = values
-        .iter()
-        .map(|&v| (f64::from(v) - median).abs())
-        .collect();
-    1.482_602_218_505_602 * median_f64(deviations)
+/// empty. `scratch` is a buffer for the values in `f64`.
+fn mad_std(values: &[f32], scratch: &mut Vec<f64>) -> f64 {
+    scratch.clear();
+    scratch.extend(values.iter().map(|&v| f64::from(v)));
+    let median = median_in_place(scratch);
+    scratch.clear();
+    scratch.extend(values.iter().map(|&v| (f64::from(v) - median).abs()));
+    1.482_602_218_505_602 * median_in_place(scratch)
 }
 
-/// The median of `values`, the mean of the two middle values of an even count; NaN when
-/// empty.
-fn median_f64(mut values: Vec<f64>) -> f64 {
+/// The median of `values` (reordered), the mean of the two middle values of an even count;
+/// NaN when empty.
+fn median_in_place(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n == 0 {
         return f64::NAN;
     }
-    values.sort_unstable_by(f64::total_cmp);
+    let (lower, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
     if n % 2 == 1 {
-        values[n / 2]
+        upper
     } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (below + upper) / 2.0
     }
+}
+
+/// The median of `values`, as [`median_in_place`].
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    median_in_place(&mut values)
 }
 
 /// What the combine computes, in words, for HISTORY cards and reports:
