@@ -293,12 +293,29 @@ fn mad_std(values: &[f32], scratch: &mut Vec<f64>) -> f64 {
     1.482_602_218_505_602 * median_in_place(scratch)
 }
 
-/// The median of `values` (reordered), the mean of the two middle values of an even count;
-/// NaN when empty.
+/// The median of `values` (reordered, no NaN), the mean of the two middle values of an
+/// even count; NaN when empty. A few values (the frames of a master) are sorted by
+/// insertion, many selected.
 fn median_in_place(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n == 0 {
         return f64::NAN;
+    }
+    if n <= 64 {
+        for i in 1..n {
+            let v = values[i];
+            let mut j = i;
+            while j > 0 && values[j - 1] > v {
+                values[j] = values[j - 1];
+                j -= 1;
+            }
+            values[j] = v;
+        }
+        return if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
     }
     let (lower, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
     if n % 2 == 1 {

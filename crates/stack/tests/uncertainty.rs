@@ -101,3 +101,22 @@ fn a_pixel_without_values_has_no_uncertainty() {
     assert!(out.std.unwrap()[[0, 0]].is_nan());
     assert_eq!(out.count.unwrap()[[0, 0]], 0);
 }
+
+/// Many frames (the median found by selection rather than by sorting), odd and even counts.
+#[test]
+fn many_frames() {
+    for n in [70usize, 71] {
+        #[allow(clippy::cast_precision_loss)]
+        let frames: Vec<Array2<f32>> = (0..n)
+            .map(|i| Array2::from_elem((1, 1), ((i * 37) % n) as f32 * 0.5 + (i % 3) as f32))
+            .collect();
+        let out = Combine::median()
+            .with_uncertainty()
+            .run(frames.iter().map(|f| InMemory::new(f.view())))
+            .unwrap();
+        let all = values(&frames, 0);
+        #[allow(clippy::cast_precision_loss)]
+        let expected = mad_std(&all) / (n as f64).sqrt();
+        assert!(close(out.std.unwrap()[[0, 0]], expected), "{n}");
+    }
+}
