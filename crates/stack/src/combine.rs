@@ -288,20 +288,62 @@ fn mad_std(values: &[f32], scratch: &mut Vec<f64>) -> f64 {
     scratch.clear();
     scratch.extend(values.iter().map(|&v| f64::from(v)));
     let median = median_in_place(scratch);
+    if scratch.len() <= SORTED {
+        // Sorted: the deviations are two sorted runs, merged up to their middle.
+        return 1.482_602_218_505_602 * middle_deviation(scratch, median);
+    }
     scratch.clear();
     scratch.extend(values.iter().map(|&v| (f64::from(v) - median).abs()));
     1.482_602_218_505_602 * median_in_place(scratch)
 }
 
+/// Up to this many values, [`median_in_place`] sorts them (by insertion).
+const SORTED: usize = 64;
+
+/// The median of `|x - median|` over sorted values `s` (not empty): the deviations below
+/// and above the median are each sorted, merged here up to the middle.
+fn middle_deviation(s: &[f64], median: f64) -> f64 {
+    let n = s.len();
+    let split = s.partition_point(|&x| x < median);
+    let (mut below, mut above) = (split, split);
+    let (mut previous, mut current) = (0.0, 0.0);
+    for _ in 0..=n / 2 {
+        let low = (below > 0).then(|| median - s[below - 1]);
+        let high = (above < n).then(|| s[above] - median);
+        let next = match (low, high) {
+            (Some(a), Some(b)) if a <= b => {
+                below -= 1;
+                a
+            }
+            (_, Some(b)) => {
+                above += 1;
+                b
+            }
+            (Some(a), None) => {
+                below -= 1;
+                a
+            }
+            (None, None) => break,
+        };
+        previous = current;
+        current = next;
+    }
+    if n % 2 == 1 {
+        current
+    } else {
+        (previous + current) / 2.0
+    }
+}
+
 /// The median of `values` (reordered, no NaN), the mean of the two middle values of an
-/// even count; NaN when empty. A few values (the frames of a master) are sorted by
-/// insertion, many selected.
+/// even count; NaN when empty. Up to [`SORTED`] values (the frames of a master) are
+/// sorted by insertion, more selected.
 fn median_in_place(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n == 0 {
         return f64::NAN;
     }
-    if n <= 64 {
+    if n <= SORTED {
         for i in 1..n {
             let v = values[i];
             let mut j = i;

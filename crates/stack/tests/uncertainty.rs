@@ -120,3 +120,37 @@ fn many_frames() {
         assert!(close(out.std.unwrap()[[0, 0]], expected), "{n}");
     }
 }
+
+/// Every count from 1 to 20, values with ties, against the direct MAD.
+#[test]
+fn small_counts_with_ties() {
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        #[allow(clippy::cast_precision_loss)]
+        let v = ((state >> 40) % 9) as f32 * 0.75;
+        v
+    };
+    for n in 1..=20usize {
+        // 16 pixels, each with its own values.
+        let frames: Vec<Array2<f32>> = (0..n)
+            .map(|_| Array2::from_shape_fn((1, 16), |_| next()))
+            .collect();
+        let out = Combine::median()
+            .with_uncertainty()
+            .run(frames.iter().map(|f| InMemory::new(f.view())))
+            .unwrap();
+        for col in 0..16 {
+            let all = values(&frames, col);
+            #[allow(clippy::cast_precision_loss)]
+            let expected = mad_std(&all) / (n as f64).sqrt();
+            let got = f64::from(out.std.as_ref().unwrap()[[0, col]]);
+            assert!(
+                (got - expected).abs() <= 1e-6 * expected.max(1e-30),
+                "n {n} col {col}: {got} {expected}"
+            );
+        }
+    }
+}
