@@ -213,9 +213,15 @@ fn calibrated_header(
         "invalid-pixel rule of eloy calibrate",
     );
     let electrons = steps.iter().any(|s| matches!(s, Step::ToElectrons { .. }));
+    // With an uncertainty, astropy's spelling, so that CCDData.read takes the unit.
+    let deviation = steps.iter().any(|s| matches!(s, Step::Deviation { .. }));
     h.set(
         "BUNIT",
-        if electrons { "electron" } else { "ADU" },
+        match (electrons, deviation) {
+            (true, _) => "electron",
+            (false, true) => "adu",
+            (false, false) => "ADU",
+        },
         "physical unit of the pixels",
     );
     h.push_history(&format!(
@@ -224,6 +230,14 @@ fn calibrated_header(
         crate::plan::formula(steps),
         invalid.describe()
     ));
+    if let Some((gain, read_noise)) = steps.iter().find_map(|s| match s {
+        Step::Deviation { gain, read_noise } => Some((*gain, *read_noise)),
+        _ => None,
+    }) {
+        h.push_history(&format!(
+            "eloy uncertainty: sqrt({gain} * raw + {read_noise}^2) / {gain} (ccdproc create_deviation, gain e/ADU, read noise e), propagated without correlation with the masters' (ccdproc Combiner): UNCERT and MASK extensions"
+        ));
+    }
     for master in &used {
         if let Some(path) = &master.path {
             h.push_history(&format!("master {}: {}", master.kind, path.display()));
@@ -421,10 +435,19 @@ fn calibrate_steps(
     let cols = shape.1;
     let band_rows = options.band_rows.min(BAND_PIXELS / cols.max(1)).max(1);
     let mut writer = Writer::create(output, shape, &header, &write_options)?;
+    let planes = if steps.iter().any(|s| matches!(s, Step::Deviation { .. })) {
+        Some((
+            crate::planes::Planes::add(&mut writer, &header, true)?,
+            crate::planes::Flags::new(light, steps, masters)?,
+        ))
+    } else {
+        None
+    };
     let stream = {
         let mut sink = Cancellable {
             writer: &mut writer,
             cancel,
+            planes,
         };
         match cosmetic {
             Some((map, sensor, mode)) => {
@@ -459,6 +482,8 @@ const CANCELLED: &str = "cancelled";
 struct Cancellable<'w> {
     writer: &'w mut Writer,
     cancel: Option<&'w AtomicBool>,
+    /// The uncertainty and mask planes, when the steps propagate an uncertainty.
+    planes: Option<(crate::planes::Planes, crate::planes::Flags<'w>)>,
 }
 
 impl BandSink for Cancellable<'_> {
@@ -470,7 +495,21 @@ impl BandSink for Cancellable<'_> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(eloy_stack::Error::Sink(CANCELLED.into()));
         }
-        self.writer.write_band(band)
+        let Some((planes, flags)) = &mut self.planes else {
+            return self.writer.write_band(band);
+        };
+        let first = band.rows.start;
+        let values = band.image.as_standard_layout();
+        let values = values.as_slice().unwrap_or_default();
+        let std = match &band.std {
+            Some(std) => std.as_standard_layout().into_owned(),
+            None => ndarray::Array2::from_elem(band.image.dim(), f32::NAN),
+        };
+        let std = std.as_slice().unwrap_or_default();
+        self.writer.write_rows(first, values)?;
+        planes
+            .write(self.writer, first, values, std, Some(flags))
+            .map_err(|e| eloy_stack::Error::Sink(Box::new(e)))
     }
 }
 

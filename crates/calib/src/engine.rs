@@ -308,6 +308,16 @@ pub(crate) fn prepare<'a>(
     });
     // With a cosmetic correction, the invalid-pixel rule waits for it (the sink applies it).
     let cosmetic = steps.iter().any(|s| matches!(s, Step::Cosmetic { .. }));
+    // The masters' uncertainties count only when the frame's is propagated: the default
+    // path stays the one without.
+    let deviation = steps.iter().any(|s| matches!(s, Step::Deviation { .. }));
+    let std_of = |master: &'a Master| {
+        if deviation {
+            master.uncertainty.as_ref().map(|s| s.view())
+        } else {
+            None
+        }
+    };
     let mut frame = Frame::new(source);
     if let Some(lines) = lines {
         frame = frame.subtract_lines(lines);
@@ -318,6 +328,14 @@ pub(crate) fn prepare<'a>(
     for step in steps {
         frame = match step {
             Step::Overscan { .. } | Step::Trim { .. } => frame,
+            Step::Subtract { terms } if deviation => {
+                let mut views = Vec::with_capacity(terms.len());
+                for term in terms {
+                    let master = find(&term.master)?;
+                    views.push((master.data.view(), std_of(master), term.factor));
+                }
+                frame.subtract_level_std(views)
+            }
             Step::Subtract { terms } => {
                 let mut views = Vec::with_capacity(terms.len());
                 for term in terms {
@@ -325,6 +343,11 @@ pub(crate) fn prepare<'a>(
                 }
                 frame.subtract_level(views)
             }
+            Step::DivideByFlat { master, minimum } if deviation => {
+                let master = find(master)?;
+                frame.divide_std(master.data.view(), std_of(master), *minimum)
+            }
+            Step::Deviation { gain, read_noise } => frame.with_deviation(*gain, *read_noise),
             Step::DivideByExposure { seconds } => frame.scale(1.0 / seconds),
             Step::Normalize { by, nan } => frame.normalize(by.clone(), *nan),
             Step::DivideByFlat { master, minimum } => match minimum {
@@ -378,6 +401,11 @@ pub(crate) fn build_master(
         .map(|(reader, input)| frame(reader, &input.steps, masters))
         .collect::<Result<Vec<_>>>()?;
     let stacked = options.combine.run(frames)?;
+    let uncertainty = if options.combine.tracks_uncertainty() {
+        stacked.std
+    } else {
+        None
+    };
     Ok(Master {
         kind,
         data: stacked.image,
@@ -386,6 +414,7 @@ pub(crate) fn build_master(
         path: None,
         exposure,
         cards: BTreeMap::new(),
+        uncertainty,
     })
 }
 

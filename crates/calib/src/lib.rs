@@ -67,6 +67,7 @@ mod masters;
 mod overscan;
 mod pedestal;
 mod plan;
+mod planes;
 mod reduction;
 #[cfg(feature = "synth")]
 pub mod synth;
@@ -101,8 +102,10 @@ pub use overscan::{
 pub use pedestal::{BiasLevel, PEDESTAL_KEYWORD, Pedestal, PedestalConvention};
 pub use plan::{
     Cosmetic, DarkScale, Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId,
-    MasterPlan, MasterSource, Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
+    MasterPlan, MasterSource, Origin, Plan, Recipe, Rules, Saturation, Step, Term, Uncertainty,
+    formula, plan,
 };
+pub use planes::{MASK, MASK_INVALID, MASK_NO_FRAME, MASK_NO_UNCERTAINTY, MASK_SATURATED, UNCERT};
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
     master_digest,

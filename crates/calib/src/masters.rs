@@ -137,6 +137,11 @@ pub struct Master {
     /// Header cards describing its frames (camera state, `DATE-OBS`, `FILTER`...), saved
     /// with it so that a library can match it later.
     pub cards: BTreeMap<String, String>,
+    /// The per-pixel uncertainty (standard deviation, the pixels' unit) of a master built
+    /// with an uncertainty ([`Combine::with_uncertainty`]: ccdproc's `Combiner`), saved as
+    /// an `UNCERT` extension with a `MASK` (1 where the master has no value); `None`: the
+    /// master counts as exact.
+    pub uncertainty: Option<Array2<f32>>,
 }
 
 /// The three masters of Python eloy's calibration, each in the field of its kind, so that
@@ -506,6 +511,7 @@ impl Master {
             path: None,
             exposure: None,
             cards: BTreeMap::new(),
+            uncertainty: None,
         }
     }
 
@@ -613,7 +619,32 @@ impl Master {
         };
         let mut header = self.header();
         header.set(INPUTS_KEYWORD, digest, "digest of input paths and sizes");
-        eloy_fits::write(path.as_ref(), self.data.view(), &header, &options)?;
+        match &self.uncertainty {
+            None => eloy_fits::write(path.as_ref(), self.data.view(), &header, &options)?,
+            Some(std) => {
+                // With an uncertainty, astropy's spelling of the unit (`adu`, `adu/s`), so
+                // that CCDData.read takes it (a flat has none: it is dimensionless).
+                if !self.unit().is_empty() {
+                    header.set(
+                        "BUNIT",
+                        self.unit().to_ascii_lowercase(),
+                        "physical unit of the pixels",
+                    );
+                }
+                let mut writer =
+                    eloy_fits::Writer::create(path.as_ref(), self.data.dim(), &header, &options)?;
+                let planes = crate::planes::Planes::add(&mut writer, &header, false)?;
+                let data = self.data.as_standard_layout();
+                let std = std.as_standard_layout();
+                let (data, std) = (
+                    data.as_slice().unwrap_or_default(),
+                    std.as_slice().unwrap_or_default(),
+                );
+                writer.write_rows(0, data)?;
+                planes.write(&mut writer, 0, data, std, None)?;
+                writer.finish()?;
+            }
+        }
         self.path = Some(path.as_ref().to_path_buf());
         Ok(())
     }
@@ -685,6 +716,9 @@ impl Master {
         } else {
             image.header.get::<f64>("EXPTIME")
         };
+        let uncertainty = eloy_fits::read_extension(path, crate::planes::UNCERT)?
+            .map(|plane| plane.data)
+            .filter(|std| std.dim() == image.data.dim());
         Ok(Master {
             kind,
             data: image.data,
@@ -693,6 +727,7 @@ impl Master {
             path: Some(path.to_path_buf()),
             exposure,
             cards: BTreeMap::new(),
+            uncertainty,
         })
     }
 

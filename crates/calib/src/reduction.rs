@@ -516,8 +516,21 @@ impl<'a> Reduction<'a> {
                         .map_err(|e| format!("master {} of {}: {e}", plan.kind, plan.id))?;
                 master.cards = plan.cards.clone();
                 if let Some(pattern) = plan.equalize_cfa {
+                    let before = master.uncertainty.is_some().then(|| master.data.clone());
                     crate::equalize_cfa(master.data.view_mut(), pattern)
                         .map_err(|e| format!("master {} of {}: {e}", plan.kind, plan.id))?;
+                    // The uncertainty is scaled with the values it describes.
+                    if let (Some(before), Some(std)) = (before, master.uncertainty.as_mut()) {
+                        ndarray::Zip::from(std)
+                            .and(&before)
+                            .and(&master.data)
+                            .for_each(|s, &old, &new| {
+                                if old != 0.0 && old.is_finite() {
+                                    *s = (f64::from(*s) * f64::from(new) / f64::from(old)).abs()
+                                        as f32;
+                                }
+                            });
+                    }
                     master.method.push_str(&format!(
                         "; CFA equalized ({}: R and B scaled to G)",
                         pattern.name()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use eloy::calib::{
-    ExposureMatch, Gain, InvalidPixels, MasterOptions, Rules, Saturation, SyncPolicy,
+    ExposureMatch, Gain, InvalidPixels, MasterOptions, Rules, Saturation, SyncPolicy, Uncertainty,
 };
 use eloy::fits::{ExposureKey, NightRule, ScanOptions};
 use eloy::stack::Normalization;
@@ -185,6 +185,16 @@ pub(crate) struct CcdArgs {
     /// electrons per ADU) or a gain in electrons per ADU.
     #[arg(long, value_name = "GAIN")]
     pub(crate) gain: Option<String>,
+    /// Propagate a per-pixel uncertainty (ccdproc's create_deviation, sqrt(gain * data +
+    /// read_noise^2) / gain) through the masters and the calibration, written as UNCERT
+    /// and MASK extensions that astropy's CCDData.read loads. The gain: --gain, else
+    /// EGAIN, else GAIN; the read noise: --read-noise, else RDNOISE.
+    #[arg(long)]
+    pub(crate) uncertainty: bool,
+    /// With --uncertainty: the read noise in electrons, for lights whose header has no
+    /// RDNOISE (or to override it).
+    #[arg(long, value_name = "E", requires = "uncertainty")]
+    pub(crate) read_noise: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -267,7 +277,18 @@ impl CcdArgs {
                 }
             },
         };
+        if let Some(r) = self.read_noise {
+            if !(r >= 0.0 && r.is_finite()) {
+                return Err(format!(
+                    "--read-noise {r}: not a number of electrons at least 0"
+                ));
+            }
+        }
+        let uncertainty = self.uncertainty.then_some(Uncertainty {
+            read_noise: self.read_noise,
+        });
         Ok(Rules {
+            uncertainty,
             overscan: (!self.no_overscan).then_some(method),
             overscan_axis: self.overscan_axis.map(|a| match a {
                 AxisArg::Rows => OverscanAxis::Rows,

@@ -63,6 +63,8 @@ pub use kind::{
     CALIBRATED_KEYWORDS, FrameKind, KIND_KEYWORDS, KindSource, detect_kind, processed_marker,
 };
 pub use meta::{Binning, FrameMeta};
-pub use read::{Image, Reader, read, read_header};
+pub use read::{Image, Reader, read, read_extension, read_header};
 pub use section::Section;
-pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};
+pub use write::{
+    Complete, ExtensionPixels, Precision, WriteOptions, Writer, is_temporary_name, write,
+};

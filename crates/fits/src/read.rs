@@ -110,6 +110,54 @@ pub fn read(path: impl AsRef<Path>) -> Result<Image> {
     })
 }
 
+/// Reads the image extension named `name` (`EXTNAME`, case-insensitive) of a FITS file
+/// whole, as `f32` with BSCALE/BZERO applied, with its own header (nothing inherited):
+/// an `UNCERT` or `MASK` plane ([`Writer::add_extension`](crate::Writer::add_extension)).
+/// `None` when the file has no such extension.
+///
+/// # Errors
+/// An [`Error`] naming the file: it cannot be opened or is not FITS, or the extension is
+/// not a 2-D image ([`Error::NotTwoDimensional`]).
+///
+/// ```
+/// # fn main() -> Result<(), eloy_fits::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("a.fits");
+/// eloy_fits::write(&path, ndarray::array![[1.0f32]].view(), &eloy_fits::Header::new(), &Default::default())?;
+/// assert!(eloy_fits::read_extension(&path, "UNCERT")?.is_none());
+/// # Ok(()) }
+/// ```
+pub fn read_extension(path: impl AsRef<Path>, name: &str) -> Result<Option<Image>> {
+    let path = path.as_ref();
+    let mut handle = Handle::open_readonly(path, path)?;
+    let count = handle.hdu_count()?;
+    for number in 2..=count {
+        if !handle.move_to(number)? {
+            continue;
+        }
+        let header = handle.header()?;
+        let found = header
+            .get::<String>("EXTNAME")
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case(name));
+        if !found {
+            continue;
+        }
+        let axes = handle.image_axes()?;
+        let (rows, cols) = two_dimensional(&axes, path)?;
+        let mut values = vec![0.0f32; rows * cols];
+        handle.read_f32(0, &mut values, true)?;
+        let bitpix = handle.bitpix()?;
+        let data = Array2::from_shape_vec((rows, cols), values)
+            .expect("rows * cols values make a (rows, cols) array");
+        return Ok(Some(Image {
+            data,
+            header,
+            bitpix,
+        }));
+    }
+    Ok(None)
+}
+
 /// Reads only the header of a file's image HDU (see [`Reader::header`]) and its shape.
 ///
 /// Cheaper than [`read`]: no pixel is read (a gzip-compressed file is still decompressed).

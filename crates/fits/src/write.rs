@@ -186,6 +186,33 @@ pub struct Writer {
     sum: OnesComplementSum,
     written: Vec<bool>,
     bytes: Vec<u8>,
+    /// Image extensions after the primary HDU, in order ([`Writer::add_extension`]).
+    extensions: Vec<Extension>,
+    /// The file's length: where the next extension goes.
+    end: u64,
+}
+
+/// The pixel type of an image extension ([`Writer::add_extension`]).
+///
+/// ```
+/// assert_ne!(eloy_fits::ExtensionPixels::F32, eloy_fits::ExtensionPixels::U8);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtensionPixels {
+    /// IEEE single precision (BITPIX = -32): an uncertainty plane.
+    F32,
+    /// Unsigned bytes (BITPIX = 8): a mask plane.
+    U8,
+}
+
+/// An image extension being written: where its header starts, the header, its checksum.
+struct Extension {
+    offset: u64,
+    pixels: ExtensionPixels,
+    header: Vec<u8>,
+    checksum_cards: Option<(usize, usize)>,
+    sum: OnesComplementSum,
+    written: Vec<bool>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -367,6 +394,9 @@ impl Writer {
                 cols,
             })?;
         let (header_bytes, checksum_cards) = header_block(shape, options, header);
+        // The whole file at once: header, then data and padding as zeros (a sparse hole
+        // that the bands fill in).
+        let total = header_bytes.len() + data_len.div_ceil(BLOCK) * BLOCK;
         let temp = temp_path_for(&path);
         let file = File::create_new(&temp).map_err(|e| Error::io(&path, e))?;
         let writer = Writer {
@@ -381,15 +411,230 @@ impl Writer {
             sum: OnesComplementSum::default(),
             written: vec![false; rows],
             bytes: Vec::new(),
+            extensions: Vec::new(),
+            end: total as u64,
         };
-        // The whole file at once: header, then data and padding as zeros (a sparse hole
-        // that the bands fill in).
-        let total = writer.header.len() + data_len.div_ceil(BLOCK) * BLOCK;
         let io = |e| Error::io(&writer.path, e);
         let file = writer.file.as_ref().expect("the file is open until finish");
-        file.set_len(total as u64).map_err(io)?;
+        file.set_len(writer.end).map_err(io)?;
         write_all_at(file, &writer.header, 0).map_err(io)?;
         Ok(writer)
+    }
+
+    /// Appends an image extension of the primary's shape after the HDUs so far (FITS
+    /// standard 4.0, section 7.1): `XTENSION = 'IMAGE'`, `EXTNAME = name`, `header`'s cards
+    /// (filtered as [`write()`] describes), its own `CHECKSUM`/`DATASUM` when the file has
+    /// them. Its rows are written with [`Writer::write_extension_rows`] (`F32`) or
+    /// [`Writer::write_extension_bytes`] (`U8`), in any order, as the primary's; rows never
+    /// written hold zeros. Returns the extension's index (0 for the first).
+    ///
+    /// An uncertainty plane `UNCERT` and a mask `MASK` so laid out are what astropy's
+    /// `CCDData.read` loads with the data.
+    ///
+    /// # Errors
+    /// [`Error::Io`] (a full disk).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// use eloy_fits::{ExtensionPixels, Header, Writer};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("out.fits");
+    /// let mut writer = Writer::create(&path, (1, 2), &Header::new(), &Default::default())?;
+    /// let mut uncert = Header::new();
+    /// uncert.set("UTYPE", "StdDevUncertainty", "astropy uncertainty class");
+    /// let u = writer.add_extension("UNCERT", ExtensionPixels::F32, &uncert)?;
+    /// let m = writer.add_extension("MASK", ExtensionPixels::U8, &Header::new())?;
+    /// writer.write_rows(0, &[10.0, 20.0])?;
+    /// writer.write_extension_rows(u, 0, &[1.0, 2.0])?;
+    /// writer.write_extension_bytes(m, 0, &[0, 1])?;
+    /// writer.finish()?;
+    /// let back = eloy_fits::read_extension(&path, "UNCERT")?.unwrap();
+    /// assert_eq!(back.data, ndarray::array![[1.0f32, 2.0]]);
+    /// assert_eq!(back.header.get::<String>("UTYPE").as_deref(), Some("StdDevUncertainty"));
+    /// assert_eq!(eloy_fits::read_extension(&path, "MASK")?.unwrap().data[[0, 1]], 1.0);
+    /// assert!(eloy_fits::Reader::open(&path)?.verify_checksum()? == Some(true));
+    /// # Ok(()) }
+    /// ```
+    pub fn add_extension(
+        &mut self,
+        name: &str,
+        pixels: ExtensionPixels,
+        header: &Header,
+    ) -> Result<usize> {
+        let bitpix = match pixels {
+            ExtensionPixels::F32 => -32,
+            ExtensionPixels::U8 => 8,
+        };
+        let width: usize = match pixels {
+            ExtensionPixels::F32 => 4,
+            ExtensionPixels::U8 => 1,
+        };
+        let cards = vec![
+            Card::new("XTENSION", "IMAGE", "image extension"),
+            Card::new("BITPIX", bitpix, "array data type"),
+            Card::new("NAXIS", 2, "number of array dimensions"),
+            Card::new("NAXIS1", self.cols, ""),
+            Card::new("NAXIS2", self.rows, ""),
+            Card::new("PCOUNT", 0, "number of parameters"),
+            Card::new("GCOUNT", 1, "number of groups"),
+            Card::new("EXTNAME", name, "extension name"),
+        ];
+        let mut own = header.clone();
+        own.remove("EXTNAME");
+        let (bytes, checksum_cards) = finish_block(cards, &own, self.options.checksum);
+        let data_len = self.rows * self.cols * width;
+        let offset = self.end;
+        let total = offset + (bytes.len() + data_len.div_ceil(BLOCK) * BLOCK) as u64;
+        let file = self.file.as_ref().expect("the file is open until finish");
+        let io = |e| Error::io(&self.path, e);
+        file.set_len(total).map_err(io)?;
+        write_all_at(file, &bytes, offset).map_err(io)?;
+        self.end = total;
+        self.extensions.push(Extension {
+            offset,
+            pixels,
+            header: bytes,
+            checksum_cards,
+            sum: OnesComplementSum::default(),
+            written: vec![false; self.rows],
+        });
+        Ok(self.extensions.len() - 1)
+    }
+
+    /// Writes consecutive rows of `f32` extension `index`, from row `first_row`.
+    ///
+    /// # Errors
+    /// [`Error::RowsOutOfRange`] (also for an index that is no `F32` extension, and rows
+    /// written before), [`Error::BufferSize`], [`Error::Io`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// use eloy_fits::{ExtensionPixels, Header, Writer};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut writer = Writer::create(dir.path().join("a.fits"), (2, 1), &Header::new(), &Default::default())?;
+    /// let u = writer.add_extension("UNCERT", ExtensionPixels::F32, &Header::new())?;
+    /// writer.write_extension_rows(u, 1, &[0.5])?;
+    /// assert!(writer.write_extension_rows(u, 1, &[0.5]).is_err()); // row 1 again
+    /// # Ok(()) }
+    /// ```
+    pub fn write_extension_rows(
+        &mut self,
+        index: usize,
+        first_row: usize,
+        values: &[f32],
+    ) -> Result<()> {
+        self.check_extension(index, ExtensionPixels::F32, first_row, values.len())?;
+        let mut bytes = vec![0u8; values.len() * 4];
+        let (hi, lo) = encode_f32(values, &mut bytes);
+        let offset = first_row * self.cols * 4;
+        self.extension_bytes(index, first_row, values.len(), &bytes, offset, hi, lo)
+    }
+
+    /// Writes consecutive rows of `u8` extension `index` (a mask), from row `first_row`.
+    ///
+    /// # Errors
+    /// As [`Writer::write_extension_rows`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// use eloy_fits::{ExtensionPixels, Header, Writer};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut writer = Writer::create(dir.path().join("a.fits"), (1, 3), &Header::new(), &Default::default())?;
+    /// let m = writer.add_extension("MASK", ExtensionPixels::U8, &Header::new())?;
+    /// writer.write_extension_bytes(m, 0, &[0, 1, 0])?;
+    /// assert!(writer.write_extension_bytes(m, 0, &[0, 1]).is_err()); // not whole rows
+    /// # Ok(()) }
+    /// ```
+    pub fn write_extension_bytes(
+        &mut self,
+        index: usize,
+        first_row: usize,
+        values: &[u8],
+    ) -> Result<()> {
+        self.check_extension(index, ExtensionPixels::U8, first_row, values.len())?;
+        let offset = first_row * self.cols;
+        // Byte `p` of the data is byte `p % 4` of its big-endian 32-bit word: the bytes up
+        // to a word boundary one by one, then whole words.
+        let (mut hi, mut lo) = (0u64, 0u64);
+        let head = ((4 - offset % 4) % 4).min(values.len());
+        let byte = |p: usize, b: u8, hi: &mut u64, lo: &mut u64| {
+            let b = u64::from(b);
+            match p % 4 {
+                0 => *hi += b << 8,
+                1 => *hi += b,
+                2 => *lo += b << 8,
+                _ => *lo += b,
+            }
+        };
+        for (p, &b) in (offset..).zip(&values[..head]) {
+            byte(p, b, &mut hi, &mut lo);
+        }
+        let words = values[head..].chunks_exact(4);
+        let tail = words.remainder();
+        for w in words {
+            hi += u64::from(u16::from_be_bytes([w[0], w[1]]));
+            lo += u64::from(u16::from_be_bytes([w[2], w[3]]));
+        }
+        let tail_start = offset + values.len() - tail.len();
+        for (p, &b) in (tail_start..).zip(tail) {
+            byte(p, b, &mut hi, &mut lo);
+        }
+        self.extension_bytes(index, first_row, values.len(), values, offset, hi, lo)
+    }
+
+    fn check_extension(
+        &self,
+        index: usize,
+        pixels: ExtensionPixels,
+        first_row: usize,
+        len: usize,
+    ) -> Result<()> {
+        let out_of_range = || Error::RowsOutOfRange {
+            path: self.path.clone(),
+            start: first_row,
+            end: first_row + len / self.cols.max(1),
+            rows: self.rows,
+        };
+        let extension = self.extensions.get(index).ok_or_else(out_of_range)?;
+        if extension.pixels != pixels {
+            return Err(out_of_range());
+        }
+        if self.cols == 0 || len % self.cols != 0 {
+            return Err(Error::BufferSize {
+                path: self.path.clone(),
+                expected: len.div_ceil(self.cols.max(1)) * self.cols,
+                found: len,
+            });
+        }
+        let end = first_row + len / self.cols;
+        if end > self.rows || extension.written[first_row..end].iter().any(|&w| w) {
+            return Err(out_of_range());
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn extension_bytes(
+        &mut self,
+        index: usize,
+        first_row: usize,
+        len: usize,
+        bytes: &[u8],
+        offset: usize,
+        hi: u64,
+        lo: u64,
+    ) -> Result<()> {
+        let extension = &mut self.extensions[index];
+        let at = extension.offset + (extension.header.len() + offset) as u64;
+        let file = self.file.as_ref().expect("the file is open until finish");
+        write_all_at(file, bytes, at).map_err(|e| Error::io(&self.path, e))?;
+        extension.sum.hi += hi;
+        extension.sum.lo += lo;
+        let end = first_row + len / self.cols;
+        for row in &mut extension.written[first_row..end] {
+            *row = true;
+        }
+        Ok(())
     }
 
     /// The shape `(rows, columns)` of the image being written.
@@ -538,6 +783,22 @@ impl Writer {
                 .copy_from_slice(checksum.as_str().as_bytes());
             write_all_at(&file, &self.header, 0).map_err(|e| Error::io(&path, e))?;
         }
+        for extension in &mut self.extensions {
+            if let Some((checksum_at, datasum_at)) = extension.checksum_cards {
+                let datasum = extension.sum.value();
+                let card = Card::new("DATASUM", datasum.to_string(), "data unit checksum");
+                extension.header[datasum_at..datasum_at + CARD_LEN]
+                    .copy_from_slice(card.as_str().as_bytes());
+                let mut total = OnesComplementSum::of_bytes(&extension.header);
+                total.add_word(datasum);
+                let checksum =
+                    Card::new("CHECKSUM", encode_checksum(total.value()), "HDU checksum");
+                extension.header[checksum_at..checksum_at + CARD_LEN]
+                    .copy_from_slice(checksum.as_str().as_bytes());
+                write_all_at(&file, &extension.header, extension.offset)
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+        }
         Ok(Complete {
             file: Some(file),
             temp: std::mem::take(&mut self.temp),
@@ -664,8 +925,27 @@ fn header_block(
         ));
     }
     cards.extend(copied);
+    finish_block(cards, &Header::new(), options.checksum)
+}
+
+/// A header block from the mandatory `cards`, `header`'s cards (filtered), the checksum
+/// cards (offsets returned) when asked, and END, padded with blanks to whole blocks.
+fn finish_block(
+    mut cards: Vec<Card>,
+    header: &Header,
+    checksum: bool,
+) -> (Vec<u8>, Option<(usize, usize)>) {
+    let copied = copied_cards(header);
+    if copied.iter().any(|c| c.keyword() == "CONTINUE") && !header.contains("LONGSTRN") {
+        cards.push(Card::new(
+            "LONGSTRN",
+            "OGIP 1.0",
+            "The HEASARC Long String Convention may be used",
+        ));
+    }
+    cards.extend(copied);
     let mut checksum_cards = None;
-    if options.checksum {
+    if checksum {
         let at = cards.len() * CARD_LEN;
         checksum_cards = Some((at, at + CARD_LEN));
         cards.push(Card::new("CHECKSUM", "0000000000000000", "HDU checksum"));

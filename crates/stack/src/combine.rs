@@ -169,6 +169,208 @@ pub struct Combine {
     memory_budget: usize,
     count: bool,
     std: bool,
+    /// The `std` output is the uncertainty of the combined value (astropy ccdproc's
+    /// `Combiner`); left out of the serialization when off, so that a digest of the
+    /// options is what it was.
+    #[serde(default, skip_serializing_if = "is_false")]
+    uncertainty: bool,
+}
+
+/// Whether `b` is false (serde's `skip_serializing_if`).
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Combine {
+    /// Turns the kernel's standard deviations (mean, sum) into ccdproc's uncertainty, or
+    /// computes the median's from the MAD of the band's input values (frame `f`'s value
+    /// of pixel `i` at `input[f * cap + i]`).
+    fn uncertainty_of(&self, input: &[f32], cap: usize, n: usize, count: &[u32], std: &mut [f32]) {
+        let (method, rejection) = (self.method, self.rejection);
+        std.par_chunks_mut(CHUNK)
+            .zip(count.par_chunks(CHUNK))
+            .enumerate()
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(values, scratch): &mut (Vec<f32>, Vec<f64>), (c, (std, count))| {
+                    for (j, (s, &k)) in std.iter_mut().zip(count).enumerate() {
+                        let k = f64::from(k);
+                        if k == 0.0 {
+                            *s = f32::NAN;
+                            continue;
+                        }
+                        let i = c * CHUNK + j;
+                        #[allow(clippy::cast_possible_truncation)]
+                        let out = match method {
+                            Method::Mean => f64::from(*s) / k.sqrt(),
+                            Method::Sum => f64::from(*s) * k.sqrt(),
+                            Method::Median => {
+                                values.clear();
+                                values.extend(
+                                    (0..n).map(|f| input[f * cap + i]).filter(|v| !v.is_nan()),
+                                );
+                                survivors(values, rejection, k);
+                                mad_std(values, scratch) / k.sqrt()
+                            }
+                        };
+                        #[allow(clippy::cast_possible_truncation)]
+                        {
+                            *s = out as f32;
+                        }
+                    }
+                },
+            );
+    }
+}
+
+/// Keeps in `values` (the non-NaN values of a pixel) those that survive `rejection`, as
+/// the kernel does: `kept` of them. When the rejection found here does not keep `kept`
+/// values (a value at a bound, rounded otherwise), `values` is left whole.
+fn survivors(values: &mut Vec<f32>, rejection: Rejection, kept: f64) {
+    let mut v: Vec<f64> = values.iter().map(|&x| f64::from(x)).collect();
+    match rejection {
+        Rejection::None => return,
+        Rejection::MinMax { low, high } => {
+            v.sort_unstable_by(f64::total_cmp);
+            if v.len() <= low + high {
+                return;
+            }
+            v = v[low..v.len() - high].to_vec();
+        }
+        Rejection::SigmaClip {
+            low,
+            high,
+            max_iters,
+            center,
+        } => {
+            v.retain(|x| x.is_finite());
+            let all = v.clone();
+            let mut bounds = None;
+            for _ in 0..max_iters {
+                if v.is_empty() {
+                    break;
+                }
+                #[allow(clippy::cast_precision_loss)]
+                let count = v.len() as f64;
+                let mean = v.iter().sum::<f64>() / count;
+                let c = match center {
+                    Center::Median => median_f64(v.clone()),
+                    Center::Mean => mean,
+                };
+                let sd = (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / count).sqrt();
+                let (lo, hi) = (c - low * sd, c + high * sd);
+                let before = v.len();
+                v.retain(|&x| x >= lo && x <= hi);
+                bounds = Some((lo, hi));
+                if v.len() == before {
+                    break;
+                }
+            }
+            if let Some((lo, hi)) = bounds {
+                v = all.into_iter().filter(|&x| x >= lo && x <= hi).collect();
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    if v.len() as f64 == kept {
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            *values = v.into_iter().map(|x| x as f32).collect();
+        }
+    }
+}
+
+/// `1.482602218505602 * median(|x - median(x)|)` (astropy's `mad_std`, ccdproc's
+/// `sigma_func`), medians of an even count the mean of the two middle values; NaN when
+/// empty. `scratch` is a buffer for the values in `f64`.
+fn mad_std(values: &[f32], scratch: &mut Vec<f64>) -> f64 {
+    scratch.clear();
+    scratch.extend(values.iter().map(|&v| f64::from(v)));
+    let median = median_in_place(scratch);
+    if scratch.len() <= SORTED {
+        // Sorted: the deviations are two sorted runs, merged up to their middle.
+        return 1.482_602_218_505_602 * middle_deviation(scratch, median);
+    }
+    scratch.clear();
+    scratch.extend(values.iter().map(|&v| (f64::from(v) - median).abs()));
+    1.482_602_218_505_602 * median_in_place(scratch)
+}
+
+/// Up to this many values, [`median_in_place`] sorts them (by insertion).
+const SORTED: usize = 64;
+
+/// The median of `|x - median|` over sorted values `s` (not empty): the deviations below
+/// and above the median are each sorted, merged here up to the middle.
+fn middle_deviation(s: &[f64], median: f64) -> f64 {
+    let n = s.len();
+    let split = s.partition_point(|&x| x < median);
+    let (mut below, mut above) = (split, split);
+    let (mut previous, mut current) = (0.0, 0.0);
+    for _ in 0..=n / 2 {
+        let low = (below > 0).then(|| median - s[below - 1]);
+        let high = (above < n).then(|| s[above] - median);
+        let next = match (low, high) {
+            (Some(a), Some(b)) if a <= b => {
+                below -= 1;
+                a
+            }
+            (_, Some(b)) => {
+                above += 1;
+                b
+            }
+            (Some(a), None) => {
+                below -= 1;
+                a
+            }
+            (None, None) => break,
+        };
+        previous = current;
+        current = next;
+    }
+    if n % 2 == 1 {
+        current
+    } else {
+        (previous + current) / 2.0
+    }
+}
+
+/// The median of `values` (reordered, no NaN), the mean of the two middle values of an
+/// even count; NaN when empty. Up to [`SORTED`] values (the frames of a master) are
+/// sorted by insertion, more selected.
+fn median_in_place(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n <= SORTED {
+        for i in 1..n {
+            let v = values[i];
+            let mut j = i;
+            while j > 0 && values[j - 1] > v {
+                values[j] = values[j - 1];
+                j -= 1;
+            }
+            values[j] = v;
+        }
+        return if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+    }
+    let (lower, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        upper
+    } else {
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (below + upper) / 2.0
+    }
+}
+
+/// The median of `values`, as [`median_in_place`].
+fn median_f64(mut values: Vec<f64>) -> f64 {
+    median_in_place(&mut values)
 }
 
 /// What the combine computes, in words, for HISTORY cards and reports:
@@ -235,6 +437,7 @@ impl Combine {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             count: false,
             std: false,
+            uncertainty: false,
         }
     }
 
@@ -352,6 +555,52 @@ impl Combine {
         self
     }
 
+    /// Outputs, per pixel, the uncertainty (standard deviation) of the combined value as
+    /// astropy ccdproc's `Combiner` computes it from the scatter of the values combined
+    /// (`n` of them, after rejection and without NaN), in [`Stacked::std`] and
+    /// [`StackedBand::std`] in place of the plain standard deviation, and the count in
+    /// [`Stacked::count`]:
+    ///
+    /// - mean: `std(x) / sqrt(n)`, the population standard deviation (`ddof = 0`);
+    /// - median: `1.482602218505602 * median(|x - median(x)|) / sqrt(n)`, the MAD-based
+    ///   deviation (`ccdproc.sigma_func`) of the surviving values (the rejection is
+    ///   replayed on the pixel's values; should it not find the kernel's survivors, a
+    ///   value at a bound, the MAD is of all non-NaN values);
+    /// - sum: `std(x) * sqrt(n)`.
+    ///
+    /// NaN where no value was combined. Only the values' scatter counts: the inputs' own
+    /// uncertainties are not propagated, as in ccdproc.
+    ///
+    /// ```
+    /// use eloy_stack::{Combine, InMemory};
+    /// use ndarray::array;
+    /// let (a, b, c) = (array![[1.0_f32]], array![[2.0_f32]], array![[6.0_f32]]);
+    /// let frames = || [InMemory::new(a.view()), InMemory::new(b.view()), InMemory::new(c.view())];
+    /// let mean = Combine::mean().with_uncertainty().run(frames())?;
+    /// // std(1, 2, 6) = sqrt(14 / 3), over sqrt(3)
+    /// assert!((mean.std.unwrap()[[0, 0]] - (14.0_f32 / 9.0).sqrt()).abs() < 1e-6);
+    /// let median = Combine::median().with_uncertainty().run(frames())?;
+    /// // median 2, |x - 2| = 1, 0, 4: MAD 1
+    /// assert!((median.std.unwrap()[[0, 0]] - 1.482602218505602 / 3.0_f32.sqrt()).abs() < 1e-6);
+    /// assert_eq!(median.count.unwrap()[[0, 0]], 3);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub const fn with_uncertainty(mut self) -> Self {
+        self.uncertainty = true;
+        self
+    }
+
+    /// Whether the combine outputs the uncertainty ([`Combine::with_uncertainty`]).
+    ///
+    /// ```
+    /// assert!(eloy_stack::Combine::median().with_uncertainty().tracks_uncertainty());
+    /// assert!(!eloy_stack::Combine::median().tracks_uncertainty());
+    /// ```
+    pub const fn tracks_uncertainty(&self) -> bool {
+        self.uncertainty
+    }
+
     /// The band height, in rows, for `frames` frames of `shape` on the current rayon pool:
     /// what the budget allows, `(budget - threads * scratch) / bytes_per_row`, capped by
     /// the cache-sized working set and the frame's height (see [`Combine::memory_budget`]
@@ -371,7 +620,8 @@ impl Combine {
     /// budget needed.
     pub fn band_rows(&self, frames: usize, shape: (usize, usize)) -> Result<usize, Error> {
         let (rows, cols) = shape;
-        let per_pixel = 4 * frames + 4 + 4 * usize::from(self.count) + 4 * usize::from(self.std);
+        let (count, std) = (self.count || self.uncertainty, self.std || self.uncertainty);
+        let per_pixel = 4 * frames + 4 + 4 * usize::from(count) + 4 * usize::from(std);
         let per_row = per_pixel.saturating_mul(cols);
         let fixed = rayon::current_num_threads().saturating_mul(Kernel::scratch_bytes(frames));
         let needed = fixed.saturating_add(per_row);
@@ -415,8 +665,8 @@ impl Combine {
         I::Item: Into<Frame<'a>>,
     {
         let mut collect = Collect {
-            count: self.count,
-            std: self.std,
+            count: self.count || self.uncertainty,
+            std: self.std || self.uncertainty,
             stacked: None,
         };
         self.run_into(frames, &mut collect)?;
@@ -517,10 +767,13 @@ impl Combine {
             frames.iter_mut().for_each(Prepared::finish_mean);
         }
 
-        let kernel = Kernel::new(self.method, self.rejection, n, self.std);
+        // The median's uncertainty is the MAD's, computed after the kernel: the kernel's
+        // standard deviation is not needed for it.
+        let kernel_std = self.std || (self.uncertainty && self.method != Method::Median);
+        let kernel = Kernel::new(self.method, self.rejection, n, kernel_std);
         let mut image = vec![0.0_f32; cap];
-        let mut count = self.count.then(|| vec![0_u32; cap]);
-        let mut std = self.std.then(|| vec![0.0_f32; cap]);
+        let mut count = (self.count || self.uncertainty).then(|| vec![0_u32; cap]);
+        let mut std = (self.std || self.uncertainty).then(|| vec![0.0_f32; cap]);
         for band in bands(rows, band_rows) {
             let len = band.len() * cols;
             let results: Vec<Result<(), Error>> = frames
@@ -546,6 +799,11 @@ impl Combine {
                 || kernel.scratch(),
                 |scratch, (first, out)| kernel.run(input, cap, first, out, scratch),
             );
+            if self.uncertainty {
+                if let (Some(count), Some(std)) = (count.as_deref(), std.as_deref_mut()) {
+                    self.uncertainty_of(input, cap, n, &count[..len], &mut std[..len]);
+                }
+            }
 
             let h = band.len();
             sink.write_band(StackedBand {

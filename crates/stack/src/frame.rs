@@ -416,6 +416,8 @@ impl<'a> Frame<'a> {
     /// assert_eq!(Frame::new(InMemory::new(a.view())).add_constant(100.0).collect()?, array![[101.0, 98.0]]);
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
+    // A builder step, as `scale` and `divide`: not `std::ops::Add`.
+    #[allow(clippy::should_implement_trait)]
     #[must_use]
     pub fn add_constant(mut self, value: f64) -> Self {
         self.ops.push(PendingOp::Add(value));

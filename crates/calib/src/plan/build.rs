@@ -109,7 +109,14 @@ impl<'a> Planner<'a> {
             key: ExposureKey::from_keyword(&rules.masters.exposure_key),
             raw,
             plan: Plan {
-                options: rules.masters.clone(),
+                options: if rules.uncertainty.is_some() {
+                    crate::MasterOptions {
+                        combine: rules.masters.combine.clone().with_uncertainty(),
+                        ..rules.masters.clone()
+                    }
+                } else {
+                    rules.masters.clone()
+                },
                 failures,
                 ..Plan::default()
             },
@@ -272,6 +279,9 @@ impl<'a> Planner<'a> {
             });
         }
         let mut steps = self.geometry_of(&light.path);
+        if let Some(uncertainty) = &self.rules.uncertainty {
+            steps.push(self.deviation_of(light, uncertainty)?);
+        }
         if let (super::rules::DarkScale::Optimize, DarkModel::Rate(Some(dark)), Some(bias)) =
             (self.rules.dark_scale, model, bias)
         {
@@ -334,9 +344,50 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// The deviation step of a light: its gain and read noise, checked.
+    fn deviation_of(
+        &self,
+        light: &FrameMeta,
+        uncertainty: &super::rules::Uncertainty,
+    ) -> Result<Step, String> {
+        let gain = match self.rules.gain {
+            super::rules::Gain::None => self.gain_from(light, super::rules::Gain::Header),
+            other => self.gain_from(light, other),
+        }
+        .map_err(|e| format!("{e} (for the uncertainty)"))?
+        .unwrap_or(1.0);
+        let (read_noise, keyword) = match (uncertainty.read_noise, light.read_noise) {
+            (Some(r), _) => (r, "--read-noise"),
+            (None, Some(r)) => (r, "RDNOISE"),
+            (None, None) => {
+                return Err(format!(
+                    "{}: header has no RDNOISE keyword: give the read noise in electrons (--read-noise) for the uncertainty",
+                    light.path.display()
+                ));
+            }
+        };
+        if !(read_noise >= 0.0 && read_noise.is_finite()) {
+            return Err(format!(
+                "{}: read noise {keyword} = {} is not a number of electrons at least 0",
+                light.path.display(),
+                number(read_noise)
+            ));
+        }
+        Ok(Step::Deviation { gain, read_noise })
+    }
+
     /// The gain a light is converted to electrons with, if asked (see [`Rules::gain`]).
     fn gain_of(&self, light: &FrameMeta) -> Result<Option<f64>, String> {
-        let (gain, keyword) = match self.rules.gain {
+        self.gain_from(light, self.rules.gain)
+    }
+
+    /// The gain of a light under the rule `rule`.
+    fn gain_from(
+        &self,
+        light: &FrameMeta,
+        rule: super::rules::Gain,
+    ) -> Result<Option<f64>, String> {
+        let (gain, keyword) = match rule {
             super::rules::Gain::None => return Ok(None),
             super::rules::Gain::Given(g) => (g, "--gain"),
             super::rules::Gain::Header => match (light.egain, light.gain) {

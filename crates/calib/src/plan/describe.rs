@@ -98,7 +98,10 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                 compound = true;
                 e
             }
-            Step::Saturation { .. } | Step::Cosmetic { .. } | Step::OptimizeDark { .. } => expr,
+            Step::Saturation { .. }
+            | Step::Cosmetic { .. }
+            | Step::OptimizeDark { .. }
+            | Step::Deviation { .. } => expr,
             Step::Pedestal { adu } => {
                 compound = true;
                 format!("{expr} + {} ADU", seconds(*adu))

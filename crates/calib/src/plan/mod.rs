@@ -30,7 +30,7 @@ use crate::library::Library;
 use crate::masters::{MasterKind, MasterOptions};
 
 pub use describe::formula;
-pub use rules::{Cosmetic, DarkScale, ExposureMatch, Gain, Rules, Saturation};
+pub use rules::{Cosmetic, DarkScale, ExposureMatch, Gain, Rules, Saturation, Uncertainty};
 
 /// The name of a master in a plan, which is also its file name without `.fits`:
 /// `2016-01-05_1020x1530_bin1x1_bias`, `2016-01-05_1020x1530_bin1x1_R_flat`.
@@ -156,6 +156,23 @@ pub enum Step {
     ToElectrons {
         /// Electrons per ADU (`EGAIN`, `GAIN` or given).
         gain: f64,
+    },
+    /// Propagate a per-pixel uncertainty from here on (`--uncertainty`): the raw value's
+    /// standard deviation is astropy ccdproc's `create_deviation`,
+    /// `sqrt(gain * y + read_noise^2) / gain` in the data's unit (`y` the value after the
+    /// overscan and the trim, `gain` in electrons per ADU, `read_noise` in electrons; NaN
+    /// where `y < 0`), propagated through each later step without correlation (astropy's
+    /// `StdDevUncertainty`): subtracting `m * k` adds `(k * s_m)^2` to the variance,
+    /// scaling by `k` multiplies it by `k^2`, dividing by a flat `f` (deviation `s_f`)
+    /// gives `sigma_q^2 = (sigma^2 + q^2 s_f^2) / f^2` for the quotient `q` (relative
+    /// errors in quadrature), adding a pedestal leaves it. The masters' uncertainties are
+    /// their combine's ([`eloy_stack::Combine::with_uncertainty`]). The calibrated file
+    /// gets `UNCERT` and `MASK` image extensions (astropy's `CCDData` layout).
+    Deviation {
+        /// Electrons per ADU (`--gain`, else `EGAIN`, else `GAIN`).
+        gain: f64,
+        /// Read noise in electrons (`--read-noise`, else `RDNOISE`).
+        read_noise: f64,
     },
     /// Add a pedestal (ADU), written as `PEDESTAL`.
     Pedestal {

@@ -75,6 +75,23 @@ pub enum Gain {
     Given(f64),
 }
 
+/// The per-pixel uncertainty propagated into calibrated lights (`--uncertainty`): see
+/// [`Step::Deviation`](crate::Step::Deviation) for the formulas. The gain (electrons per
+/// ADU) is [`Rules::gain`]'s when given, else each light's `EGAIN`, else its `GAIN` (below
+/// 20), whether or not the lights are converted to electrons.
+///
+/// ```
+/// let u = eloy_calib::Uncertainty { read_noise: Some(5.0) };
+/// assert_eq!(eloy_calib::Uncertainty::default().read_noise, None);
+/// # let _ = u;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Uncertainty {
+    /// Read noise in electrons for every light; `None` (the default): each light's
+    /// `RDNOISE` (or `READNOIS`, `RON`).
+    pub read_noise: Option<f64>,
+}
+
 /// Hot and cold pixels of the lights, corrected after the calibration (Siril's `-cc=dark`):
 /// found in the master dark (and dead pixels in the master flat, and a list), replaced from
 /// their same-colour neighbours or marked invalid.
@@ -224,6 +241,10 @@ pub struct Rules {
     /// `-equalize_cfa`): the flat corrects vignetting without imposing its light's colour.
     /// Default `false`.
     pub equalize_cfa: bool,
+    /// Propagate a per-pixel uncertainty into the masters and calibrated lights, written
+    /// as `UNCERT` and `MASK` extensions. Default `None` (none).
+    #[serde(default)]
+    pub uncertainty: Option<Uncertainty>,
 }
 
 impl Default for Rules {
@@ -252,6 +273,7 @@ impl Default for Rules {
             pedestal: None,
             bias_level: None,
             equalize_cfa: false,
+            uncertainty: None,
         }
     }
 }
