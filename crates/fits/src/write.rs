@@ -599,7 +599,7 @@ impl Writer {
         if extension.pixels != pixels {
             return Err(out_of_range());
         }
-        if self.cols == 0 || len % self.cols != 0 {
+        if self.cols == 0 || !len.is_multiple_of(self.cols) {
             return Err(Error::BufferSize {
                 path: self.path.clone(),
                 expected: len.div_ceil(self.cols.max(1)) * self.cols,
