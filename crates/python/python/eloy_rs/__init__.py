@@ -1,0 +1,39 @@
+"""eloy for Python: calibrate astronomical FITS images, fast.
+
+- :mod:`eloy_rs.calibration` and :mod:`eloy_rs.viz`: Python eloy 0.0.11's calibration
+  functions and ``z_scale``, same signatures and results (``from eloy_rs import
+  calibration, viz`` in place of ``from eloy import ...``);
+- :func:`read`, :func:`read_header`, :func:`write`: FITS images and headers;
+- :func:`zscale_limits`: astropy's ``ZScaleInterval`` limits;
+- :func:`stack`: median / mean / sum of many frames with rejection, in bounded memory;
+- :class:`Catalog`: the frames of a folder by night and kind.
+
+Example
+-------
+>>> import eloy_rs
+>>> catalog = eloy_rs.Catalog("night/")                        # doctest: +SKIP
+>>> bias = eloy_rs.stack([f["path"] for f in catalog if f["kind"] == "bias"])  # doctest: +SKIP
+"""
+
+from eloy_rs import calibration, viz
+from eloy_rs._eloy_rs import (
+    Catalog,
+    __version__,
+    read,
+    read_header,
+    stack,
+    write,
+    zscale_limits,
+)
+
+__all__ = [
+    "Catalog",
+    "__version__",
+    "calibration",
+    "read",
+    "read_header",
+    "stack",
+    "viz",
+    "write",
+    "zscale_limits",
+]

@@ -1,0 +1,145 @@
+"""Type stubs of eloy's native module (``eloy_rs._eloy_rs``); import ``eloy_rs``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from os import PathLike
+from typing import Any, Literal, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_Path = Union[str, PathLike[str]]
+_Image = npt.ArrayLike
+_Loader = Callable[[Any], npt.ArrayLike]
+_Exposure = Callable[[Any], float]
+
+__version__: str
+
+def master_bias(
+    files: Optional[Iterable[Any]] = None,
+    fun_load: Optional[_Loader] = None,
+) -> npt.NDArray[np.float64]:
+    """Master bias: the per-pixel ``nanmedian`` of the frames (Python eloy 0.0.11);
+    ``array([0.])`` when ``files`` is None."""
+
+def master_dark(
+    bias: Optional[npt.ArrayLike] = None,
+    files: Optional[Iterable[Any]] = None,
+    fun_load: Optional[_Loader] = None,
+    fun_exp: Optional[_Exposure] = None,
+) -> npt.NDArray[np.float64]:
+    """Master dark rate: ``nanmedian((dark - bias) / exposure)`` (Python eloy 0.0.11);
+    ``array([0.])`` when ``files`` is None."""
+
+def master_flat(
+    bias: Optional[npt.ArrayLike] = None,
+    dark: Optional[npt.ArrayLike] = None,
+    files: Optional[Iterable[Any]] = None,
+    fun_load: Optional[_Loader] = None,
+    fun_exp: Optional[_Exposure] = None,
+) -> npt.NDArray[np.float64]:
+    """Master flat: ``nanmedian(f / mean(f))``, ``f = flat - bias - dark * exposure``
+    (Python eloy 0.0.11); ``array([1.])`` when ``files`` is None."""
+
+def calibrate(
+    data: _Image,
+    exposure: float,
+    dark: npt.ArrayLike,
+    flat: npt.ArrayLike,
+    bias: npt.ArrayLike,
+) -> npt.NDArray[np.float64]:
+    """``(data - (dark * exposure + bias)) / flat``; negative and non-finite values
+    become -1 (Python eloy 0.0.11)."""
+
+def z_scale(data: _Image, c: float = 0.05) -> npt.NDArray[np.floating[Any]]:
+    """``ZScaleInterval(contrast=c)(data)``: the image rescaled to [0, 1] between its
+    zscale limits (Python eloy 0.0.11's ``viz.z_scale``)."""
+
+def read(path: _Path) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
+    """The image (float32, shape ``(NAXIS2, NAXIS1)``) and header (dict) of a FITS file."""
+
+def read_header(path: _Path) -> dict[str, Any]:
+    """The header of a FITS file's image as a dict (``HISTORY``/``COMMENT`` as lists)."""
+
+def write(
+    path: _Path,
+    data: _Image,
+    header: Optional[Any] = None,
+    *,
+    overwrite: bool = False,
+    dtype: Optional[npt.DTypeLike] = None,
+    checksum: bool = True,
+    sync: bool = True,
+) -> None:
+    """Write a 2-d image to a new FITS file atomically (float32 by default; ``dtype``
+    "float64" or "uint16")."""
+
+def zscale_limits(
+    data: _Image,
+    contrast: float = 0.25,
+    *,
+    n_samples: int = 1000,
+    max_reject: float = 0.5,
+    min_npixels: int = 5,
+    krej: float = 2.5,
+    max_iterations: int = 5,
+    sampling: Literal["astropy", "iraf"] = "astropy",
+) -> tuple[float, float]:
+    """astropy's ``ZScaleInterval(...).get_limits(data)``: ``(vmin, vmax)``."""
+
+def stack(
+    files: Iterable[Union[_Path, npt.ArrayLike]],
+    method: Literal["median", "mean", "sum"] = "median",
+    rejection: Optional[Literal["sigma_clip", "minmax"]] = None,
+    memory: int = 268435456,
+    *,
+    sigma: float = 3.0,
+    sigma_lower: Optional[float] = None,
+    sigma_upper: Optional[float] = None,
+    maxiters: Optional[int] = 5,
+    cenfunc: Literal["median", "mean"] = "median",
+    nlow: int = 1,
+    nhigh: int = 1,
+) -> npt.NDArray[np.float32]:
+    """Per-pixel median, mean or sum of frames (files streamed, or arrays), NaN skipped,
+    after optional sigma-clipping or min/max rejection, within ``memory`` bytes."""
+
+class Catalog:
+    """The FITS frames under a folder: kind, night, exposure, filter, camera state."""
+
+    def __init__(
+        self,
+        path: _Path,
+        *,
+        longitude: Optional[float] = None,
+        utc_offset: float = 0.0,
+        exclude: Iterable[_Path] = ...,
+    ) -> None: ...
+    @property
+    def root(self) -> str:
+        """The folder scanned."""
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        """One dict per frame, sorted by path."""
+    @property
+    def failures(self) -> list[dict[str, str]]:
+        """Files that could not be read: ``{"path", "error"}``."""
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The frames as a list of dicts (same as ``frames``)."""
+    def lights(self) -> list[dict[str, Any]]:
+        """The light frames in observation order."""
+    def calibration_for(self, light: Union[_Path, dict[str, Any]]) -> dict[str, list[str]]:
+        """Bias, dark and flat frames that belong to a light."""
+    def summary(self) -> list[dict[str, Any]]:
+        """One dict per night: counts by kind, exposures, filters, shapes."""
+    def to_table(self) -> Any:
+        """The frames as an astropy ``Table`` (needs astropy)."""
+    def to_json(self) -> str:
+        """The catalog as JSON."""
+    @staticmethod
+    def from_json(text: str) -> Catalog:
+        """A catalog from ``to_json``'s text."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+    def __getitem__(self, index: int) -> dict[str, Any]: ...

@@ -1,0 +1,41 @@
+//! `eloy_rs`, eloy for Python: the native module `eloy_rs._eloy_rs` that the Python package
+//! `eloy_rs` (in `python/eloy_rs/`) re-exports.
+//!
+//! - Python eloy 0.0.11's calibration functions with its signatures and results
+//!   ([`calibration`]: `master_bias`, `master_dark`, `master_flat`, `calibrate`, `z_scale`),
+//!   computed by eloy-stack and eloy-calib;
+//! - FITS files ([`io`]: `read`, `read_header`, `write`), `zscale_limits`, the streaming
+//!   combine ([`stack`]) and folder catalogs ([`catalog`]).
+//!
+//! Arrays come in as numpy arrays of any real dtype and byte order and are copied into
+//! owned `f32` (or `f64`) arrays; the work then runs with the interpreter detached (the GIL
+//! released), on eloy's rayon pool.
+//!
+//! Built by maturin (`pip install ./crates/python`); the tests are Python's
+//! (`crates/python/tests`, pytest).
+
+mod calibration;
+mod catalog;
+mod convert;
+mod io;
+mod stack;
+
+use pyo3::prelude::*;
+
+/// eloy's native module; import ``eloy_rs`` instead.
+#[pymodule]
+fn _eloy_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(calibration::master_bias, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::master_dark, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::master_flat, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::calibrate, m)?)?;
+    m.add_function(wrap_pyfunction!(calibration::z_scale, m)?)?;
+    m.add_function(wrap_pyfunction!(io::read, m)?)?;
+    m.add_function(wrap_pyfunction!(io::read_header, m)?)?;
+    m.add_function(wrap_pyfunction!(io::write, m)?)?;
+    m.add_function(wrap_pyfunction!(io::zscale_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(stack::stack, m)?)?;
+    m.add_class::<catalog::Catalog>()?;
+    Ok(())
+}
