@@ -47,25 +47,27 @@ def frames_table(rows: list[dict[str, Any]]):
         values = [row.get(name) for row in rows]
         present = [v for v in values if v is not None]
         mask = [v is None for v in values]
-        if present and all(isinstance(v, bool) for v in present):
+        if not present:
+            # nothing known (no FILTER in any header, say): an empty, fully masked column
+            fill, dtype = "", str
+        elif all(isinstance(v, bool) for v in present):
             fill, dtype = False, bool
-        elif present and all(
+        elif all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in present
         ):
             is_int = all(isinstance(v, int) for v in present)
             fill, dtype = (0, np.int64) if is_int else (np.nan, np.float64)
         elif (
-            present
-            and not any(mask)
+            not any(mask)
             and all(isinstance(v, tuple) and len(v) == len(present[0]) for v in present)
             and all(isinstance(x, int) for v in present for x in v)
         ):
             # (rows, columns): a two-wide integer column
             table[name] = Column(np.array(values, dtype=np.int64), name=name)
             continue
-        elif present and all(isinstance(v, str) for v in present):
+        elif all(isinstance(v, str) for v in present):
             fill, dtype = "", str
-        elif present and all(isinstance(v, (datetime.date, datetime.datetime)) for v in present):
+        elif all(isinstance(v, (datetime.date, datetime.datetime)) for v in present):
             values = [v.isoformat() if v is not None else "" for v in values]
             fill, dtype = "", str
         else:
