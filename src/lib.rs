@@ -9,47 +9,34 @@
 //!   ([`fits::write`]);
 //! - [`stack`]: per-pixel median/mean/sum of many frames with rejection, streamed in bands
 //!   within a memory budget ([`stack::Combine`]);
-//! - [`calib`]: master bias, dark and flat ([`calib::master_bias`], [`calib::master_dark`],
-//!   [`calib::master_flat`]), calibration ([`calib::calibrate`]) and the batch of a whole
-//!   night ([`calib::Batch`]);
+//! - [`calib`]: what each frame gets, decided once as data ([`calib::plan`] gives a
+//!   [`calib::Plan`]: the masters and a recipe of steps per light, with the reasons),
+//!   and the engine that runs it ([`calib::Reduction`]); Python eloy's functions
+//!   ([`calib::master_bias`], [`calib::calibrate`]...) for one set of frames;
 //! - [`viz`]: zscale display limits as astropy computes them ([`viz::zscale_limits`]) and
 //!   PNG pictures ([`viz::render`], [`viz::Figure`]).
 //!
 //! # Example
 //!
-//! A night from disk to calibrated frames:
+//! A night from disk to calibrated frames: scan the headers, plan, run.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use eloy::calib::{self, Batch, CalibrateOptions, Job, MasterOptions, Masters};
+//! use eloy::calib::{self, Library, Reduction, Rules};
 //! use eloy::fits::Catalog;
 //!
 //! let dir = tempfile::tempdir()?;
 //! // A small synthetic night: Bias/, Darks/, Flats/, ScienceImages/.
 //! let spec = calib::synth::NightSpec { rows: 64, cols: 96, lights: 3, ..Default::default() };
-//! calib::synth::Night::new(spec).write(dir.path())?;
+//! calib::synth::Night::new(spec).write(&dir.path().join("raw"))?;
 //!
-//! let catalog = Catalog::scan(dir.path())?;
-//! let lights = catalog.lights();
-//! let set = catalog.calibration_for(lights[0]);
-//! let paths = |frames: &[&eloy::fits::FrameMeta]| frames.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
-//!
-//! let options = MasterOptions::default();
-//! let bias = calib::master_bias(&paths(&set.bias), &options)?;
-//! let dark = calib::master_dark(&paths(&set.dark), Some(&bias), &options)?;
-//! let flat = calib::master_flat(&paths(&set.flat), Some(&bias), Some(&dark), &options)?;
-//! let masters = Masters { bias: Some(bias), dark: Some(dark), flat: Some(flat) };
-//!
-//! let out = dir.path().join("calibrated");
-//! std::fs::create_dir(&out)?;
-//! let outputs: Vec<_> = lights.iter().map(|l| out.join(calib::output_name(&l.path))).collect();
-//! let jobs: Vec<Job> = lights
-//!     .iter()
-//!     .zip(&outputs)
-//!     .map(|(light, output)| Job { light: &light.path, output, masters: &masters })
-//!     .collect();
-//! let report = Batch::new(CalibrateOptions::default()).run(&jobs);
-//! assert_eq!(report.written(), 3);
+//! let catalog = Catalog::scan(dir.path().join("raw"))?;       // headers, kinds, nights
+//! let plan = calib::plan(&catalog, &Rules::default(), &Library::default());
+//! for recipe in &plan.recipes {                               // each light's exposure from its header
+//!     println!("{}: {}", recipe.frame.display(), calib::formula(&recipe.steps));
+//! }
+//! let report = Reduction::new(&plan, dir.path().join("out")).run();
+//! assert_eq!(report.lights.written(), 3);
 //! # Ok(()) }
 //! ```
 

@@ -9,8 +9,8 @@ mod corpus;
 use std::path::{Path, PathBuf};
 
 use eloy::calib::{
-    Batch, CalibrateOptions, Job, MasterOptions, Masters, Outcome, master_bias, master_dark,
-    master_flat, plan,
+    Batch, CalibrateOptions, Job, Library, MasterKind, MasterOptions, MasterSet, MasterSource,
+    Masters, Outcome, Rules, master_bias, master_dark, master_flat, plan,
 };
 use eloy::fits::{Catalog, FrameMeta, Header, NightRule, WriteOptions};
 
@@ -160,7 +160,11 @@ fn frames_with_unusable_exposures_or_shapes_are_errors_naming_them() {
         &options,
     )
     .unwrap();
-    let dark = master_dark(&good_darks(&corpus), Some(&bias), &options).unwrap();
+    let with_bias = Masters {
+        bias: Some(bias.clone()),
+        ..Masters::default()
+    };
+    let dark = master_dark(&good_darks(&corpus), &with_bias, &options).unwrap();
     let with_dark = Masters {
         bias: Some(bias.clone()),
         dark: Some(dark),
@@ -172,16 +176,11 @@ fn frames_with_unusable_exposures_or_shapes_are_errors_naming_them() {
                 // The master dark refuses it, naming it, before reading a pixel.
                 let mut files = good_darks(&corpus);
                 files.insert(2, case.path.clone());
-                let err = master_dark(&files, Some(&bias), &options).unwrap_err();
+                let err = master_dark(&files, &with_bias, &options).unwrap_err();
                 assert_names(&err.to_string(), &case.path, parts);
                 // So does a master flat that subtracts a dark scaled by the flat's exposure.
-                let err = master_flat(
-                    std::slice::from_ref(&case.path),
-                    Some(&bias),
-                    with_dark.dark.as_ref(),
-                    &options,
-                )
-                .unwrap_err();
+                let err = master_flat(std::slice::from_ref(&case.path), &with_dark, &options)
+                    .unwrap_err();
                 assert_names(&err.to_string(), &case.path, parts);
             }
             Expect::BadLightExposure(parts) => {
@@ -236,29 +235,40 @@ fn a_batch_over_the_whole_night_calibrates_the_good_and_names_the_bad() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus::write(dir.path());
     let catalog = Catalog::scan(&corpus.root).unwrap();
-    let group = plan(&catalog)
-        .into_iter()
-        .find(|g| g.shape == (corpus::ROWS, corpus::COLS))
-        .unwrap();
-    let options = MasterOptions::default();
-    let darks: Vec<PathBuf> = group
-        .dark
+    let plan = plan(&catalog, &Rules::default(), &Library::default());
+    let group = plan
+        .groups
         .iter()
+        .position(|g| g.shape == (corpus::ROWS, corpus::COLS))
+        .unwrap();
+    let recipe = plan.recipes_of(group).next().unwrap();
+    // The frames of the group's master of each kind.
+    let inputs = |kind: MasterKind| -> Vec<PathBuf> {
+        let master = plan
+            .masters
+            .iter()
+            .find(|m| m.kind == kind && recipe.masters().contains(&&m.id))
+            .unwrap();
+        match &master.source {
+            MasterSource::Frames { inputs } => inputs.iter().map(|i| i.frame.clone()).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let options = MasterOptions::default();
+    let darks: Vec<PathBuf> = inputs(MasterKind::Dark)
+        .into_iter()
         .filter(|p| {
             let (header, _) = eloy::fits::read_header(p).unwrap();
-            eloy::calib::exposure(&header, "EXPTIME", p).is_ok()
+            eloy::fits::exposure(&header, p).is_ok()
         })
-        .cloned()
         .collect();
     assert_eq!(darks, good_darks(&corpus));
-    let bias = master_bias(&group.bias, &options).unwrap();
-    let dark = master_dark(&darks, Some(&bias), &options).unwrap();
-    let flat = master_flat(&group.flat, Some(&bias), Some(&dark), &options).unwrap();
-    let masters = Masters {
-        bias: Some(bias),
-        dark: Some(dark),
-        flat: Some(flat),
+    let mut masters = Masters {
+        bias: Some(master_bias(&inputs(MasterKind::Bias), &options).unwrap()),
+        ..Masters::default()
     };
+    masters.dark = Some(master_dark(&darks, &masters, &options).unwrap());
+    masters.flat = Some(master_flat(&inputs(MasterKind::Flat), &masters, &options).unwrap());
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     // Every light of the catalog, whatever its shape, with the 24x32 masters.
@@ -267,16 +277,30 @@ fn a_batch_over_the_whole_night_calibrates_the_good_and_names_the_bad() {
         .iter()
         .map(|l| out.join(eloy::calib::output_name(l)))
         .collect();
-    let jobs: Vec<Job> = lights
+    // A light whose exposure cannot be read fails when its job is made (the dark needs
+    // it); the others run in the batch.
+    let options = CalibrateOptions::default();
+    let made: Vec<Result<Job, eloy::calib::Error>> = lights
         .iter()
         .zip(&outputs)
-        .map(|(light, output)| Job {
-            light,
-            output,
-            masters: &masters,
-        })
+        .map(|(light, output)| Job::with_masters(light, output, &masters, &options))
         .collect();
-    let report = Batch::new(CalibrateOptions::default()).run(&jobs);
+    let jobs: Vec<Job> = made
+        .iter()
+        .filter_map(|j| j.as_ref().ok().cloned())
+        .collect();
+    let ran = Batch::new(options).run(&jobs, &MasterSet::from(masters));
+    let mut ran = ran.outcomes.into_iter();
+    let report = eloy::calib::BatchReport {
+        outcomes: made
+            .into_iter()
+            .zip(&lights)
+            .map(|(job, light)| match job {
+                Ok(_) => ran.next().unwrap(),
+                Err(e) => (light.clone(), Outcome::Failed(e)),
+            })
+            .collect(),
+    };
     for ((light, outcome), output) in report.outcomes.iter().zip(&outputs) {
         let case = corpus.cases.iter().find(|c| &c.path == light);
         match (case.map(|c| (c.what, c.expect)), outcome) {

@@ -320,7 +320,9 @@ pub fn write(root: &Path) -> Corpus {
             match value {
                 Some(v) => h.set("EXPTIME", v.clone(), ""),
                 None => {
+                    // No exposure keyword at all (EXPOSURE would stand in for EXPTIME).
                     h.remove("EXPTIME");
+                    h.remove("EXPOSURE");
                 }
             }
             let stem = if dark { "dark" } else { "light" };

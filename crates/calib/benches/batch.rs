@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use eloy_calib::synth::{Night, NightSpec};
-use eloy_calib::{Batch, CalibrateOptions, Job, Master, Masters, output_name};
-use eloy_fits::FrameKind;
+use eloy_calib::{
+    Batch, CalibrateOptions, Job, Master, MasterKind, MasterSet, Masters, output_name,
+};
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -47,9 +48,13 @@ fn main() {
     );
     let truth = night.truth();
     let masters = Masters {
-        bias: Some(Master::new(FrameKind::Bias, truth.bias.clone())),
-        dark: Some(Master::new(FrameKind::Dark, truth.dark_rate.clone())),
-        flat: Some(Master::new(FrameKind::Flat, truth.flat.clone())),
+        bias: Some(Master::new(MasterKind::Bias, truth.bias.clone())),
+        dark: Some(Master::new(MasterKind::Dark, truth.dark_rate.clone())),
+        flat: Some(Master::new(MasterKind::Flat, truth.flat.clone())),
+    };
+    let options = CalibrateOptions {
+        sync: false,
+        ..CalibrateOptions::default()
     };
     let out = dir.path().join("calibrated");
     std::fs::create_dir(&out).expect("output folder");
@@ -57,18 +62,11 @@ fn main() {
     let jobs: Vec<Job> = paths
         .iter()
         .zip(&outputs)
-        .map(|(light, output)| Job {
-            light,
-            output,
-            masters: &masters,
-        })
+        .map(|(light, output)| Job::with_masters(light, output, &masters, &options).expect("job"))
         .collect();
-    let options = CalibrateOptions {
-        sync: false,
-        ..CalibrateOptions::default()
-    };
+    let masters = MasterSet::from(masters);
     let started = Instant::now();
-    let report = Batch::new(options).run(&jobs);
+    let report = Batch::new(options).run(&jobs, &masters);
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(report.written(), lights, "{:?}", report.failures().next());
     println!(

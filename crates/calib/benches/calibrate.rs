@@ -6,8 +6,7 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eloy_calib::{InvalidPixels, Master, Masters, calibrate};
-use eloy_fits::FrameKind;
+use eloy_calib::{InvalidPixels, Master, MasterKind, Masters, calibrate};
 use ndarray::Array2;
 
 fn bench_calibrate(c: &mut Criterion) {
@@ -17,15 +16,15 @@ fn bench_calibrate(c: &mut Criterion) {
         });
         let masters = Masters {
             bias: Some(Master::new(
-                FrameKind::Bias,
+                MasterKind::Bias,
                 Array2::from_elem((rows, cols), 1000.5),
             )),
             dark: Some(Master::new(
-                FrameKind::Dark,
+                MasterKind::Dark,
                 Array2::from_elem((rows, cols), 0.05),
             )),
             flat: Some(Master::new(
-                FrameKind::Flat,
+                MasterKind::Flat,
                 Array2::from_shape_fn((rows, cols), |(r, _)| 0.8 + 0.4 * r as f32 / rows as f32),
             )),
         };

@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ndarray::ArrayViewMut2;
 use rayon::prelude::*;
 
-use eloy_fits::{Complete, Precision, Reader, WriteOptions, Writer};
+use eloy_fits::{Complete, ExposureKey, Precision, Reader, WriteOptions, Writer};
+use eloy_stack::{BandSink, StackedBand};
 
-use crate::calibrate::{InvalidPixels, calibrate_in_place, exposure};
+use crate::calibrate::InvalidPixels;
+use crate::engine::{self, Lookup, MasterSet, check_masters};
 use crate::error::{Error, Result};
-use crate::masters::{Master, Masters};
+use crate::masters::{Master, MasterKind, Masters};
+use crate::plan::{Recipe, Step};
 
 /// How light frames are calibrated to files.
 ///
@@ -89,155 +91,170 @@ pub fn output_name(light: &Path) -> String {
     name + ".fits"
 }
 
-fn describe_master(master: Option<&Master>, missing: &str) -> String {
-    match master {
-        Some(m) => m.path.as_ref().map_or_else(
-            || format!("in-memory {} of {} frames", m.kind, m.inputs.len()),
-            |p| {
-                p.file_name().map_or_else(
-                    || p.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                )
-            },
-        ),
-        None => missing.to_owned(),
-    }
+fn describe_master(master: &Master) -> String {
+    master.path.as_ref().map_or_else(
+        || {
+            format!(
+                "in-memory {} of {} frames",
+                master.kind,
+                master.inputs.len()
+            )
+        },
+        |p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        },
+    )
 }
 
 /// The header of a calibrated frame: the light's, plus IRAF-style `ZEROCOR`, `DARKCOR`,
-/// `FLATCOR` naming the masters, `CALINVAL` naming the invalid-pixel rule, `BUNIT`, and
-/// HISTORY cards.
+/// `FLATCOR` naming the masters the steps used, `CALINVAL` naming the invalid-pixel rule,
+/// `BUNIT`, and HISTORY cards with the formula and the masters' paths.
 fn calibrated_header(
     light: &eloy_fits::Header,
-    masters: &Masters,
-    exposure_s: f64,
-    options: &CalibrateOptions,
+    steps: &[Step],
+    masters: &dyn Lookup,
 ) -> eloy_fits::Header {
     let mut h = light.clone();
-    h.set(
-        "ZEROCOR",
-        describe_master(masters.bias.as_ref(), "none (bias 0)"),
-        "master bias subtracted",
-    );
+    let used: Vec<&Master> = steps
+        .iter()
+        .flat_map(Step::masters)
+        .filter_map(|id| masters.master(id))
+        .collect();
+    let of_kind = |kind: MasterKind| used.iter().find(|m| m.kind == kind).copied();
+    let direct_dark = of_kind(MasterKind::Dark).filter(|d| d.exposure.is_some());
+    let zero = match (of_kind(MasterKind::Bias), direct_dark) {
+        (Some(bias), _) => describe_master(bias),
+        (None, Some(dark)) => format!("in the dark: {}", describe_master(dark)),
+        (None, None) => "none (bias 0)".to_owned(),
+    };
+    h.set("ZEROCOR", zero, "master bias subtracted");
     h.set(
         "DARKCOR",
-        describe_master(masters.dark.as_ref(), "none (dark 0)"),
-        "master dark rate x exposure subtracted",
+        of_kind(MasterKind::Dark).map_or_else(|| "none (dark 0)".to_owned(), describe_master),
+        if direct_dark.is_some() {
+            "master dark of the same exposure subtracted"
+        } else {
+            "master dark rate x exposure subtracted"
+        },
     );
     h.set(
         "FLATCOR",
-        describe_master(masters.flat.as_ref(), "none (flat 1)"),
+        of_kind(MasterKind::Flat).map_or_else(|| "none (flat 1)".to_owned(), describe_master),
         "divided by master flat",
     );
+    let invalid = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Invalid { rule } => Some(*rule),
+            _ => None,
+        })
+        .unwrap_or(InvalidPixels::Keep);
     h.set(
         "CALINVAL",
-        options.invalid.name(),
+        invalid.name(),
         "invalid-pixel rule of eloy calibrate",
     );
     h.set("BUNIT", "ADU", "physical unit of the pixels");
     h.push_history(&format!(
-        "eloy {} calibrate: (raw - (dark * {exposure_s} s + bias)) / flat; {}",
+        "eloy {} calibrate: {}; {}",
         env!("CARGO_PKG_VERSION"),
-        options.invalid.describe()
+        crate::plan::formula(steps),
+        invalid.describe()
     ));
-    for (name, master) in [
-        ("bias", &masters.bias),
-        ("dark", &masters.dark),
-        ("flat", &masters.flat),
-    ] {
-        if let Some(path) = master.as_ref().and_then(|m| m.path.as_ref()) {
-            h.push_history(&format!("master {name}: {}", path.display()));
+    for master in &used {
+        if let Some(path) = &master.path {
+            h.push_history(&format!("master {}: {}", master.kind, path.display()));
         }
     }
     h
 }
 
-/// Calibrates the light frame `light` into a new file `output`, streaming bands of rows
-/// (memory: one band, whatever the frame size). The output has the light's header plus
-/// the records described in [`Batch`]; it is written atomically.
+/// Calibrates the light frame `light` into a new file `output` with Python eloy's formula
+/// and the trio `masters`, streaming bands of rows (memory: one band, whatever the frame
+/// size). The output has the light's header plus the records described in [`Batch`]; it
+/// is written atomically.
 ///
 /// # Errors
-/// Read errors naming `light`; [`Error::MissingExposure`] / [`Error::BadExposure`] when a
-/// dark master is used and the light has no positive exposure; [`Error::ShapeMismatch`];
-/// write errors naming `output` ([`eloy_fits::Error::AlreadyExists`] without
-/// [`CalibrateOptions::overwrite`]).
+/// Read errors naming `light`; [`eloy_fits::Error::MissingKeyword`] /
+/// [`eloy_fits::Error::BadExposure`] when a dark master is used and the light has no
+/// positive exposure; [`Error::ShapeMismatch`]; write errors naming `output`
+/// ([`eloy_fits::Error::AlreadyExists`] without [`CalibrateOptions::overwrite`]).
 pub fn calibrate_file(
     light: &Path,
     output: &Path,
     masters: &Masters,
     options: &CalibrateOptions,
 ) -> Result<()> {
-    calibrate_file_cancellable(light, output, masters, options, None)?.publish()?;
+    // Python eloy reads EXPTIME for every light; it only matters with a dark master.
+    let job = Job::with_masters(light, output, masters, options)?;
+    calibrate_steps(light, output, &job.steps, masters, options, None)?.publish()?;
     Ok(())
 }
 
-fn calibrate_file_cancellable(
+/// Calibrates `light` through `steps` into `output`, up to a complete file, not yet synced
+/// nor renamed (the one engine of a light: a [`Reader`] streamed through the steps into a
+/// [`Writer`]).
+fn calibrate_steps(
     light: &Path,
     output: &Path,
-    masters: &Masters,
+    steps: &[Step],
+    masters: &dyn Lookup,
     options: &CalibrateOptions,
     cancel: Option<&AtomicBool>,
 ) -> Result<Complete> {
-    let mut reader = Reader::open(light)?;
+    let reader = Reader::open(light)?;
     let shape = reader.shape();
-    if let Some(expected) = masters.shape()? {
-        if expected != shape {
-            return Err(Error::ShapeMismatch {
-                path: light.to_path_buf(),
-                expected,
-                found: shape,
-            });
-        }
-    }
-    // Python eloy reads EXPTIME for every light; it only matters with a dark master.
-    let seconds = match exposure(reader.header(), &options.exposure_key, light) {
-        Ok(s) => s,
-        Err(e) if masters.dark.is_some() => return Err(e),
-        Err(_) => 0.0,
-    };
-    let header = calibrated_header(reader.header(), masters, seconds, options);
+    check_masters(steps, masters, light, shape)?;
+    let header = calibrated_header(reader.header(), steps, masters);
     let write_options = WriteOptions {
         precision: options.precision,
         overwrite: options.overwrite,
         checksum: true,
         sync: options.sync,
     };
-    let (rows, cols) = shape;
+    let cols = shape.1;
+    let band_rows = options.band_rows.min(BAND_PIXELS / cols.max(1)).max(1);
     let mut writer = Writer::create(output, shape, &header, &write_options)?;
-    let band_rows = options
-        .band_rows
-        .min(BAND_PIXELS / cols.max(1))
-        .clamp(1, rows.max(1));
-    let mut buffer = vec![0.0f32; band_rows * cols];
-    let mut start = 0;
-    while start < rows {
-        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-            // Dropping the writer deletes its temporary file.
-            return Err(Error::Cancelled {
-                path: light.to_path_buf(),
-            });
-        }
-        let end = (start + band_rows).min(rows);
-        let band = &mut buffer[..(end - start) * cols];
-        reader.read_rows(start..end, band)?;
-        let view = ArrayViewMut2::from_shape((end - start, cols), band)
-            .expect("the band buffer holds (end - start) * cols values");
-        calibrate_in_place(view, start, seconds, masters, options.invalid).map_err(
-            |e| match e {
-                Error::ShapeMismatch {
-                    expected, found, ..
-                } => Error::ShapeMismatch {
-                    path: light.to_path_buf(),
-                    expected,
-                    found,
-                },
-                other => other,
-            },
-        )?;
-        writer.write_rows(start, band)?;
-        start = end;
+    let stream = {
+        let mut sink = Cancellable {
+            writer: &mut writer,
+            cancel,
+        };
+        engine::frame(reader, steps, masters)?.stream_into(band_rows, &mut sink)
+    };
+    match stream {
+        Ok(()) => Ok(writer.complete()?),
+        // Dropping the writer deletes its temporary file.
+        Err(eloy_stack::Error::Sink(e)) if e.to_string() == CANCELLED => Err(Error::Cancelled {
+            path: light.to_path_buf(),
+        }),
+        Err(eloy_stack::Error::Fits(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
-    Ok(writer.complete()?)
+}
+
+const CANCELLED: &str = "cancelled";
+
+/// A writer that stops taking bands once the batch is cancelled.
+struct Cancellable<'w> {
+    writer: &'w mut Writer,
+    cancel: Option<&'w AtomicBool>,
+}
+
+impl BandSink for Cancellable<'_> {
+    fn start(&mut self, shape: (usize, usize)) -> std::result::Result<(), eloy_stack::Error> {
+        self.writer.start(shape)
+    }
+
+    fn write_band(&mut self, band: StackedBand<'_>) -> std::result::Result<(), eloy_stack::Error> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(eloy_stack::Error::Sink(CANCELLED.into()));
+        }
+        self.writer.write_band(band)
+    }
 }
 
 /// Whether `output` is a complete file written by eloy: it opens and its FITS checksum
@@ -252,15 +269,89 @@ fn is_complete(output: &Path) -> bool {
 /// [`CalibrateOptions::sync`]).
 const SYNCERS: usize = 2;
 
-/// One light to calibrate: where it is, where its output goes, with which masters.
-#[derive(Clone, Copy, Debug)]
-pub struct Job<'a> {
+/// One light to calibrate: where it is, where its output goes, and its steps (naming
+/// masters of the batch's [`MasterSet`]).
+///
+/// ```
+/// use eloy_calib::{InvalidPixels, Job, Step};
+/// let job = Job {
+///     light: "raw/light_001.fits".into(),
+///     output: "out/light_001.fits".into(),
+///     steps: vec![Step::Invalid { rule: InvalidPixels::MinusOne }],
+/// };
+/// assert_eq!(job.light.file_name().unwrap(), "light_001.fits");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
     /// The light frame.
-    pub light: &'a Path,
+    pub light: PathBuf,
     /// The output file.
-    pub output: &'a Path,
-    /// The masters of its night, shape and binning.
-    pub masters: &'a Masters,
+    pub output: PathBuf,
+    /// What the light goes through.
+    pub steps: Vec<Step>,
+}
+
+impl Job {
+    /// The job of Python eloy's calibration of `light` with the trio `masters` (as
+    /// [`calibrate_file`] does): the light's exposure read from its header (needed only
+    /// with a dark), its output at `output`. Run it with `MasterSet::from(masters)`.
+    ///
+    /// # Errors
+    /// Read errors naming `light`; a missing or bad exposure when `masters` has a dark.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_calib::Error> {
+    /// use eloy_calib::{Batch, CalibrateOptions, Job, MasterSet, Masters};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let light = dir.path().join("light.fits");
+    /// eloy_fits::write(&light, ndarray::Array2::from_elem((8, 8), 5.0f32).view(), &eloy_fits::Header::new(), &Default::default())?;
+    /// let options = CalibrateOptions::default();
+    /// let job = Job::with_masters(&light, &dir.path().join("out.fits"), &Masters::default(), &options)?;
+    /// let report = Batch::new(options).run(&[job], &MasterSet::from(Masters::default()));
+    /// assert_eq!(report.written(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_masters(
+        light: &Path,
+        output: &Path,
+        masters: &Masters,
+        options: &CalibrateOptions,
+    ) -> Result<Job> {
+        masters.shape()?;
+        let (header, _) = eloy_fits::read_header(light)?;
+        let seconds = match ExposureKey::from_keyword(&options.exposure_key).read(&header, light) {
+            Ok(s) => s,
+            Err(e) if masters.dark.is_some() => return Err(e.into()),
+            Err(_) => 0.0,
+        };
+        Ok(Job {
+            light: light.to_path_buf(),
+            output: output.to_path_buf(),
+            steps: masters.steps(seconds, options.invalid),
+        })
+    }
+
+    /// The job of a plan's recipe, its output under the folder `out`.
+    ///
+    /// ```
+    /// use eloy_calib::{Job, Recipe};
+    /// let recipe = Recipe {
+    ///     frame: "raw/a.fits".into(),
+    ///     output: "2016-01-05/a.fits".into(),
+    ///     group: 0,
+    ///     exposure: Some(30.0),
+    ///     shape: (4, 4),
+    ///     steps: Vec::new(),
+    /// };
+    /// assert_eq!(Job::from_recipe(&recipe, "out".as_ref()).output, std::path::Path::new("out/2016-01-05/a.fits"));
+    /// ```
+    pub fn from_recipe(recipe: &Recipe, out: &Path) -> Job {
+        Job {
+            light: recipe.frame.clone(),
+            output: out.join(&recipe.output),
+            steps: recipe.steps.clone(),
+        }
+    }
 }
 
 /// What became of one light.
@@ -335,7 +426,7 @@ impl BatchReport {
     }
 }
 
-/// Calibrates many lights in parallel, each streamed band by band.
+/// Calibrates many lights in parallel, each streamed band by band through its steps.
 ///
 /// - **Memory** is flat in the number of lights: rayon runs one light per thread at a time,
 ///   and a light in flight holds one band (see [`CalibrateOptions::band_rows`]). The
@@ -351,32 +442,27 @@ impl BatchReport {
 /// - **Resuming**: an output that exists and is complete (its checksum is right) is
 ///   skipped; one that exists but is not complete is a failure (never overwritten unless
 ///   [`CalibrateOptions::overwrite`]).
-/// - **Failures** (an unreadable light, a missing exposure, a shape that does not match
-///   its masters, two lights with one output name) are reported per light; the batch goes
-///   on.
+/// - **Failures** (an unreadable light, a shape that does not match its masters, two
+///   lights with one output name) are reported per light; the batch goes on.
 /// - **Progress** goes to a callback after each light; a cancel flag stops the batch:
 ///   lights in flight stop at their next band and leave nothing behind.
 ///
 /// ```
-/// # fn main() -> Result<(), eloy_calib::Error> {
-/// use eloy_calib::{Batch, CalibrateOptions, Job, Masters};
-/// let dir = tempfile::tempdir().unwrap();
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use eloy_calib::synth::{Night, NightSpec};
+/// use eloy_calib::{Batch, CalibrateOptions, Job, Library, MasterSet, Rules};
+/// let dir = tempfile::tempdir()?;
+/// Night::new(NightSpec { rows: 16, cols: 24, lights: 3, ..Default::default() }).write(dir.path())?;
+/// let catalog = eloy_fits::Catalog::scan(dir.path())?;
+/// let plan = eloy_calib::plan(&catalog, &Rules::default(), &Library::default());
 /// let out = dir.path().join("calibrated");
-/// std::fs::create_dir(&out).unwrap();
-/// let mut lights = Vec::new();
-/// for i in 0..3 {
-///     let path = dir.path().join(format!("light_{i}.fits"));
-///     let mut header = eloy_fits::Header::new();
-///     header.set("EXPTIME", 10.0, "");
-///     eloy_fits::write(&path, ndarray::Array2::from_elem((8, 8), 5.0f32).view(), &header, &Default::default())?;
-///     lights.push((path, out.join(format!("light_{i}.fits"))));
-/// }
-/// let masters = Masters::default();
-/// let jobs: Vec<Job> = lights.iter().map(|(l, o)| Job { light: l, output: o, masters: &masters }).collect();
-/// let report = Batch::new(CalibrateOptions::default()).run(&jobs);
+/// let masters: MasterSet = eloy_calib::build_masters(&plan, &out)?;
+/// std::fs::create_dir_all(out.join("2016-01-05"))?;
+/// let jobs: Vec<Job> = plan.recipes.iter().map(|r| Job::from_recipe(r, &out)).collect();
+/// let report = Batch::new(CalibrateOptions::default()).run(&jobs, &masters);
 /// assert_eq!(report.written(), 3);
 /// // A second run finds the outputs complete and skips them.
-/// assert_eq!(Batch::new(CalibrateOptions::default()).run(&jobs).skipped(), 3);
+/// assert_eq!(Batch::new(CalibrateOptions::default()).run(&jobs, &masters).skipped(), 3);
 /// # Ok(()) }
 /// ```
 pub struct Batch<'a> {
@@ -419,19 +505,20 @@ impl<'a> Batch<'a> {
         self
     }
 
-    /// Runs the jobs on the current rayon pool; see [`Batch`].
-    pub fn run(&self, jobs: &[Job<'_>]) -> BatchReport {
+    /// Runs the jobs on the current rayon pool, with the masters of `masters`; see
+    /// [`Batch`].
+    pub fn run(&self, jobs: &[Job], masters: &MasterSet) -> BatchReport {
         let mut first_claim: HashMap<&Path, &Path> = HashMap::new();
         let collisions: Vec<Option<Error>> = jobs
             .iter()
-            .map(|job| match first_claim.get(job.output) {
+            .map(|job| match first_claim.get(job.output.as_path()) {
                 Some(other) => Some(Error::OutputCollision {
-                    output: job.output.to_path_buf(),
-                    light: job.light.to_path_buf(),
+                    output: job.output.clone(),
+                    light: job.light.clone(),
                     other: other.to_path_buf(),
                 }),
                 None => {
-                    first_claim.insert(job.output, job.light);
+                    first_claim.insert(&job.output, &job.light);
                     None
                 }
             })
@@ -445,7 +532,7 @@ impl<'a> Batch<'a> {
                 callback(&Progress {
                     finished: done,
                     total,
-                    light: jobs[i].light,
+                    light: &jobs[i].light,
                     outcome: &outcome,
                 });
             }
@@ -477,7 +564,7 @@ impl<'a> Batch<'a> {
                     |sender, (i, (job, collision))| {
                         let result = match collision {
                             Some(err) => Err(Outcome::Failed(err)),
-                            None => self.one(job),
+                            None => self.one(job, masters),
                         };
                         match result {
                             // The syncers only stop once every sender is gone.
@@ -500,7 +587,9 @@ impl<'a> Batch<'a> {
                 .for_each(|(i, (job, collision))| {
                     let outcome = match collision {
                         Some(err) => Outcome::Failed(err),
-                        None => self.one(job).map_or_else(|outcome| outcome, published),
+                        None => self
+                            .one(job, masters)
+                            .map_or_else(|outcome| outcome, published),
                     };
                     record(i, outcome);
                 });
@@ -513,31 +602,32 @@ impl<'a> Batch<'a> {
                     .into_inner()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .unwrap_or(Outcome::Cancelled);
-                (job.light.to_path_buf(), outcome)
+                (job.light.clone(), outcome)
             })
             .collect();
         BatchReport { outcomes }
     }
 
     /// Calibrates one light up to a complete file, not yet synced nor renamed.
-    fn one(&self, job: &Job<'_>) -> Result<Complete, Outcome> {
+    fn one(&self, job: &Job, masters: &MasterSet) -> Result<Complete, Outcome> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(Outcome::Cancelled);
         }
         if !self.options.overwrite && job.output.exists() {
-            if is_complete(job.output) {
+            if is_complete(&job.output) {
                 return Err(Outcome::Skipped);
             }
             return Err(Outcome::Failed(Error::Fits(
                 eloy_fits::Error::AlreadyExists {
-                    path: job.output.to_path_buf(),
+                    path: job.output.clone(),
                 },
             )));
         }
-        calibrate_file_cancellable(
-            job.light,
-            job.output,
-            job.masters,
+        calibrate_steps(
+            &job.light,
+            &job.output,
+            &job.steps,
+            masters,
             &self.options,
             self.cancel,
         )

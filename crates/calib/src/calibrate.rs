@@ -1,12 +1,11 @@
-//! Calibrating a science frame: `(raw - (dark * exposure + bias)) / flat`.
+//! Calibrating a science frame in memory, as Python eloy does:
+//! `(raw - (dark * exposure + bias)) / flat`, and the rule for invalid pixels.
 
-use std::path::Path;
+use ndarray::{Array2, ArrayView2};
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, CowArray, Zip};
-
-use eloy_fits::Header;
-
-use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
 use crate::masters::Masters;
 
 /// What becomes of pixels that calibration makes invalid.
@@ -76,20 +75,21 @@ impl InvalidPixels {
 /// This is Python eloy's `calibration.calibrate(data, exposure, dark, flat, bias)`: a
 /// missing master counts as bias 0, dark 0, flat 1. Each pixel is computed in `f64` from
 /// the `f32` inputs and rounded to `f32` once; NaN in any input gives NaN before the rule.
-/// Rows are calibrated in parallel on the current rayon pool.
+/// It runs the steps of [`Masters::steps`] through the same engine as a night's lights,
+/// rows in parallel on the current rayon pool.
 ///
 /// # Errors
 /// [`Error::ShapeMismatch`] when `raw` and the masters differ in shape (the path in the
-/// error is empty: use [`calibrate_file`](crate::calibrate_file) for files).
+/// error is empty: use [`calibrate_file`](crate::calibrate_file) for files);
+/// [`Error::WrongMaster`] for a master in another kind's field.
 ///
 /// ```
-/// use eloy_calib::{calibrate, InvalidPixels, Master, Masters};
-/// use eloy_fits::FrameKind;
+/// use eloy_calib::{calibrate, InvalidPixels, Master, MasterKind, Masters};
 /// use ndarray::array;
 /// let masters = Masters {
-///     bias: Some(Master::new(FrameKind::Bias, array![[100.0f32, 100.0]])),
-///     dark: Some(Master::new(FrameKind::Dark, array![[0.5f32, 0.5]])),
-///     flat: Some(Master::new(FrameKind::Flat, array![[0.5f32, 2.0]])),
+///     bias: Some(Master::new(MasterKind::Bias, array![[100.0f32, 100.0]])),
+///     dark: Some(Master::new(MasterKind::Dark, array![[0.5f32, 0.5]])),
+///     flat: Some(Master::new(MasterKind::Flat, array![[0.5f32, 2.0]])),
 /// };
 /// let raw = array![[160.0f32, 50.0]];
 /// let out = calibrate(raw.view(), 20.0, &masters, InvalidPixels::MinusOne)?;
@@ -102,194 +102,14 @@ pub fn calibrate(
     masters: &Masters,
     invalid: InvalidPixels,
 ) -> Result<Array2<f32>> {
-    let mut out = raw.to_owned();
-    calibrate_in_place(out.view_mut(), 0, exposure, masters, invalid)?;
-    Ok(out)
-}
-
-/// Calibrates, in place, a band of rows of a frame whose first row is row `first_row` of the
-/// frame (so that the masters' matching rows are used). See [`calibrate`].
-///
-/// # Errors
-/// [`Error::ShapeMismatch`] when the band's columns differ from the masters' or its rows
-/// fall outside them.
-pub fn calibrate_in_place(
-    mut band: ArrayViewMut2<'_, f32>,
-    first_row: usize,
-    exposure: f64,
-    masters: &Masters,
-    invalid: InvalidPixels,
-) -> Result<()> {
-    let (rows, cols) = band.dim();
-    if let Some(shape) = masters.shape()? {
-        if cols != shape.1 || first_row + rows > shape.0 {
-            return Err(Error::ShapeMismatch {
-                path: Default::default(),
-                expected: shape,
-                found: (first_row + rows, cols),
-            });
-        }
-    }
-    // The masters' rows of this band in standard layout (a copy only for masters that are
-    // not), missing masters as constant rows: one branch-free loop over slices serves all.
-    let (bias, dark, flat) = (
-        master_band(masters.bias.as_ref(), first_row, rows),
-        master_band(masters.dark.as_ref(), first_row, rows),
-        master_band(masters.flat.as_ref(), first_row, rows),
-    );
-    let zeros = vec![0.0f32; cols];
-    let ones = vec![1.0f32; cols];
-    Zip::indexed(band.axis_iter_mut(Axis(0))).par_for_each(|r, mut values| {
-        let (b, d, f) = (
-            master_row(bias.as_ref(), r, cols, &zeros),
-            master_row(dark.as_ref(), r, cols, &zeros),
-            master_row(flat.as_ref(), r, cols, &ones),
-        );
-        let kernel = |values: &mut [f32]| match invalid {
-            InvalidPixels::MinusOne => {
-                calibrate_row(values, b, d, f, exposure, |v| {
-                    InvalidPixels::MinusOne.apply(v)
-                });
-            }
-            InvalidPixels::Nan => {
-                calibrate_row(values, b, d, f, exposure, |v| InvalidPixels::Nan.apply(v));
-            }
-            InvalidPixels::Keep => calibrate_row(values, b, d, f, exposure, |v| v),
-        };
-        match values.as_slice_mut() {
-            Some(slice) => kernel(slice),
-            None => {
-                // A band view whose rows are not contiguous: work on a copy of the row.
-                let mut copy = values.to_vec();
-                kernel(&mut copy);
-                values.assign(&ndarray::ArrayView1::from(&copy[..]));
-            }
-        }
-    });
-    Ok(())
-}
-
-/// Rows `first..first + count` of a master, borrowed when in standard layout (as masters
-/// built here are), copied otherwise.
-fn master_band(
-    master: Option<&crate::Master>,
-    first: usize,
-    count: usize,
-) -> Option<CowArray<'_, f32, ndarray::Ix2>> {
-    master.map(|m| {
-        let view = m
-            .data
-            .view()
-            .slice_move(ndarray::s![first..first + count, ..]);
-        if view.is_standard_layout() {
-            CowArray::from(view)
-        } else {
-            CowArray::from(view.as_standard_layout().into_owned())
-        }
-    })
-}
-
-/// Row `r` of a master band in standard layout, or `default` when there is no master.
-fn master_row<'a>(
-    master: Option<&'a CowArray<'_, f32, ndarray::Ix2>>,
-    r: usize,
-    cols: usize,
-    default: &'a [f32],
-) -> &'a [f32] {
-    match master.and_then(|m| m.as_slice()) {
-        Some(all) => &all[r * cols..(r + 1) * cols],
-        None => default,
-    }
-}
-
-/// The per-pixel formula over one row: compiled for AVX2 when the CPU has it (twice the
-/// lanes of the baseline SSE2 for the `f64` division, which dominates), generic otherwise.
-#[inline]
-fn calibrate_row(
-    values: &mut [f32],
-    bias: &[f32],
-    dark: &[f32],
-    flat: &[f32],
-    exposure: f64,
-    rule: impl Fn(f32) -> f32,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { calibrate_row_avx2(values, bias, dark, flat, exposure, rule) };
-            return;
-        }
-    }
-    calibrate_row_generic(values, bias, dark, flat, exposure, rule);
-}
-
-/// [`calibrate_row_generic`] compiled for AVX2. Same operations, same results: each
-/// operation is IEEE-rounded whatever the vector width, and Rust never fuses the multiply
-/// and the add on its own.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn calibrate_row_avx2(
-    values: &mut [f32],
-    bias: &[f32],
-    dark: &[f32],
-    flat: &[f32],
-    exposure: f64,
-    rule: impl Fn(f32) -> f32,
-) {
-    calibrate_row_generic(values, bias, dark, flat, exposure, rule);
-}
-
-/// The per-pixel formula over one row, written so that the compiler vectorizes it.
-#[inline(always)]
-fn calibrate_row_generic(
-    values: &mut [f32],
-    bias: &[f32],
-    dark: &[f32],
-    flat: &[f32],
-    exposure: f64,
-    rule: impl Fn(f32) -> f32,
-) {
-    for (((v, &b), &d), &f) in values.iter_mut().zip(bias).zip(dark).zip(flat) {
-        let calibrated = (f64::from(*v) - (f64::from(d) * exposure + f64::from(b))) / f64::from(f);
-        *v = rule(calibrated as f32);
-    }
-}
-
-/// The exposure of a frame, in seconds, from header keyword `key`.
-///
-/// # Errors
-/// [`Error::MissingExposure`] when absent; [`Error::BadExposure`] when not a positive,
-/// finite number.
-///
-/// ```
-/// let mut header = eloy_fits::Header::new();
-/// header.set("EXPTIME", 0.0, "");
-/// let err = eloy_calib::exposure(&header, "EXPTIME", "light.fits".as_ref()).unwrap_err();
-/// assert_eq!(err.to_string(), "light.fits: exposure EXPTIME = 0.0 is not a positive number of seconds");
-/// ```
-pub fn exposure(header: &Header, key: &str, path: &Path) -> Result<f64> {
-    if !header.contains(key) {
-        return Err(Error::MissingExposure {
-            path: path.to_path_buf(),
-            key: key.to_owned(),
-        });
-    }
-    match header.get::<f64>(key) {
-        Some(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(seconds),
-        _ => Err(Error::BadExposure {
-            path: path.to_path_buf(),
-            key: key.to_owned(),
-            value: header.raw_value(key).unwrap_or_default(),
-        }),
-    }
+    masters.shape()?;
+    crate::engine::run_in_memory(raw, &masters.steps(exposure, invalid), masters)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Master;
-    use eloy_fits::FrameKind;
+    use crate::{Error, Master, MasterKind};
     use ndarray::array;
 
     #[test]
@@ -319,7 +139,7 @@ mod tests {
     #[test]
     fn zero_flat_gives_invalid_pixels() {
         let masters = Masters {
-            flat: Some(Master::new(FrameKind::Flat, array![[0.0f32, 1.0]])),
+            flat: Some(Master::new(MasterKind::Flat, array![[0.0f32, 1.0]])),
             ..Default::default()
         };
         let out = calibrate(
@@ -341,20 +161,15 @@ mod tests {
     }
 
     #[test]
-    fn bands_use_the_masters_rows() {
+    fn masters_of_another_shape_are_an_error() {
         let bias = Array2::from_shape_fn((6, 3), |(r, c)| (r * 10 + c) as f32);
         let masters = Masters {
-            bias: Some(Master::new(FrameKind::Bias, bias.clone())),
+            bias: Some(Master::new(MasterKind::Bias, bias)),
             ..Default::default()
         };
-        let raw = Array2::from_elem((6, 3), 100.0f32);
-        let whole = calibrate(raw.view(), 1.0, &masters, InvalidPixels::Keep).unwrap();
-        let mut band = raw.slice(ndarray::s![2..5, ..]).to_owned();
-        calibrate_in_place(band.view_mut(), 2, 1.0, &masters, InvalidPixels::Keep).unwrap();
-        assert_eq!(band, whole.slice(ndarray::s![2..5, ..]));
-        let mut wrong = Array2::from_elem((2, 3), 1.0f32);
+        let wrong = Array2::from_elem((2, 3), 1.0f32);
         assert!(matches!(
-            calibrate_in_place(wrong.view_mut(), 5, 1.0, &masters, InvalidPixels::Keep),
+            calibrate(wrong.view(), 1.0, &masters, InvalidPixels::Keep),
             Err(Error::ShapeMismatch { .. })
         ));
     }

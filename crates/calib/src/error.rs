@@ -14,24 +14,6 @@ pub enum Error {
     /// Combining frames failed.
     #[error(transparent)]
     Stack(#[from] eloy_stack::Error),
-    /// A frame has no exposure keyword.
-    #[error("{}: header has no {key} keyword: its exposure time is unknown", path.display())]
-    MissingExposure {
-        /// The frame.
-        path: PathBuf,
-        /// The keyword looked for.
-        key: String,
-    },
-    /// A frame's exposure is zero, negative or not a number.
-    #[error("{}: exposure {key} = {value} is not a positive number of seconds", path.display())]
-    BadExposure {
-        /// The frame.
-        path: PathBuf,
-        /// The keyword.
-        key: String,
-        /// The value as written in the header.
-        value: String,
-    },
     /// A frame's shape differs from the masters'.
     #[error(
         "{}: shape {found:?} (rows, columns) differs from the master frames' {expected:?}",
@@ -55,6 +37,39 @@ pub enum Error {
         /// This master's shape.
         found: (usize, usize),
     },
+    /// A master sits where another kind is expected (a bias in the dark's field, a dark
+    /// of one exposure where a dark rate is meant).
+    #[error("a master {found} was given where a master {expected} is expected")]
+    WrongMaster {
+        /// The kind expected there.
+        expected: crate::MasterKind,
+        /// The kind given.
+        found: crate::MasterKind,
+    },
+    /// A step names a master that was not given.
+    #[error("{}: master {master} is not loaded", path.display())]
+    MasterMissing {
+        /// The frame being calibrated.
+        path: PathBuf,
+        /// The master's name.
+        master: crate::MasterId,
+    },
+    /// A frame could not be calibrated because a master it needs could not be made.
+    #[error("{}: no masters: {why}", path.display())]
+    NoMasters {
+        /// The frame (or the master's file).
+        path: PathBuf,
+        /// Why the master could not be made.
+        why: String,
+    },
+    /// An output folder cannot be created.
+    #[error("{}: cannot create folder: {source}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// A master needs at least one frame.
     #[error("no {kind} frames to combine")]
     NoFrames {
@@ -77,12 +92,74 @@ pub enum Error {
         /// The light frame that takes the output.
         other: PathBuf,
     },
+    /// The overscan region has no pixels (a section of zero width or height).
+    #[error("overscan region of {} x {} pixels (rows x columns) is empty", shape.0, shape.1)]
+    EmptyOverscan {
+        /// The region's shape, `(rows, cols)`.
+        shape: (usize, usize),
+    },
+    /// Every pixel of one line of the overscan region is NaN: the line has no overscan
+    /// value.
+    #[error("overscan {} {line} (from 0) holds only NaN pixels", line_name(*axis))]
+    OverscanLineEmpty {
+        /// The line, from 0, in the region.
+        line: usize,
+        /// Whether lines are rows or columns.
+        axis: crate::OverscanAxis,
+    },
+    /// A per-line overscan value handed to the model is NaN or infinite.
+    #[error("overscan value of line {line} (from 0) is {value}")]
+    OverscanNotFinite {
+        /// The line, from 0.
+        line: usize,
+        /// The value.
+        value: f64,
+    },
+    /// The overscan has fewer lines (after `naverage` combination) than the fit has
+    /// coefficients.
+    #[error(
+        "overscan fit: {function} of order {order} needs {needed} lines, the overscan has {lines}"
+    )]
+    OverscanTooShort {
+        /// The function (`legendre`, `chebyshev`, `spline1`, `spline3`).
+        function: &'static str,
+        /// The order asked for.
+        order: usize,
+        /// Lines needed: the number of coefficients.
+        needed: usize,
+        /// Lines there are.
+        lines: usize,
+    },
+    /// Overscan fit settings that cannot be used (an order of 0, negative limits).
+    #[error("overscan fit: {problem}")]
+    BadOverscanFit {
+        /// What is wrong.
+        problem: String,
+    },
+    /// Overscan values and the frame's lines differ in number.
+    #[error("{found} overscan values for the {expected} {}s of the frame", line_name(*axis))]
+    OverscanLength {
+        /// Whether lines are rows or columns.
+        axis: crate::OverscanAxis,
+        /// Lines of the frame.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
     /// The batch was cancelled before this frame was calibrated.
     #[error("{}: cancelled", path.display())]
     Cancelled {
         /// The frame.
         path: PathBuf,
     },
+}
+
+/// "row" or "column": the lines of an overscan readout.
+fn line_name(axis: crate::OverscanAxis) -> &'static str {
+    match axis {
+        crate::OverscanAxis::Rows => "row",
+        crate::OverscanAxis::Columns => "column",
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -1,59 +1,84 @@
 //! Master calibration frames and the calibration of science frames, as Python eloy computes
-//! them, streaming and in batch.
+//! them on the tutorial's night, and right on the nights real cameras shoot.
 //!
-//! The workflow of the calibration tutorial:
+//! One question drives a reduction: *which steps, with which masters, does each frame
+//! get?* [`plan`] answers it once, as data, from a catalog's headers: a [`Plan`] holds the
+//! masters to build (each with its input frames and the [`Step`]s each input gets) and a
+//! [`Recipe`] per light (its steps, the masters they use, its output), with the
+//! [`Decision`]s behind them. The engine runs the plan band by band ([`Reduction`], or
+//! [`build_masters`] and a [`Batch`]); the report prints it.
 //!
-//! 1. [`master_bias`]: the NaN-skipping median of the bias frames;
-//! 2. [`master_dark`]: the median of `(dark - bias) / EXPTIME`, a rate in ADU per second;
-//! 3. [`master_flat`]: the median of `(flat - bias - dark * EXPTIME) / mean`;
-//! 4. [`calibrate`]: `(raw - (dark * exposure + bias)) / flat`, invalid pixels set to -1
-//!    ([`InvalidPixels`]);
-//! 5. [`Batch`]: every light of a night, in parallel, to files; [`plan`] picks each light's
-//!    calibration frames from a [`Catalog`](eloy_fits::Catalog).
+//! The tutorial's model, kept bit for bit where the night fits it (bias frames present):
+//!
+//! 1. master bias: the NaN-skipping median of the bias frames;
+//! 2. master dark: the median of `(dark - bias) / EXPTIME`, a rate in ADU per second;
+//! 3. master flat: the median of `(flat - bias - dark * EXPTIME) / mean`;
+//! 4. calibrated: `(raw - (dark * exposure + bias)) / flat`, invalid pixels set to -1
+//!    ([`InvalidPixels`]).
+//!
+//! Nights without bias frames subtract darks of the lights' exposure as they are; flats
+//! get their dark flats; calibration frames serve only frames of the same camera state
+//! ([`Rules`]); a [`Library`] of masters serves nights that lack their own.
+//! [`master_bias`], [`master_dark`], [`master_flat`] and [`calibrate`] are Python eloy's
+//! functions, for one set of frames.
+//!
+//! CCD frames with an overscan strip: [`collapse_overscan`], [`overscan_model`] and
+//! [`subtract_overscan`] as astropy ccdproc and IRAF ccdproc compute them, with the
+//! [`Section`](eloy_fits::Section)s of `BIASSEC` and `TRIMSEC`.
 //!
 //! Masters are built by [`eloy_stack`]'s streaming combine: memory does not grow with the
 //! number of frames. [`synth`] generates a realistic night whose true bias, dark and flat
 //! are known.
 //!
 //! ```
-//! # fn main() -> Result<(), eloy_calib::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use eloy_calib::synth::{Night, NightSpec};
-//! use eloy_calib::{calibrate, master_bias, master_dark, master_flat, InvalidPixels, MasterOptions, Masters};
-//! use eloy_fits::{Catalog, FrameKind};
+//! use eloy_calib::{Library, Reduction, Rules};
+//! use eloy_fits::Catalog;
 //!
-//! let dir = tempfile::tempdir().unwrap();
-//! Night::new(NightSpec { rows: 48, cols: 64, lights: 1, ..Default::default() }).write(dir.path())?;
-//! let catalog = Catalog::scan(dir.path())?;
-//! let files = |kind| -> Vec<std::path::PathBuf> {
-//!     catalog.frames.iter().filter(|f| f.kind == Some(kind)).map(|f| f.path.clone()).collect()
-//! };
-//! let options = MasterOptions::default();
-//! let bias = master_bias(&files(FrameKind::Bias), &options)?;
-//! let dark = master_dark(&files(FrameKind::Dark), Some(&bias), &options)?;
-//! let flat = master_flat(&files(FrameKind::Flat), Some(&bias), Some(&dark), &options)?;
-//! let masters = Masters { bias: Some(bias), dark: Some(dark), flat: Some(flat) };
-//!
-//! let light = eloy_fits::read(&files(FrameKind::Light)[0])?;
-//! let exposure = light.header.get::<f64>("EXPTIME").unwrap();
-//! let calibrated = calibrate(light.data.view(), exposure, &masters, InvalidPixels::default())?;
-//! assert_eq!(calibrated.dim(), (48, 64));
+//! let dir = tempfile::tempdir()?;
+//! Night::new(NightSpec { rows: 48, cols: 64, lights: 2, ..Default::default() }).write(&dir.path().join("raw"))?;
+//! let catalog = Catalog::scan(dir.path().join("raw"))?;          // headers only
+//! let plan = eloy_calib::plan(&catalog, &Rules::default(), &Library::default());
+//! for recipe in &plan.recipes {
+//!     println!("{}: {}", recipe.frame.display(), eloy_calib::formula(&recipe.steps));
+//! }
+//! let report = Reduction::new(&plan, dir.path().join("out")).run();   // masters, then lights
+//! assert_eq!(report.lights.written(), 2);
 //! # Ok(()) }
 //! ```
 
 mod batch;
 mod calibrate;
+mod engine;
 mod error;
+mod library;
 mod masters;
+mod overscan;
 mod plan;
+mod reduction;
 pub mod synth;
 
 pub use batch::{
     Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, calibrate_file, output_name,
 };
-pub use calibrate::{InvalidPixels, calibrate, calibrate_in_place, exposure};
+pub use calibrate::{InvalidPixels, calibrate};
+pub use engine::{MasterSet, run_steps};
 pub use error::{Error, Result};
+pub use library::{Library, LibraryMaster};
 pub use masters::{
-    INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterOptions, Masters, inputs_digest, master_bias,
-    master_dark, master_flat,
+    INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterKind, MasterOptions, Masters, inputs_digest,
+    master_bias, master_dark, master_flat,
 };
-pub use plan::{Group, plan};
+pub use plan::{
+    Decision, ExposureMatch, Failure, Input, LightGroup, MasterId, MasterPlan, MasterSource,
+    Origin, Plan, Recipe, Rules, Step, Term, formula, plan,
+};
+pub use reduction::{
+    Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
+    master_digest,
+};
+pub use overscan::{
+    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
+    overscan_model, subtract_overscan,
+};

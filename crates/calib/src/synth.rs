@@ -478,6 +478,7 @@ impl Night {
         let kind_name = match plan.kind {
             FrameKind::Bias => "Bias Frame",
             FrameKind::Dark => "Dark Frame",
+            FrameKind::DarkFlat => "Dark Flat",
             FrameKind::Flat => "Flat Field",
             FrameKind::Light => "Light Frame",
         };

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use eloy_calib::{
-    Batch, CalibrateOptions, InvalidPixels, Job, MasterOptions, Masters, calibrate, master_bias,
-    master_dark, master_flat,
+    Batch, CalibrateOptions, InvalidPixels, Job, MasterOptions, MasterSet, Masters, calibrate,
+    master_bias, master_dark, master_flat,
 };
 use eloy_stack::NanPolicy;
 use ndarray::Array2;
@@ -54,14 +54,13 @@ fn masters() -> Masters {
         flat_mean: NanPolicy::Propagate,
         ..Default::default()
     };
-    let bias = master_bias(&files("Bias"), &options).unwrap();
-    let dark = master_dark(&files("Darks"), Some(&bias), &options).unwrap();
-    let flat = master_flat(&files("Flats"), Some(&bias), Some(&dark), &options).unwrap();
-    Masters {
-        bias: Some(bias),
-        dark: Some(dark),
-        flat: Some(flat),
-    }
+    let mut masters = Masters {
+        bias: Some(master_bias(&files("Bias"), &options).unwrap()),
+        ..Masters::default()
+    };
+    masters.dark = Some(master_dark(&files("Darks"), &masters, &options).unwrap());
+    masters.flat = Some(master_flat(&files("Flats"), &masters, &options).unwrap());
+    masters
 }
 
 #[test]
@@ -115,21 +114,17 @@ fn batch_outputs_match_python_eloy() {
         .iter()
         .map(|l| dir.path().join(eloy_calib::output_name(l)))
         .collect();
-    let jobs: Vec<Job> = lights
-        .iter()
-        .zip(&outputs)
-        .map(|(light, output)| Job {
-            light,
-            output,
-            masters: &masters,
-        })
-        .collect();
     let options = CalibrateOptions {
         band_rows: 7,
         sync: false,
         ..Default::default()
     };
-    let report = Batch::new(options).run(&jobs);
+    let jobs: Vec<Job> = lights
+        .iter()
+        .zip(&outputs)
+        .map(|(light, output)| Job::with_masters(light, output, &masters, &options).unwrap())
+        .collect();
+    let report = Batch::new(options).run(&jobs, &MasterSet::from(masters));
     assert_eq!(report.written(), lights.len(), "{:?}", report.outcomes);
     for (light, output) in lights.iter().zip(&outputs) {
         let stem = light.file_stem().unwrap().to_string_lossy();

@@ -35,17 +35,16 @@ fn reduce(spec: NightSpec) -> Reduced {
         f
     };
     let options = MasterOptions::default();
-    let bias = master_bias(&files(FrameKind::Bias), &options).unwrap();
-    let dark = master_dark(&files(FrameKind::Dark), Some(&bias), &options).unwrap();
-    let flat = master_flat(&files(FrameKind::Flat), Some(&bias), Some(&dark), &options).unwrap();
+    let mut masters = Masters {
+        bias: Some(master_bias(&files(FrameKind::Bias), &options).unwrap()),
+        ..Masters::default()
+    };
+    masters.dark = Some(master_dark(&files(FrameKind::Dark), &masters, &options).unwrap());
+    masters.flat = Some(master_flat(&files(FrameKind::Flat), &masters, &options).unwrap());
     Reduced {
         night,
         catalog,
-        masters: Masters {
-            bias: Some(bias),
-            dark: Some(dark),
-            flat: Some(flat),
-        },
+        masters,
         _dir: dir,
     }
 }

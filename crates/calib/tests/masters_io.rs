@@ -2,8 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use eloy_calib::{Master, MasterOptions, master_bias, master_dark};
-use eloy_fits::FrameKind;
+use eloy_calib::{Master, MasterKind, MasterOptions, Masters, master_bias, master_dark};
 
 fn files(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,7 +21,11 @@ fn saved_masters_carry_provenance_and_load_back() {
     let dir = tempfile::tempdir().unwrap();
     let options = MasterOptions::default();
     let bias = master_bias(&files("Bias"), &options).unwrap();
-    let mut dark = master_dark(&files("Darks"), Some(&bias), &options).unwrap();
+    let with_bias = Masters {
+        bias: Some(bias),
+        ..Masters::default()
+    };
+    let mut dark = master_dark(&files("Darks"), &with_bias, &options).unwrap();
     let path = dir.path().join("master_dark.fits");
     dark.save(&path, false).unwrap();
     assert!(
@@ -49,7 +52,7 @@ fn saved_masters_carry_provenance_and_load_back() {
     }
 
     let back = Master::load(&path).unwrap();
-    assert_eq!(back.kind, FrameKind::Dark);
+    assert_eq!(back.kind, MasterKind::Dark);
     assert_eq!(back.data, dark.data);
     assert_eq!(back.inputs, files("Darks"));
     assert_eq!(back.method, dark.method);

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use eloy::calib::{InvalidPixels, MasterOptions};
-use eloy::fits::{NightRule, ScanOptions};
+use eloy::calib::{ExposureMatch, InvalidPixels, MasterOptions, Rules};
+use eloy::fits::{ExposureKey, NightRule, ScanOptions};
 use eloy::stack::{Center, Combine, NanPolicy, Rejection};
 
 /// Calibrate astronomical images: master bias, dark and flat frames, then every science
@@ -61,13 +61,73 @@ pub(crate) struct NightArgs {
 }
 
 impl NightArgs {
-    pub(crate) fn scan_options(&self) -> ScanOptions {
+    /// How to scan, with exposures read from `exposure_key`.
+    pub(crate) fn scan_options(&self, exposure_key: &str) -> ScanOptions {
         ScanOptions {
             night_rule: NightRule {
                 longitude: self.longitude,
                 utc_offset_hours: self.utc_offset,
             },
+            exposure_key: ExposureKey::from_keyword(exposure_key),
             ..ScanOptions::default()
+        }
+    }
+}
+
+/// Which calibration frames may serve which frames.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct MatchArgs {
+    /// A folder of master frames from other nights (eloy's own, or other programs' with
+    /// IMAGETYP = 'Master Bias'/'Master Dark'/'Master Flat'), used when the night lacks
+    /// frames of a kind.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) masters: Option<PathBuf>,
+    /// Largest difference of sensor temperature (SET-TEMP, else CCD-TEMP) between a
+    /// calibration frame and the frames it serves, in degrees C.
+    #[arg(long, value_name = "C", default_value_t = 2.0)]
+    pub(crate) temperature_tolerance: f64,
+    /// Darks serve lights whose exposure is within this many percent of theirs (or within
+    /// --exposure-tolerance-seconds).
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0)]
+    pub(crate) exposure_tolerance: f64,
+    /// Darks serve lights whose exposure is within this many seconds of theirs (or within
+    /// --exposure-tolerance percent).
+    #[arg(long, value_name = "S", default_value_t = 0.5)]
+    pub(crate) exposure_tolerance_seconds: f64,
+    /// Only bias and darks of the lights' own night (by default, a night without them
+    /// takes those of the nearest night).
+    #[arg(long)]
+    pub(crate) same_night_only: bool,
+    /// Flats of the nearest night may serve a night without flats (by default flats serve
+    /// only their own night: dust moves).
+    #[arg(long)]
+    pub(crate) flats_from_other_nights: bool,
+    /// Scale darks by the exposure even when the frames carry DARKTIME.
+    #[arg(long)]
+    pub(crate) ignore_darktime: bool,
+}
+
+impl MatchArgs {
+    /// The planner's rules, with how masters are combined and the invalid-pixel rule.
+    pub(crate) fn rules(
+        &self,
+        masters: MasterOptions,
+        invalid: InvalidPixels,
+        night: Option<chrono::NaiveDate>,
+    ) -> Rules {
+        Rules {
+            masters,
+            invalid,
+            night,
+            temperature_tolerance: self.temperature_tolerance,
+            exposure_match: ExposureMatch {
+                relative: self.exposure_tolerance / 100.0,
+                seconds: self.exposure_tolerance_seconds,
+            },
+            other_nights: !self.same_night_only,
+            flats_from_other_nights: self.flats_from_other_nights,
+            dark_time: !self.ignore_darktime,
+            all_masters: false,
         }
     }
 }
@@ -79,8 +139,14 @@ pub(crate) struct SummaryArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Header keyword of the exposure time in seconds (default: EXPTIME, else EXPOSURE,
+    /// else EXP).
+    #[arg(long, value_name = "KEY", default_value = "EXPTIME")]
+    pub(crate) exposure_key: String,
     #[command(flatten)]
     pub(crate) night: NightArgs,
+    #[command(flatten)]
+    pub(crate) matching: MatchArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,7 +180,8 @@ pub(crate) struct CombineArgs {
     /// eloy; by default NaN pixels are left out of the mean.
     #[arg(long)]
     pub(crate) flat_mean_propagates_nan: bool,
-    /// Header keyword of the exposure time in seconds.
+    /// Header keyword of the exposure time in seconds (default: EXPTIME, else EXPOSURE,
+    /// else EXP).
     #[arg(long, value_name = "KEY", default_value = "EXPTIME")]
     pub(crate) exposure_key: String,
 }
@@ -171,10 +238,19 @@ pub(crate) struct MastersArgs {
     /// Do not write a PNG preview of each master.
     #[arg(long)]
     pub(crate) no_preview: bool,
+    /// Print what would be built, and from which frames, without reading a pixel or
+    /// writing a file.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) combine: CombineArgs,
     #[command(flatten)]
     pub(crate) night: NightArgs,
+    #[command(flatten)]
+    pub(crate) matching: MatchArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -222,10 +298,19 @@ pub(crate) struct CalibrateArgs {
     /// Do not fsync each output (faster on slow disks; a power cut may lose recent files).
     #[arg(long)]
     pub(crate) no_sync: bool,
+    /// Print the plan (every light, the masters and the frames they are made of, and why)
+    /// without reading a pixel or writing a file.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) combine: CombineArgs,
     #[command(flatten)]
     pub(crate) night: NightArgs,
+    #[command(flatten)]
+    pub(crate) matching: MatchArgs,
 }
 
 #[derive(Debug, Args)]

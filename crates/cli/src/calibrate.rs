@@ -1,32 +1,25 @@
 //! `eloy calibrate DIR --out OUT`: the tutorial's whole reduction.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use eloy::calib::{Batch, CalibrateOptions, Job, Outcome, output_name};
-use eloy::fits::{Catalog, Precision};
+use eloy::calib::{CalibrateOptions, Decision, Event, Outcome, Reduction};
+use eloy::fits::Precision;
 
 use crate::args::CalibrateArgs;
-use crate::masters::{MasterStore, groups, unused_calibration_frames, unused_line};
-use crate::report::{Progress, failure_line, seconds};
+use crate::masters::{Night, master_event, output_folders, prepare};
+use crate::report::{Progress, decision_line, failure_line, seconds};
 use crate::{Fatal, Status};
 
 /// What a run did, for the closing summary.
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
-    pub(crate) written: usize,
-    pub(crate) skipped: usize,
-    pub(crate) failed: Vec<(PathBuf, String)>,
-    pub(crate) cancelled: usize,
-    /// Calibration frames left out of the masters (an unusable exposure).
-    pub(crate) left_out: std::collections::BTreeSet<PathBuf>,
-}
-
-/// The folder a night's calibrated frames go to: `OUT/2016-01-05`, or `OUT/undated`.
-fn night_folder(out: &Path, night: Option<chrono::NaiveDate>) -> PathBuf {
-    out.join(night.map_or_else(|| "undated".to_owned(), |d| d.to_string()))
+struct Tally {
+    written: usize,
+    skipped: usize,
+    failed: Vec<(PathBuf, String)>,
+    cancelled: usize,
 }
 
 /// Removes the temporary files that a run killed mid-write (`kill -9`, a power cut) left in
@@ -94,17 +87,36 @@ fn cancel_on_interrupt() -> Arc<AtomicBool> {
 pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     let started = Instant::now();
     let started_at = SystemTime::now();
+    let rules = args.matching.rules(
+        args.combine.master_options(),
+        args.invalid.into(),
+        args.night_of,
+    );
+    let Night { catalog, plan } = prepare(
+        &args.dir,
+        Some(&args.out),
+        &args.night,
+        &args.matching,
+        &rules,
+    )?;
+    let unreadable = catalog.failures.len();
+    if args.dry_run {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            for failure in &catalog.failures {
+                println!("{}", failure_line(&failure.path, &failure.error));
+            }
+            crate::report::print_plan(&plan);
+        }
+        return Ok(Status::Done);
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Fatal(format!("{}: cannot create folder: {e}", args.out.display())))?;
-    let mut scan = args.night.scan_options();
-    scan.exclude.push(args.out.clone());
-    let catalog = Catalog::scan_with(&args.dir, &scan)?;
-    let unreadable = catalog.failures.len();
     for failure in &catalog.failures {
         eprintln!("{}", failure_line(&failure.path, &failure.error));
     }
-    let groups = groups(&catalog, args.night_of);
-    let total: usize = groups.iter().map(|g| g.lights.len()).sum();
+    let total: usize = plan.groups.iter().map(|g| g.lights.len()).sum();
     if total == 0 {
         return Err(Fatal(format!(
             "{}: no light frames{} found ({} frames read, {unreadable} unreadable)",
@@ -117,18 +129,15 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     eprintln!(
         "{} lights in {} group(s) (night, shape, binning, filter); scan took {}",
         total,
-        groups.len(),
+        plan.groups.len(),
         seconds(started.elapsed())
     );
     if let Some(line) = crate::report::processed_line(&catalog) {
         eprintln!("{line}");
     }
-    for frame in unused_calibration_frames(&catalog, &groups, args.night_of) {
-        eprintln!("{}", unused_line(frame));
-    }
+    let left_out = crate::report::plan_lines(&plan, &mut |line| eprintln!("{line}"));
     let mut output_dirs = vec![args.out.join("masters")];
-    output_dirs.extend(groups.iter().map(|g| night_folder(&args.out, g.night)));
-    output_dirs.dedup();
+    output_dirs.extend(output_folders(&plan, &args.out));
     let swept = sweep_temporaries(&output_dirs, &args.dir, started_at);
     if swept > 0 {
         eprintln!(
@@ -149,105 +158,75 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         ..CalibrateOptions::default()
     };
     let cancel = cancel_on_interrupt();
-    let mut store = MasterStore::new(
-        &args.out,
-        args.combine.master_options(),
-        args.overwrite,
-        !args.no_preview,
-    )?;
-    let mut tally = Tally::default();
-    let lights_started = Instant::now();
-    for group in &groups {
-        if cancel.load(Ordering::Relaxed) {
-            tally.cancelled += group.lights.len();
-            continue;
-        }
-        eprintln!(
-            "{}: {} lights, filter {}",
-            group.label(),
-            group.lights.len(),
-            group.filter.as_deref().unwrap_or("none")
-        );
-        let masters = match store.masters_for(group, &|line| eprintln!("{line}")) {
-            Ok((masters, excluded)) => {
-                for (path, why) in excluded {
-                    // Groups that differ only by filter share their darks: say it once.
-                    if tally.left_out.insert(path.clone()) {
-                        let shown = format!("{}: ", path.display());
-                        let why = why.strip_prefix(&shown).unwrap_or(&why);
-                        eprintln!(
-                            "{}",
-                            failure_line(&path, &format!("left out of the masters: {why}"))
-                        );
-                    }
-                }
-                if masters.bias.is_none() && masters.dark.is_none() && masters.flat.is_none() {
-                    for light in &group.lights {
-                        eprintln!(
-                            "  note: {}: no calibration frame of its night, shape and binning: written with bias 0, dark 0, flat 1",
-                            light.display()
-                        );
-                    }
-                }
-                masters
+    let preview = !args.no_preview;
+    let progress: Mutex<Option<Progress>> = Mutex::new(None);
+    let on_event = |event: &Event<'_>| match event {
+        Event::Group { index, group } => {
+            eprintln!(
+                "{}: {} lights, filter {}",
+                group.label,
+                group.lights.len(),
+                group.filter.as_deref().unwrap_or("none")
+            );
+            for line in group.decisions.iter().filter_map(decision_line) {
+                eprintln!("{line}");
             }
-            Err(why) => {
-                eprintln!("  failed: {why}");
+            if !group
+                .decisions
+                .iter()
+                .any(|d| matches!(d, Decision::Uses { .. }))
+            {
                 for light in &group.lights {
-                    tally
-                        .failed
-                        .push((light.clone(), format!("no masters: {why}")));
+                    eprintln!(
+                        "  note: {}: no calibration frame of its night, shape and binning: written with bias 0, dark 0, flat 1",
+                        light.display()
+                    );
                 }
-                continue;
             }
-        };
-        let folder = night_folder(&args.out, group.night);
-        if let Err(e) = std::fs::create_dir_all(&folder) {
-            let why = format!("{}: cannot create folder: {e}", folder.display());
-            for light in &group.lights {
-                tally.failed.push((light.clone(), why.clone()));
+            let lights = plan.recipes_of(*index).count();
+            let mut bar = lock(&progress);
+            if let Some(old) = bar.take() {
+                old.finish();
             }
-            continue;
+            *bar = Some(Progress::new("calibrating", lights));
         }
-        let outputs: Vec<PathBuf> = group
-            .lights
-            .iter()
-            .map(|l| folder.join(output_name(l)))
-            .collect();
-        let jobs: Vec<Job> = group
-            .lights
-            .iter()
-            .zip(&outputs)
-            .map(|(light, output)| Job {
-                light,
-                output,
-                masters,
-            })
-            .collect();
-        let progress = Progress::new("calibrating", jobs.len());
-        let on_progress = |p: &eloy::calib::Progress<'_>| {
-            if let Outcome::Failed(e) = p.outcome {
-                progress.println(&failure_line(p.light, &e.to_string()));
+        Event::Master(event) => master_event(event, preview, args.overwrite),
+        Event::Light(p) => {
+            let bar = lock(&progress);
+            if let Some(bar) = bar.as_ref() {
+                if let Outcome::Failed(e) = p.outcome {
+                    bar.println(&failure_line(p.light, &e.to_string()));
+                }
+                bar.step(p.finished, p.light);
             }
-            progress.step(p.finished, p.light);
-        };
-        let report = Batch::new(options.clone())
-            .on_progress(&on_progress)
-            .cancel_flag(&cancel)
-            .run(&jobs);
-        progress.finish();
-        for (light, outcome) in report.outcomes {
-            match outcome {
-                Outcome::Written => tally.written += 1,
-                Outcome::Skipped => tally.skipped += 1,
-                Outcome::Cancelled => tally.cancelled += 1,
-                Outcome::Failed(e) => tally.failed.push((light, e.to_string())),
-                _ => {}
-            }
+        }
+        _ => {}
+    };
+    let report = Reduction::new(&plan, args.out.clone())
+        .options(options)
+        .on_event(&on_event)
+        .cancel_flag(&cancel)
+        .run();
+    if let Some(bar) = lock(&progress).take() {
+        bar.finish();
+    }
+    let mut tally = Tally::default();
+    for (light, outcome) in &report.lights.outcomes {
+        match outcome {
+            Outcome::Written => tally.written += 1,
+            Outcome::Skipped => tally.skipped += 1,
+            Outcome::Cancelled => tally.cancelled += 1,
+            Outcome::Failed(e) => tally.failed.push((light.clone(), e.to_string())),
+            _ => {}
         }
     }
+    for failure in &plan.failures {
+        tally
+            .failed
+            .push((failure.frame.clone(), failure.why.clone()));
+    }
     let elapsed = started.elapsed();
-    let light_time = lights_started.elapsed().as_secs_f64();
+    let light_time = report.lights_took.as_secs_f64();
     let rate = if light_time > 0.0 {
         tally.written as f64 / light_time
     } else {
@@ -276,14 +255,16 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         return Err(Fatal("no frame could be calibrated".to_owned()));
     }
     Ok(
-        if tally.failed.is_empty()
-            && tally.cancelled == 0
-            && unreadable == 0
-            && tally.left_out.is_empty()
-        {
+        if tally.failed.is_empty() && tally.cancelled == 0 && unreadable == 0 && left_out == 0 {
             Status::Done
         } else {
             Status::Partial
         },
     )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,15 +1,16 @@
 //! `eloy demo [DIR]`: a synthetic night, calibrated, with the tutorial's figures.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use clap::Parser;
 
 use eloy::calib::synth::{Night, NightSpec};
 use eloy::fits::FrameKind;
 use eloy::viz::{Figure, Overwrite, Render};
 
-use crate::args::{
-    CalibrateArgs, CombineArgs, DemoArgs, InvalidArg, MethodArg, NightArgs, SynthArgs,
-};
+use crate::args::{DemoArgs, SynthArgs};
 use crate::report::seconds;
 use crate::{Fatal, Status};
 
@@ -62,27 +63,19 @@ pub(crate) fn run(args: &DemoArgs) -> Result<Status, Fatal> {
     };
     write_night(&spec, &raw)?;
     eprintln!("$ eloy calibrate {} --out {}", raw.display(), out.display());
-    let calibrate = CalibrateArgs {
-        dir: raw.clone(),
-        out: out.clone(),
-        night_of: None,
-        invalid: InvalidArg::Eloy,
-        float64: false,
-        overwrite: false,
-        no_preview: false,
-        no_sync: true,
-        combine: CombineArgs {
-            method: MethodArg::Median,
-            sigma_clip: None,
-            minmax: None,
-            memory: 256,
-            flat_mean_propagates_nan: false,
-            exposure_key: "EXPTIME".to_owned(),
-        },
-        night: NightArgs {
-            longitude: None,
-            utc_offset: 0.0,
-        },
+    let cli = crate::args::Cli::try_parse_from([
+        OsStr::new("eloy"),
+        OsStr::new("calibrate"),
+        raw.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        OsStr::new("--no-sync"),
+    ])
+    .map_err(|e| Fatal(e.to_string()))?;
+    let crate::args::Command::Calibrate(calibrate) = cli.command else {
+        return Err(Fatal(
+            "the demo's calibrate arguments did not parse".to_owned(),
+        ));
     };
     let status = crate::calibrate::run(&calibrate)?;
     figures(&args.dir, &raw, &out)?;

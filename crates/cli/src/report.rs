@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use eloy::calib::{Decision, MasterKind, MasterSource, Origin, Plan};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Progress of a long step: a bar on a terminal, a line every few seconds otherwise.
@@ -101,6 +102,138 @@ pub(crate) fn processed_line(catalog: &eloy::fits::Catalog) -> Option<String> {
         processed.len(),
         first.path.display()
     ))
+}
+
+/// The lines that say a plan's decisions about frames outside its groups: calibration
+/// frames no master uses (`  unused: PATH: why`) and frames left out of masters
+/// (`  failed: PATH: left out of the masters: why`), then lights that cannot be calibrated
+/// (`  failed: PATH: why`). Returns how many frames failed.
+pub(crate) fn plan_lines(plan: &Plan, print: &mut dyn FnMut(&str)) -> usize {
+    let mut failed = 0;
+    for decision in &plan.decisions {
+        match decision {
+            Decision::Unused { frame, why } => {
+                print(&format!("  unused: {}: {why}", frame.display()));
+            }
+            Decision::LeftOut { frame, why } => {
+                let shown = format!("{}: ", frame.display());
+                let why = why.strip_prefix(&shown).unwrap_or(why);
+                print(&failure_line(
+                    frame,
+                    &format!("left out of the masters: {why}"),
+                ));
+                failed += 1;
+            }
+            _ => {}
+        }
+    }
+    for failure in &plan.failures {
+        print(&failure_line(&failure.frame, &failure.why));
+        failed += 1;
+    }
+    failed
+}
+
+/// Where a master came from, in words: `same night`, `night of 2024-03-08`, `library
+/// file PATH`.
+fn origin_words(origin: &Origin) -> String {
+    match origin {
+        Origin::SameNight => "same night".to_owned(),
+        Origin::OtherNight { night } => format!(
+            "nearest night with such frames: {}",
+            night.map_or_else(|| "undated".to_owned(), |d| d.to_string())
+        ),
+        Origin::Library { path } => format!("from the library: {}", path.display()),
+    }
+}
+
+/// One line for a decision of a group (`None` for those said elsewhere).
+pub(crate) fn decision_line(decision: &Decision) -> Option<String> {
+    match decision {
+        Decision::Uses {
+            kind,
+            master,
+            exposure,
+            frames,
+            origin,
+        } => {
+            let exposure = exposure.map_or_else(String::new, |t| format!(" of {t} s"));
+            let frames = frames.map_or_else(String::new, |n| format!(", {n} frames"));
+            Some(format!(
+                "  {kind}{exposure}: {master}{frames} ({})",
+                origin_words(origin)
+            ))
+        }
+        Decision::Default { kind, master } => {
+            let default = match kind {
+                MasterKind::Bias => "bias taken as 0",
+                MasterKind::Dark | MasterKind::DarkFlat => "dark taken as 0",
+                MasterKind::Flat => "flat taken as 1",
+            };
+            let what = match kind {
+                MasterKind::DarkFlat => "dark flat".to_owned(),
+                other => other.name().to_owned(),
+            };
+            Some(format!(
+                "  no {what} frames for {master}: {default}, as Python eloy does"
+            ))
+        }
+        Decision::NotCorrected { kind, frames, why } => Some(format!(
+            "  not corrected ({kind}, {} frame(s)): {why}",
+            frames.len()
+        )),
+        _ => None,
+    }
+}
+
+/// The plan in words, for `--dry-run`: each group with its decisions and each light's
+/// formula, then every master with its frames.
+pub(crate) fn print_plan(plan: &Plan) {
+    for (index, group) in plan.groups.iter().enumerate() {
+        println!(
+            "{}: {} lights, filter {}",
+            group.label,
+            group.lights.len(),
+            group.filter.as_deref().unwrap_or("none")
+        );
+        for line in group.decisions.iter().filter_map(decision_line) {
+            println!("{line}");
+        }
+        for recipe in plan.recipes_of(index) {
+            println!(
+                "    {} -> {}: {}",
+                recipe.frame.display(),
+                recipe.output.display(),
+                eloy::calib::formula(&recipe.steps)
+            );
+        }
+    }
+    if !plan.masters.is_empty() {
+        println!("masters:");
+    }
+    for master in &plan.masters {
+        match &master.source {
+            MasterSource::Frames { inputs } => {
+                println!(
+                    "  {}: {} of {} frames",
+                    master.file().display(),
+                    plan.options.combine,
+                    inputs.len()
+                );
+                for input in inputs {
+                    println!(
+                        "    {}: {}",
+                        input.frame.display(),
+                        eloy::calib::formula(&input.steps)
+                    );
+                }
+            }
+            MasterSource::Library { path, .. } => {
+                println!("  {}: from the library: {}", master.id, path.display());
+            }
+        }
+    }
+    plan_lines(plan, &mut |line| println!("{line}"));
 }
 
 /// Seconds with two decimals.

@@ -1,22 +1,36 @@
-//! `eloy summary DIR`.
+//! `eloy summary DIR`: what a folder holds, and what a reduction would do with it.
 
-use eloy::fits::Catalog;
+use eloy::calib::InvalidPixels;
 
-use crate::args::SummaryArgs;
-use crate::report::failure_line;
+use crate::args::{CombineArgs, MethodArg, SummaryArgs};
+use crate::masters::{Night, prepare};
+use crate::report::{decision_line, failure_line, plan_lines};
 use crate::{Fatal, Status};
 
 pub(crate) fn run(args: &SummaryArgs) -> Result<Status, Fatal> {
-    let catalog = Catalog::scan_with(&args.dir, &args.night.scan_options())?;
+    let combine = CombineArgs {
+        method: MethodArg::Median,
+        sigma_clip: None,
+        minmax: None,
+        memory: 256,
+        flat_mean_propagates_nan: false,
+        exposure_key: args.exposure_key.clone(),
+    };
+    let rules = args
+        .matching
+        .rules(combine.master_options(), InvalidPixels::default(), None);
+    let Night { catalog, plan } = prepare(&args.dir, None, &args.night, &args.matching, &rules)?;
     if args.json {
         #[derive(serde::Serialize)]
         struct Json<'a> {
             summary: eloy::fits::Summary,
-            catalog: &'a Catalog,
+            catalog: &'a eloy::fits::Catalog,
+            plan: &'a eloy::calib::Plan,
         }
         let json = Json {
             summary: catalog.summary(),
             catalog: &catalog,
+            plan: &plan,
         };
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
@@ -37,6 +51,21 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<Status, Fatal> {
                 "{unknown} frame(s) of unknown kind: no IMAGETYP/OBSTYPE/FRAMETYP, folder or file name says bias, dark, flat or light"
             );
         }
+        if !plan.groups.is_empty() {
+            println!("calibration (eloy calibrate):");
+        }
+        for group in &plan.groups {
+            println!(
+                "{}: {} lights, filter {}",
+                group.label,
+                group.lights.len(),
+                group.filter.as_deref().unwrap_or("none")
+            );
+            for line in group.decisions.iter().filter_map(decision_line) {
+                println!("{line}");
+            }
+        }
+        plan_lines(&plan, &mut |line| println!("{line}"));
     }
     if catalog.frames.is_empty() {
         return Err(Fatal(format!(

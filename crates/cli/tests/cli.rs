@@ -221,7 +221,7 @@ fn a_light_of_another_shape_gets_its_own_group_and_missing_masters() {
     // Through the library, a light whose shape differs from given masters is an error naming it.
     let masters = eloy::calib::Masters {
         bias: Some(eloy::calib::Master::new(
-            eloy::fits::FrameKind::Bias,
+            eloy::calib::MasterKind::Bias,
             ndarray::Array2::zeros((48, 64)),
         )),
         ..Default::default()

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::date::NightRule;
 use crate::error::{Error, Result};
+use crate::exposure::ExposureKey;
 use crate::kind::FrameKind;
 use crate::meta::{Binning, FrameMeta};
 use crate::write::is_temporary_name;
@@ -40,6 +41,8 @@ pub struct ScanOptions {
     /// Folders not to scan (an output folder inside the input folder, say), matched after
     /// resolving symbolic links; folders that do not exist are ignored. Default none.
     pub exclude: Vec<PathBuf>,
+    /// Where each frame's exposure is read. Default [`ExposureKey::Standard`].
+    pub exposure_key: ExposureKey,
 }
 
 impl Default for ScanOptions {
@@ -48,6 +51,7 @@ impl Default for ScanOptions {
             night_rule: NightRule::default(),
             follow_links: true,
             exclude: Vec::new(),
+            exposure_key: ExposureKey::Standard,
         }
     }
 }
@@ -80,8 +84,7 @@ pub struct ScanFailure {
 /// let catalog = Catalog::scan(dir.path())?;
 /// let night = catalog.nights()[0];
 /// assert_eq!(catalog.frames_of(night, FrameKind::Bias).len(), 3);
-/// let light = catalog.frames_of(night, FrameKind::Light)[0];
-/// assert_eq!(catalog.calibration_for(light).bias.len(), 3);
+/// assert_eq!(catalog.lights().len(), 2);
 /// println!("{}", catalog.summary());
 /// # Ok(()) }
 /// ```
@@ -93,17 +96,6 @@ pub struct Catalog {
     pub frames: Vec<FrameMeta>,
     /// FITS-named files (and folders) that could not be read, sorted by path.
     pub failures: Vec<ScanFailure>,
-}
-
-/// The calibration frames that belong to a light frame.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct CalibrationSet<'a> {
-    /// Bias frames of the light's night, shape and binning.
-    pub bias: Vec<&'a FrameMeta>,
-    /// Dark frames of the light's night, shape and binning.
-    pub dark: Vec<&'a FrameMeta>,
-    /// Flat frames of the light's night, shape, binning and filter.
-    pub flat: Vec<&'a FrameMeta>,
 }
 
 impl Catalog {
@@ -165,7 +157,7 @@ impl Catalog {
         let results: Vec<(PathBuf, Result<FrameMeta>)> = paths
             .into_par_iter()
             .map(|path| {
-                let meta = FrameMeta::read(&path, &options.night_rule);
+                let meta = FrameMeta::read_with(&path, &options.night_rule, &options.exposure_key);
                 (path, meta)
             })
             .collect();
@@ -227,32 +219,14 @@ impl Catalog {
 
     /// The frames that are products of a reduction, not raw frames (masters, already
     /// calibrated frames: see [`FrameMeta::processed`]), sorted by path. They take no part
-    /// in [`frames_of`](Catalog::frames_of), [`lights`](Catalog::lights) or
-    /// [`calibration_for`](Catalog::calibration_for), so that a reduction run on a folder
+    /// in [`frames_of`](Catalog::frames_of) or [`lights`](Catalog::lights), so that a
+    /// reduction run on a folder
     /// holding an earlier run's outputs does not stack or calibrate them again.
     pub fn processed(&self) -> Vec<&FrameMeta> {
         self.frames
             .iter()
             .filter(|f| f.processed.is_some())
             .collect()
-    }
-
-    /// The calibration frames that belong to `light`: same night, same shape and binning;
-    /// flats also of the same filter (frames without a filter keyword match each other).
-    /// Each list is sorted by observation time then path.
-    pub fn calibration_for(&self, light: &FrameMeta) -> CalibrationSet<'_> {
-        let matching = |kind: FrameKind, same_filter: bool| {
-            self.frames_of(light.night, kind)
-                .into_iter()
-                .filter(|f| f.shape == light.shape && f.binning == light.binning)
-                .filter(|f| !same_filter || same_filter_name(&f.filter, &light.filter))
-                .collect::<Vec<_>>()
-        };
-        CalibrationSet {
-            bias: matching(FrameKind::Bias, false),
-            dark: matching(FrameKind::Dark, false),
-            flat: matching(FrameKind::Flat, true),
-        }
     }
 
     /// Counts per night and kind, with exposures, filters and shapes: the tutorial's table.
@@ -270,6 +244,7 @@ impl Catalog {
             match frame.kind {
                 Some(FrameKind::Bias) => entry.bias += 1,
                 Some(FrameKind::Dark) => entry.dark += 1,
+                Some(FrameKind::DarkFlat) => entry.dark_flat += 1,
                 Some(FrameKind::Flat) => entry.flat += 1,
                 Some(FrameKind::Light) => entry.light += 1,
                 None => entry.unknown += 1,
@@ -290,14 +265,6 @@ impl Catalog {
             nights: nights.into_values().collect(),
             failures: self.failures.len(),
         }
-    }
-}
-
-fn same_filter_name(a: &Option<String>, b: &Option<String>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
-        (None, None) => true,
-        _ => false,
     }
 }
 
@@ -330,6 +297,9 @@ pub struct NightSummary {
     pub dark: usize,
     /// Flat frames.
     pub flat: usize,
+    /// Dark flats (darks of the flats' exposure).
+    #[serde(default)]
+    pub dark_flat: usize,
     /// Frames of unknown kind.
     pub unknown: usize,
     /// Products of a reduction (masters, calibrated frames: [`Catalog::processed`]),
@@ -368,7 +338,8 @@ impl fmt::Display for Summary {
             "night", "light", "bias", "dark", "flat", "unknown"
         )?;
         // A night of processed frames only has nothing to show in the table.
-        let raw = |n: &&NightSummary| n.light + n.bias + n.dark + n.flat + n.unknown > 0;
+        let raw =
+            |n: &&NightSummary| n.light + n.bias + n.dark + n.dark_flat + n.flat + n.unknown > 0;
         for night in self.nights.iter().filter(raw) {
             let name = night
                 .night
@@ -378,6 +349,9 @@ impl fmt::Display for Summary {
                 "{name:<12} {:>6} {:>5} {:>5} {:>5} {:>8}",
                 night.light, night.bias, night.dark, night.flat, night.unknown
             )?;
+            if night.dark_flat > 0 {
+                writeln!(f, "  dark flats: {}", night.dark_flat)?;
+            }
             if !night.exposures.is_empty() {
                 let parts: Vec<String> = night
                     .exposures

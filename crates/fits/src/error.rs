@@ -142,12 +142,29 @@ pub enum Error {
         path: PathBuf,
     },
     /// A required header keyword is absent.
-    #[error("{}: header has no {key} keyword", path.display())]
+    #[error(
+        "{}: header has no {key} keyword{}",
+        path.display(),
+        if alternatives.is_empty() { String::new() } else { format!(" (nor {})", alternatives.join(", ")) }
+    )]
     MissingKeyword {
         /// The file.
         path: PathBuf,
         /// The keyword.
         key: String,
+        /// Other keywords that would have served, also absent (`EXPOSURE`, `EXP` for
+        /// `EXPTIME`).
+        alternatives: Vec<String>,
+    },
+    /// A frame's exposure time is zero, negative, not finite or not a number.
+    #[error("{}: exposure {key} = {value} is not a positive number of seconds", path.display())]
+    BadExposure {
+        /// The file.
+        path: PathBuf,
+        /// The keyword.
+        key: String,
+        /// The value as written in the header.
+        value: String,
     },
     /// A header keyword holds a value that cannot be used.
     #[error("{}: header keyword {key} = {value}: {problem}", path.display())]
@@ -160,6 +177,38 @@ pub enum Error {
         value: String,
         /// Why it cannot be used.
         problem: String,
+    },
+    /// An image section (`BIASSEC`, `TRIMSEC`, `DATASEC`, or one given) is not section
+    /// text. From [`Section::parse`](crate::Section::parse) alone, `path` and `key` are
+    /// empty and the message starts at the text.
+    #[error(
+        "{}'{text}' is not an image section: {problem}",
+        section_origin(path, key)
+    )]
+    MalformedSection {
+        /// The file.
+        path: PathBuf,
+        /// The header keyword that holds the section.
+        key: String,
+        /// The section as written.
+        text: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An image section reaches past the image (or names pixel 0).
+    #[error(
+        "{}'{text}' lies outside the image of {} x {} pixels (NAXIS1 x NAXIS2)",
+        section_origin(path, key), shape.1, shape.0
+    )]
+    SectionOutsideImage {
+        /// The file.
+        path: PathBuf,
+        /// The header keyword that holds the section.
+        key: String,
+        /// The section as written.
+        text: String,
+        /// The image's shape, `(rows, cols)` = `(NAXIS2, NAXIS1)`.
+        shape: (usize, usize),
     },
     /// The folder to scan cannot be read.
     #[error("{}: cannot scan: {source}", path.display())]
@@ -195,8 +244,31 @@ impl Error {
             | Error::BufferSize { path, .. }
             | Error::AlreadyExists { path }
             | Error::MissingKeyword { path, .. }
+            | Error::BadExposure { path, .. }
             | Error::BadKeyword { path, .. }
+            | Error::MalformedSection { path, .. }
+            | Error::SectionOutsideImage { path, .. }
             | Error::Scan { path, .. } => path,
+        }
+    }
+
+    /// A section error from [`Section::parse`](crate::Section::parse), said of keyword
+    /// `key` of the file at `path`.
+    pub(crate) fn in_header(self, path: &std::path::Path, key: &str) -> Self {
+        match self {
+            Error::MalformedSection { text, problem, .. } => Error::MalformedSection {
+                path: path.to_owned(),
+                key: key.to_owned(),
+                text,
+                problem,
+            },
+            Error::SectionOutsideImage { text, shape, .. } => Error::SectionOutsideImage {
+                path: path.to_owned(),
+                key: key.to_owned(),
+                text,
+                shape,
+            },
+            other => other,
         }
     }
 
@@ -205,6 +277,16 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// `"a.fits: BIASSEC = "`, or less where the path or the keyword is not known.
+fn section_origin(path: &std::path::Path, key: &str) -> String {
+    match (path.as_os_str().is_empty(), key.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => format!("{key} = "),
+        (false, true) => format!("{}: ", path.display()),
+        (false, false) => format!("{}: {key} = ", path.display()),
     }
 }
 

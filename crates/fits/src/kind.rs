@@ -15,6 +15,9 @@ pub enum FrameKind {
     Bias,
     /// A closed-shutter exposure: bias plus thermal signal.
     Dark,
+    /// A dark taken with the exposure of the flats ("dark flat", "flat dark"), to be
+    /// subtracted from them.
+    DarkFlat,
     /// An exposure of an evenly lit field: the optical and pixel response.
     Flat,
     /// A science exposure of the sky.
@@ -23,18 +26,20 @@ pub enum FrameKind {
 
 impl FrameKind {
     /// All kinds, in calibration order.
-    pub const ALL: [FrameKind; 4] = [
+    pub const ALL: [FrameKind; 5] = [
         FrameKind::Bias,
         FrameKind::Dark,
+        FrameKind::DarkFlat,
         FrameKind::Flat,
         FrameKind::Light,
     ];
 
-    /// Lowercase name: `bias`, `dark`, `flat`, `light`.
+    /// Lowercase name: `bias`, `dark`, `darkflat`, `flat`, `light`.
     pub fn name(self) -> &'static str {
         match self {
             FrameKind::Bias => "bias",
             FrameKind::Dark => "dark",
+            FrameKind::DarkFlat => "darkflat",
             FrameKind::Flat => "flat",
             FrameKind::Light => "light",
         }
@@ -43,11 +48,14 @@ impl FrameKind {
     /// Recognises a kind in free text (a header value, a folder or file name),
     /// case-insensitively, word by word.
     ///
-    /// Synonyms: bias/zero/offset ("Bias Frame"); dark ("Dark Frame"); flat/flat field/
-    /// skyflat/domeflat/twilight; light/object/science ("Light Frame", "ScienceImages").
-    /// Words are split at non-letters and at lower-to-upper case changes, and plurals are
-    /// accepted. When several kinds appear, the first in the order bias, dark, flat, light
-    /// wins ("Dark Flat", a dark taken for flats, is a dark; ESO's "FLAT,SKY" is a flat).
+    /// Synonyms: bias/zero/offset ("Bias Frame"); dark ("Dark Frame"); dark flat
+    /// (`DARKFLAT`, `FLATDARK`, "Dark Flat", "Flat Dark", "Dark-Flat", "dark flat frame",
+    /// "DarkFlats"); flat/flat field/skyflat/domeflat/twilight; light/object/science
+    /// ("Light Frame", "ScienceImages"). Words are split at non-letters and at
+    /// lower-to-upper case changes, and plurals are accepted. A dark flat is recognised
+    /// first: "dark" next to "flat" (either order), or one word `darkflat`/`flatdark`.
+    /// Otherwise, when several kinds appear, the first in the order bias, dark, flat,
+    /// light wins (ESO's "FLAT,SKY" is a flat).
     ///
     /// ```
     /// use eloy_fits::FrameKind;
@@ -58,9 +66,24 @@ impl FrameKind {
     /// assert_eq!(FrameKind::recognize("ScienceImages"), Some(FrameKind::Light));
     /// assert_eq!(FrameKind::recognize("m42_light_001"), Some(FrameKind::Light));
     /// assert_eq!(FrameKind::recognize("calibrated"), None);
+    /// assert_eq!(FrameKind::recognize("DARKFLAT"), Some(FrameKind::DarkFlat));
+    /// assert_eq!(FrameKind::recognize("Flat Dark"), Some(FrameKind::DarkFlat));
+    /// assert_eq!(FrameKind::recognize("night1/DarkFlats"), Some(FrameKind::DarkFlat));
     /// ```
     pub fn recognize(text: &str) -> Option<FrameKind> {
         let words = words(text);
+        let singular: Vec<Option<FrameKind>> = words.iter().map(|w| kind_of_word(w)).collect();
+        let pair = |a, b| {
+            singular
+                .windows(2)
+                .any(|w| w[0] == Some(a) && w[1] == Some(b))
+        };
+        if singular.contains(&Some(FrameKind::DarkFlat))
+            || pair(FrameKind::Dark, FrameKind::Flat)
+            || pair(FrameKind::Flat, FrameKind::Dark)
+        {
+            return Some(FrameKind::DarkFlat);
+        }
         FrameKind::ALL
             .into_iter()
             .find(|kind| words.iter().any(|w| kind_of_word(w) == Some(*kind)))
@@ -89,6 +112,7 @@ fn kind_of_singular(word: &str) -> Option<FrameKind> {
     Some(match word {
         "bias" | "zero" | "offset" | "biasframe" => FrameKind::Bias,
         "dark" | "darkframe" | "darkcurrent" => FrameKind::Dark,
+        "darkflat" | "flatdark" | "darkflatframe" => FrameKind::DarkFlat,
         "flat" | "flatfield" | "skyflat" | "domeflat" | "twilight" | "twiflat" | "flatframe" => {
             FrameKind::Flat
         }
@@ -278,7 +302,17 @@ mod tests {
             ("science", FrameKind::Light),
             ("ScienceImages", FrameKind::Light),
             ("Lights", FrameKind::Light),
-            ("Dark Flat", FrameKind::Dark),
+            // A dark taken for the flats: its own kind, never stacked with the darks.
+            ("Dark Flat", FrameKind::DarkFlat),
+            ("DARKFLAT", FrameKind::DarkFlat),
+            ("FLATDARK", FrameKind::DarkFlat),
+            ("Flat Dark", FrameKind::DarkFlat),
+            ("Dark-Flat", FrameKind::DarkFlat),
+            ("dark flat frame", FrameKind::DarkFlat),
+            ("DarkFlats", FrameKind::DarkFlat),
+            ("flat_darks", FrameKind::DarkFlat),
+            ("Dark Flat Frame", FrameKind::DarkFlat),
+            ("dark_frame_flat", FrameKind::Dark),
         ];
         for (text, kind) in table {
             assert_eq!(FrameKind::recognize(text), Some(kind), "{text}");

@@ -7,7 +7,8 @@
 //!   binning, shape, read from a header;
 //! - [`Catalog`]: the frames under a folder, by night and kind, with the files that could
 //!   not be read;
-//! - [`write()`] an image atomically, or stream one with a [`Writer`].
+//! - [`write()`] an image atomically, or stream one with a [`Writer`];
+//! - [`Section`]: image sections (`BIASSEC = '[103:130,*]'`) in IRAF/FITS notation.
 //!
 //! Pixels are `f32` in an [`ndarray::Array2`] of shape `(NAXIS2, NAXIS1)`: row 0 is the
 //! first row in the file. cfitsio does the decoding (compiled from the `fitsio` crate's
@@ -42,24 +43,26 @@ mod catalog;
 mod cfitsio;
 mod date;
 mod error;
+mod exposure;
 mod header;
 mod kind;
 mod meta;
 mod read;
 mod rice;
+mod section;
 mod write;
 
-pub use catalog::{
-    CalibrationSet, Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name,
-};
+pub use catalog::{Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name};
 pub use date::{LONGITUDE_KEYWORDS, NightRule, TIME_KEYWORDS, parse_datetime};
 pub use error::{Error, Result};
+pub use exposure::{EXPOSURE_KEYWORDS, ExposureCard, ExposureKey, dark_time, exposure};
 pub use header::{CARD_LEN, Card, FromValue, Header, Value};
 pub use kind::{
     CALIBRATED_KEYWORDS, FrameKind, KIND_KEYWORDS, KindSource, detect_kind, processed_marker,
 };
 pub use meta::{Binning, FrameMeta};
 pub use read::{Image, Reader, read, read_header};
+pub use section::Section;
 pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};
 
 pub use chrono;

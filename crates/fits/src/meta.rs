@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::date::{NightRule, observation_start, site_longitude};
 use crate::error::{Error, Result};
+use crate::exposure::{ExposureCard, ExposureKey, dark_time};
 use crate::header::Header;
 use crate::kind::{FrameKind, KindSource, detect_kind, processed_marker};
 
@@ -64,8 +65,16 @@ pub struct FrameMeta {
     pub date_obs: Option<DateTime<Utc>>,
     /// The observing night (local date at the start of the night, see [`NightRule`]).
     pub night: Option<NaiveDate>,
-    /// Exposure in seconds (`EXPTIME`, else `EXPOSURE`), as written: may be zero or negative.
+    /// Exposure in seconds (`EXPTIME`, else `EXPOSURE`, else `EXP`, see [`ExposureKey`]),
+    /// as written: may be zero or negative. [`FrameMeta::exposure_seconds`] checks it.
     pub exposure: Option<f64>,
+    /// The header card the exposure came from; `None` when the header has none.
+    #[serde(default)]
+    pub exposure_card: Option<ExposureCard>,
+    /// `DARKTIME` in seconds when positive (IRAF, MaxIm DL, INDI): the time dark current
+    /// built up, used to scale darks when present.
+    #[serde(default)]
+    pub dark_time: Option<f64>,
     /// Filter name (`FILTER`, `FILTER1`, `FILTNAME`, `ESO INS FILT1 NAME`).
     pub filter: Option<String>,
     /// Binning (`XBINNING`/`YBINNING`, `CCDXBIN`/`CCDYBIN`, `BINX`/`BINY`, `CCDSUM`);
@@ -77,6 +86,29 @@ pub struct FrameMeta {
     pub bitpix: i32,
     /// Sensor temperature in °C (`CCD-TEMP`, `CCDTEMP`, `CCD_TEMP`, `DET-TEMP`, `TEMPERAT`).
     pub ccd_temp: Option<f64>,
+    /// Cooler set point in °C (`SET-TEMP`, `SETTEMP`, `SET_TEMP`).
+    #[serde(default)]
+    pub set_temp: Option<f64>,
+    /// Camera gain setting (`GAIN`): CMOS cameras write the setting (`100`), CCD
+    /// headers often the conversion factor in e⁻/ADU; either way frames of another gain
+    /// must not calibrate each other.
+    #[serde(default)]
+    pub gain: Option<f64>,
+    /// Offset (black level) setting (`OFFSET`, else `BLKLEVEL` as SharpCap writes it).
+    #[serde(default)]
+    pub offset: Option<f64>,
+    /// Electrons per ADU (`EGAIN`, as N.I.N.A. and MaxIm DL write it).
+    #[serde(default)]
+    pub egain: Option<f64>,
+    /// Read-out mode (`READOUTM`).
+    #[serde(default)]
+    pub readout_mode: Option<String>,
+    /// Colour filter array pattern (`BAYERPAT`, `COLORTYP`): `RGGB`, `GBRG`...
+    #[serde(default)]
+    pub bayer_pattern: Option<String>,
+    /// Row order of the pixels (`ROWORDER`): `TOP-DOWN` or `BOTTOM-UP`.
+    #[serde(default)]
+    pub row_order: Option<String>,
     /// `INSTRUME`.
     pub instrument: Option<String>,
     /// `OBJECT`.
@@ -92,6 +124,9 @@ pub struct FrameMeta {
 
 const FILTER_KEYWORDS: [&str; 4] = ["FILTER", "FILTER1", "FILTNAME", "ESO INS FILT1 NAME"];
 const TEMPERATURE_KEYWORDS: [&str; 5] = ["CCD-TEMP", "CCDTEMP", "CCD_TEMP", "DET-TEMP", "TEMPERAT"];
+const SET_TEMPERATURE_KEYWORDS: [&str; 3] = ["SET-TEMP", "SETTEMP", "SET_TEMP"];
+const OFFSET_KEYWORDS: [&str; 2] = ["OFFSET", "BLKLEVEL"];
+const BAYER_KEYWORDS: [&str; 2] = ["BAYERPAT", "COLORTYP"];
 const BINNING_KEYWORDS: [(&str, &str); 3] = [
     ("XBINNING", "YBINNING"),
     ("CCDXBIN", "CCDYBIN"),
@@ -105,14 +140,51 @@ impl FrameMeta {
     /// Those of [`Reader::open`](crate::Reader::open), and [`Error::BadKeyword`] for a
     /// DATE-OBS (or TIME-OBS, MJD-OBS) that cannot be read.
     pub fn read(path: impl AsRef<Path>, night_rule: &NightRule) -> Result<FrameMeta> {
+        FrameMeta::read_with(path, night_rule, &ExposureKey::Standard)
+    }
+
+    /// [`FrameMeta::read`], with the exposure read from `exposure_key`.
+    ///
+    /// # Errors
+    /// As [`FrameMeta::read`].
+    pub fn read_with(
+        path: impl AsRef<Path>,
+        night_rule: &NightRule,
+        exposure_key: &ExposureKey,
+    ) -> Result<FrameMeta> {
         let reader = crate::Reader::open(path.as_ref())?;
-        FrameMeta::from_header(
+        let mut meta = FrameMeta::from_header(
             path.as_ref(),
             reader.header(),
             reader.shape(),
             reader.bitpix(),
             night_rule,
-        )
+        )?;
+        if *exposure_key != ExposureKey::Standard {
+            meta.exposure_card = exposure_key.find(reader.header());
+            meta.exposure = meta.exposure_card.as_ref().and_then(|c| c.seconds);
+        }
+        Ok(meta)
+    }
+
+    /// The frame's exposure in seconds, checked: present and a positive number (the
+    /// checks of [`ExposureKey::read`], on the card kept at the scan).
+    ///
+    /// # Errors
+    /// [`Error::MissingKeyword`] or [`Error::BadExposure`], naming the file.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// use eloy_fits::{ExposureKey, FrameMeta, Header, NightRule};
+    /// let mut header = Header::new();
+    /// header.set("EXPOSURE", -1.0, "");
+    /// let meta = FrameMeta::from_header("d.fits", &header, (2, 2), 16, &NightRule::default())?;
+    /// let err = meta.exposure_seconds(&ExposureKey::Standard).unwrap_err();
+    /// assert_eq!(err.to_string(), "d.fits: exposure EXPOSURE = -1.0 is not a positive number of seconds");
+    /// # Ok(()) }
+    /// ```
+    pub fn exposure_seconds(&self, key: &ExposureKey) -> Result<f64> {
+        key.check(self.exposure_card.as_ref(), &self.path)
     }
 
     /// Describes a frame from its header, its path (for the kind, see
@@ -144,22 +216,29 @@ impl FrameMeta {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
         };
+        let number = |keys: &[&str]| keys.iter().find_map(|k| header.get::<f64>(k));
+        let exposure_card = ExposureKey::Standard.find(header);
         Ok(FrameMeta {
             path: path.to_path_buf(),
             kind,
             kind_source,
             date_obs,
             night,
-            exposure: header
-                .get::<f64>("EXPTIME")
-                .or_else(|| header.get::<f64>("EXPOSURE")),
+            exposure: exposure_card.as_ref().and_then(|c| c.seconds),
+            exposure_card,
+            dark_time: dark_time(header),
             filter: text(&FILTER_KEYWORDS),
             binning: binning(header),
             shape,
             bitpix,
-            ccd_temp: TEMPERATURE_KEYWORDS
-                .iter()
-                .find_map(|k| header.get::<f64>(k)),
+            ccd_temp: number(&TEMPERATURE_KEYWORDS),
+            set_temp: number(&SET_TEMPERATURE_KEYWORDS),
+            gain: number(&["GAIN"]),
+            offset: number(&OFFSET_KEYWORDS),
+            egain: number(&["EGAIN"]),
+            readout_mode: text(&["READOUTM"]),
+            bayer_pattern: text(&BAYER_KEYWORDS).map(|p| p.to_ascii_uppercase()),
+            row_order: text(&["ROWORDER"]).map(|p| p.to_ascii_uppercase()),
             instrument: text(&["INSTRUME"]),
             object: text(&["OBJECT"]),
             site_longitude: longitude,

@@ -391,6 +391,19 @@ impl Writer {
         Ok(writer)
     }
 
+    /// The shape `(rows, columns)` of the image being written.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let writer = eloy_fits::Writer::create(dir.path().join("a.fits"), (4, 3), &eloy_fits::Header::new(), &Default::default())?;
+    /// assert_eq!(writer.shape(), (4, 3));
+    /// # Ok(()) }
+    /// ```
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
     /// Writes consecutive rows starting at row `first_row`; `values.len()` must be a whole
     /// number of rows that fit in the image, not written before.
     ///

@@ -34,7 +34,8 @@ const WORKING_SET: usize = 8 << 20;
 /// use eloy_stack::{Combine, Method};
 /// assert_eq!(Combine::new(Method::Median), Combine::median());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Method {
     /// The median; of an even count, the mean of the two middle values (numpy, IRAF).
     /// Infinite values count as values. `-0.0` and `+0.0` are equal values: where the
@@ -52,7 +53,8 @@ pub enum Method {
 /// use eloy_stack::{Center, Rejection};
 /// let clip = Rejection::SigmaClip { low: 3.0, high: 3.0, max_iters: 5, center: Center::Mean };
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Center {
     /// The median of the surviving values (astropy's default `cenfunc='median'`).
     Median,
@@ -67,7 +69,8 @@ pub enum Center {
 /// let ccdproc_like = Combine::mean().rejection(Rejection::sigma_clip(3.0));
 /// let iraf_zero = Combine::mean().rejection(Rejection::MinMax { low: 0, high: 1 });
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rejection")]
 #[non_exhaustive]
 pub enum Rejection {
     /// Keep every non-NaN value.
@@ -159,7 +162,7 @@ impl Rejection {
 /// assert_eq!(stacked.count.unwrap()[[3, 5]], 3);
 /// # Ok::<(), eloy_stack::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Combine {
     method: Method,
     rejection: Rejection,

@@ -1,11 +1,14 @@
-//! One input of a combine: a [`BandSource`] with the preprocessing applied while it streams.
+//! A [`BandSource`] with the per-pixel operations applied while it streams: an input of a
+//! combine, or a light frame calibrated on its way to a file.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 
+use crate::chain::{Chain, Op, Operand, Tail, flatten};
+use crate::combine::{BandSink, StackedBand};
 use crate::{BandSource, Error};
 
 /// How [`Frame::normalize_by_mean`] treats NaN pixels when it computes a frame's mean.
@@ -23,7 +26,8 @@ use crate::{BandSource, Error};
 /// assert!(numpy.image[[0, 0]].is_nan()); // np.mean is NaN, so is every pixel
 /// # Ok::<(), eloy_stack::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NanPolicy {
     /// NaN pixels are left out of the mean, as `numpy.nanmean` does. A frame with no
     /// other pixels has a NaN mean. The better science: one dead pixel does not lose a flat.
@@ -33,26 +37,31 @@ pub enum NanPolicy {
     Propagate,
 }
 
-/// One input frame of a [`Combine`](crate::Combine): a [`BandSource`] and the preprocessing
-/// applied to each of its bands as it streams, so that a master dark or flat never needs its
-/// inputs in memory.
+/// A frame: a [`BandSource`] and the operations applied to each of its bands as it streams,
+/// so that neither a master's inputs nor a calibrated light are ever held whole. A frame is
+/// an input of a [`Combine`](crate::Combine), or runs alone into a [`BandSink`] with
+/// [`Frame::stream_into`] (a light calibrated into a file).
 ///
-/// Each value `x` of the source becomes
+/// The operations apply in the order they were added, each value computed in `f64` from
+/// the `f32` inputs and rounded to `f32` once at the end:
 ///
-/// ```text
-/// ((x - subtracted) - scaled_image * factor) * scale / mean
-/// ```
+/// - [`Frame::subtract`] an image (a master bias), [`Frame::subtract_scaled`] an image
+///   times a factor (a dark rate times the exposure), [`Frame::subtract_level`] a sum of
+///   scaled images (Python eloy's `dark * exposure + bias`, summed before it is subtracted);
+/// - [`Frame::scale`] by a factor (`1 / exposure`);
+/// - [`Frame::divide`] by an image (a master flat);
+/// - last, [`Frame::normalize_by_mean`]: divide by the frame's own mean of the values so far;
+/// - after the rounding, [`Frame::replace_invalid`]: negative and non-finite values become a
+///   given value.
 ///
-/// computed in `f64` from the `f32` inputs and rounded to `f32` once, where each term is
-/// left out when not asked for. `mean` is the frame's own mean of the value before the
-/// division, from [`Frame::normalize_by_mean`]. The masters used as operands are borrowed
-/// in-memory images of the frame's shape; one that is not in standard (row-major,
-/// contiguous) layout is copied once when the combine starts.
+/// The images used as operands are borrowed in-memory images of the frame's shape; one
+/// that is not in standard (row-major, contiguous) layout is copied once when the frame
+/// starts streaming. NaN in any operand gives NaN.
 ///
-/// Every [`BandSource`] converts into a `Frame` without preprocessing, so
+/// Every [`BandSource`] converts into a `Frame` without operations, so
 /// [`Combine::run`](crate::Combine::run) takes sources or frames.
 ///
-/// A `Frame` is [`Send`]; it is consumed by the combine.
+/// A `Frame` is [`Send`]; it is consumed by the combine or the stream.
 ///
 /// # Example
 ///
@@ -73,10 +82,16 @@ pub enum NanPolicy {
 /// ```
 pub struct Frame<'a> {
     source: Box<dyn BandSource + 'a>,
-    subtract: Option<ArrayView2<'a, f32>>,
-    subtract_scaled: Option<(ArrayView2<'a, f32>, f64)>,
-    scale: f64,
+    ops: Vec<PendingOp<'a>>,
     normalize: Option<NanPolicy>,
+    replace_invalid: Option<f32>,
+}
+
+/// An operation with its operands not yet checked nor flattened.
+enum PendingOp<'a> {
+    Subtract(Vec<(ArrayView2<'a, f32>, f64)>),
+    Scale(f64),
+    Divide(ArrayView2<'a, f32>),
 }
 
 impl<'a> Frame<'a> {
@@ -90,18 +105,24 @@ impl<'a> Frame<'a> {
     pub fn new(source: impl BandSource + 'a) -> Self {
         Self {
             source: Box::new(source),
-            subtract: None,
-            subtract_scaled: None,
-            scale: 1.0,
+            ops: Vec::new(),
             normalize: None,
+            replace_invalid: None,
         }
     }
 
-    pub(crate) fn shape(&self) -> (usize, usize) {
+    /// The shape `(rows, cols)` of the frame.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// let a = ndarray::Array2::<f32>::zeros((2, 5));
+    /// assert_eq!(Frame::new(InMemory::new(a.view())).shape(), (2, 5));
+    /// ```
+    pub fn shape(&self) -> (usize, usize) {
         self.source.shape()
     }
 
-    /// Subtracts `image` (a master bias) pixel by pixel. A second call replaces the first.
+    /// Subtracts `image` (a master bias) pixel by pixel.
     ///
     /// ```
     /// use eloy_stack::{Combine, Frame, InMemory};
@@ -113,13 +134,11 @@ impl<'a> Frame<'a> {
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
     #[must_use]
-    pub fn subtract(mut self, image: impl Into<ArrayView2<'a, f32>>) -> Self {
-        self.subtract = Some(image.into());
-        self
+    pub fn subtract(self, image: impl Into<ArrayView2<'a, f32>>) -> Self {
+        self.subtract_level([(image.into(), 1.0)])
     }
 
-    /// Subtracts `image * factor` (a master dark rate times the exposure) pixel by pixel,
-    /// after [`Frame::subtract`]. A second call replaces the first.
+    /// Subtracts `image * factor` (a master dark rate times the exposure) pixel by pixel.
     ///
     /// ```
     /// use eloy_stack::{Combine, Frame, InMemory};
@@ -132,13 +151,41 @@ impl<'a> Frame<'a> {
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
     #[must_use]
-    pub fn subtract_scaled(mut self, image: impl Into<ArrayView2<'a, f32>>, factor: f64) -> Self {
-        self.subtract_scaled = Some((image.into(), factor));
+    pub fn subtract_scaled(self, image: impl Into<ArrayView2<'a, f32>>, factor: f64) -> Self {
+        self.subtract_level([(image.into(), factor)])
+    }
+
+    /// Subtracts a level made of several images (`image_0 * factor_0` plus
+    /// `image_1 * factor_1` and so on), summed left to right before it is subtracted: Python eloy's
+    /// `data - (dark * exposure + bias)` is `subtract_level([(dark, exposure), (bias, 1.0)])`,
+    /// which rounds differently from subtracting the bias and then the dark.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let light = array![[1130.0_f32, 1000.0]];
+    /// let (dark, bias) = (array![[0.5_f32, 0.5]], array![[100.0_f32, 1000.0]]);
+    /// let out = Frame::new(InMemory::new(light.view()))
+    ///     .subtract_level([(dark.view(), 60.0), (bias.view(), 1.0)])
+    ///     .replace_invalid(-1.0)
+    ///     .collect()?;
+    /// assert_eq!(out, array![[1000.0, -1.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn subtract_level(
+        mut self,
+        terms: impl IntoIterator<Item = (ArrayView2<'a, f32>, f64)>,
+    ) -> Self {
+        let terms: Vec<_> = terms.into_iter().collect();
+        if !terms.is_empty() {
+            self.ops.push(PendingOp::Subtract(terms));
+        }
         self
     }
 
-    /// Multiplies by `factor` (`1 / exposure`) after the subtractions. Calls multiply: the
-    /// frame is scaled once by the product of the factors.
+    /// Multiplies by `factor` (`1 / exposure`). Consecutive calls multiply: the frame is
+    /// scaled once by the product of the factors.
     ///
     /// ```
     /// use eloy_stack::{Combine, Frame, InMemory};
@@ -150,12 +197,32 @@ impl<'a> Frame<'a> {
     /// ```
     #[must_use]
     pub fn scale(mut self, factor: f64) -> Self {
-        self.scale *= factor;
+        match self.ops.last_mut() {
+            Some(PendingOp::Scale(k)) => *k *= factor,
+            _ => self.ops.push(PendingOp::Scale(factor)),
+        }
         self
     }
 
-    /// Divides, last, by the frame's own mean of the preprocessed values (a flat normalized
-    /// to 1), with `nan` deciding how NaN pixels count.
+    /// Divides pixel by pixel by `image` (a master flat).
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let light = array![[10.0_f32, 20.0]];
+    /// let flat = array![[0.5_f32, 2.0]];
+    /// let out = Frame::new(InMemory::new(light.view())).divide(&flat).collect()?;
+    /// assert_eq!(out, array![[20.0, 10.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn divide(mut self, image: impl Into<ArrayView2<'a, f32>>) -> Self {
+        self.ops.push(PendingOp::Divide(image.into()));
+        self
+    }
+
+    /// Divides, last, by the frame's own mean of the values so far (a flat normalized to
+    /// 1), with `nan` deciding how NaN pixels count.
     ///
     /// The mean takes a first streaming pass over the frame within the same memory budget,
     /// so the source is read twice. It is accumulated in `f64`, each row summed left to
@@ -177,6 +244,122 @@ impl<'a> Frame<'a> {
         self.normalize = Some(nan);
         self
     }
+
+    /// After the rounding to `f32`, replaces every value below 0, NaN or infinite by
+    /// `value` (`-0.0` is not below 0 and stays): `-1.0` is Python eloy's rule for
+    /// calibrated frames, `f32::NAN` marks such pixels as having no value.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[-3.0_f32, f32::NAN, f32::INFINITY, 0.0, 7.0]];
+    /// let out = Frame::new(InMemory::new(a.view())).replace_invalid(-1.0).collect()?;
+    /// assert_eq!(out, array![[-1.0, -1.0, -1.0, 0.0, 7.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn replace_invalid(mut self, value: f32) -> Self {
+        self.replace_invalid = Some(value);
+        self
+    }
+
+    /// Streams the frame alone, operations applied, band by band into `sink`, top to
+    /// bottom, `band_rows` rows at a time (at least one): the engine of a calibrated light,
+    /// which holds one band whatever the frame's size. The rows of a band are computed in
+    /// parallel on the current rayon pool. A frame normalized by its mean is read twice.
+    ///
+    /// ```
+    /// use eloy_stack::{BandSink, Error, Frame, InMemory, StackedBand};
+    /// use ndarray::Array2;
+    ///
+    /// struct Rows(Vec<std::ops::Range<usize>>);
+    /// impl BandSink for Rows {
+    ///     fn write_band(&mut self, band: StackedBand<'_>) -> Result<(), Error> {
+    ///         self.0.push(band.rows);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let a = Array2::<f32>::zeros((5, 3));
+    /// let mut rows = Rows(Vec::new());
+    /// Frame::new(InMemory::new(a.view())).stream_into(2, &mut rows)?;
+    /// assert_eq!(rows.0, [0..2, 2..4, 4..5]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::OperandShape`] for an operand of another shape (before anything is read);
+    /// the source's errors; the sink's.
+    pub fn stream_into<S: BandSink + ?Sized>(
+        self,
+        band_rows: usize,
+        sink: &mut S,
+    ) -> Result<(), Error> {
+        let shape = self.shape();
+        let mut frame = Prepared::new(self, 0, shape)?;
+        let (rows, cols) = shape;
+        sink.start(shape)?;
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let band_rows = band_rows.clamp(1, rows);
+        let mut buffer = vec![0.0_f32; band_rows * cols];
+        if frame.needs_mean() {
+            for start in (0..rows).step_by(band_rows) {
+                let band = start..(start + band_rows).min(rows);
+                let len = band.len() * cols;
+                frame.accumulate_mean(band, &mut buffer[..len])?;
+            }
+            frame.finish_mean();
+        }
+        for start in (0..rows).step_by(band_rows) {
+            let band = start..(start + band_rows).min(rows);
+            let len = band.len() * cols;
+            frame.read_band_parallel(band.clone(), &mut buffer[..len])?;
+            let image = ArrayView2::from_shape((band.len(), cols), &buffer[..len])
+                .expect("a band buffer holds rows * cols values");
+            sink.write_band(StackedBand {
+                rows: band,
+                image,
+                count: None,
+                std: None,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The whole frame, operations applied, in memory (see [`Frame::stream_into`]).
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[1.0_f32, 2.0]];
+    /// assert_eq!(Frame::new(InMemory::new(a.view())).scale(2.0).collect()?, array![[2.0, 4.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Frame::stream_into`].
+    pub fn collect(self) -> Result<ndarray::Array2<f32>, Error> {
+        let mut out = ndarray::Array2::zeros(self.shape());
+        let cols = out.ncols().max(1);
+        let mut sink = |band: StackedBand<'_>| {
+            out.slice_mut(ndarray::s![band.rows.clone(), ..])
+                .assign(&band.image);
+        };
+        // Bands of about 64 Ki values: the rows of a band are computed in parallel.
+        self.stream_into((1 << 16) / cols, &mut FnSink(&mut sink))?;
+        Ok(out)
+    }
+}
+
+/// A closure as a [`BandSink`].
+struct FnSink<'f, F>(&'f mut F);
+
+impl<F: FnMut(StackedBand<'_>)> BandSink for FnSink<'_, F> {
+    fn write_band(&mut self, band: StackedBand<'_>) -> Result<(), Error> {
+        (self.0)(band);
+        Ok(())
+    }
 }
 
 impl<'a, S: BandSource + 'a> From<S> for Frame<'a> {
@@ -187,16 +370,28 @@ impl<'a, S: BandSource + 'a> From<S> for Frame<'a> {
 
 impl fmt::Debug for Frame<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ops: Vec<String> = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                PendingOp::Subtract(terms) => format!(
+                    "subtract {}",
+                    terms
+                        .iter()
+                        .map(|(a, k)| format!("{:?} x {k}", a.dim()))
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                ),
+                PendingOp::Scale(k) => format!("scale {k}"),
+                PendingOp::Divide(a) => format!("divide {:?}", a.dim()),
+            })
+            .collect();
         f.debug_struct("Frame")
             .field("source", &self.source.name())
             .field("shape", &self.source.shape())
-            .field("subtract", &self.subtract.as_ref().map(ArrayView2::dim))
-            .field(
-                "subtract_scaled",
-                &self.subtract_scaled.as_ref().map(|(a, k)| (a.dim(), k)),
-            )
-            .field("scale", &self.scale)
+            .field("ops", &ops)
             .field("normalize", &self.normalize)
+            .field("replace_invalid", &self.replace_invalid)
             .finish()
     }
 }
@@ -204,22 +399,15 @@ impl fmt::Debug for Frame<'_> {
 /// A frame ready to stream: shapes checked, operands flattened row-major.
 pub(crate) struct Prepared<'a> {
     source: Box<dyn BandSource + 'a>,
-    cols: usize,
-    subtract: Option<Cow<'a, [f32]>>,
-    subtract_scaled: Option<(Cow<'a, [f32]>, f64)>,
-    scale: f64,
+    chain: Chain<'a>,
     normalize: Option<NanPolicy>,
+    replace_invalid: Option<f32>,
     /// The mean, once [`Prepared::finish_mean`] has run.
     divisor: Option<f64>,
     sum: f64,
     count: u64,
-}
-
-fn flatten(view: ArrayView2<'_, f32>) -> Cow<'_, [f32]> {
-    match view.to_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(view.iter().copied().collect()),
-    }
+    /// An `f64` row for the chain's passes.
+    scratch: Vec<f64>,
 }
 
 impl<'a> Prepared<'a> {
@@ -238,35 +426,51 @@ impl<'a> Prepared<'a> {
                 found,
             });
         }
-        let check = |image: &ArrayView2<'_, f32>, operand| {
+        let name = frame.source.name().into_owned();
+        let check = |image: ArrayView2<'a, f32>, operand| -> Result<Operand<'a>, Error> {
             if image.dim() == shape {
-                Ok(())
+                Ok(flatten(image))
             } else {
                 Err(Error::OperandShape {
                     frame: index,
-                    name: frame.source.name().into_owned(),
+                    name: name.clone(),
                     operand,
                     expected: shape,
                     found: image.dim(),
                 })
             }
         };
-        if let Some(image) = &frame.subtract {
-            check(image, "subtracted image")?;
-        }
-        if let Some((image, _)) = &frame.subtract_scaled {
-            check(image, "scaled subtracted image")?;
+        let mut ops = Vec::with_capacity(frame.ops.len());
+        for op in frame.ops {
+            ops.push(match op {
+                PendingOp::Subtract(terms) => {
+                    let single = terms.len() == 1;
+                    let terms = terms
+                        .into_iter()
+                        .map(|(image, k)| {
+                            let what = match (single, k == 1.0) {
+                                (true, true) => "subtracted image",
+                                (true, false) => "scaled subtracted image",
+                                (false, _) => "image of a subtracted level",
+                            };
+                            Ok((check(image, what)?, k))
+                        })
+                        .collect::<Result<Vec<_>, Error>>()?;
+                    Op::Subtract(terms)
+                }
+                PendingOp::Scale(k) => Op::Scale(k),
+                PendingOp::Divide(image) => Op::Divide(check(image, "divisor image")?),
+            });
         }
         Ok(Self {
             source: frame.source,
-            cols: shape.1,
-            subtract: frame.subtract.map(flatten),
-            subtract_scaled: frame.subtract_scaled.map(|(a, k)| (flatten(a), k)),
-            scale: frame.scale,
+            chain: Chain { ops, cols: shape.1 },
             normalize: frame.normalize,
+            replace_invalid: frame.replace_invalid,
             divisor: None,
             sum: 0.0,
             count: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -274,35 +478,26 @@ impl<'a> Prepared<'a> {
         self.normalize.is_some()
     }
 
-    fn read_raw(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
-        self.source.read_rows(rows, out)
-    }
-
-    fn operand_rows(&self, row: usize) -> RowOperands<'_> {
-        let span = row * self.cols..(row + 1) * self.cols;
-        (
-            self.subtract.as_deref().map(|s| &s[span.clone()]),
-            self.subtract_scaled
-                .as_ref()
-                .map(|(s, k)| (&s[span.clone()], *k)),
-        )
+    fn cols(&self) -> usize {
+        self.chain.cols
     }
 
     /// First pass of [`Frame::normalize_by_mean`]: reads `rows` into `buf` and adds their
-    /// preprocessed values to the running sum, row by row.
+    /// values to the running sum, row by row.
     pub(crate) fn accumulate_mean(
         &mut self,
         rows: Range<usize>,
         buf: &mut [f32],
     ) -> Result<(), Error> {
-        self.read_raw(rows.clone(), buf)?;
-        if self.cols == 0 {
+        self.source.read_rows(rows.clone(), buf)?;
+        let cols = self.cols();
+        if cols == 0 {
             return Ok(());
         }
         let skip = self.normalize == Some(NanPolicy::Skip);
-        for (row, line) in rows.zip(buf.chunks_exact(self.cols)) {
-            let (sub, dark) = self.operand_rows(row);
-            let (sum, count) = row_sum(line, sub, dark, self.scale, skip);
+        self.scratch.resize(cols, 0.0);
+        for (row, line) in rows.zip(buf.chunks_exact(cols)) {
+            let (sum, count) = self.chain.row_sum(row, line, skip, &mut self.scratch);
             self.sum += sum;
             self.count += count;
         }
@@ -323,90 +518,48 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    /// Reads `rows` into `out` and preprocesses them in place.
+    fn tail(&self) -> Tail {
+        Tail {
+            divisor: self.divisor,
+            replace_invalid: self.replace_invalid,
+        }
+    }
+
+    fn is_identity(&self) -> bool {
+        self.chain.is_empty() && self.divisor.is_none() && self.replace_invalid.is_none()
+    }
+
+    /// Reads `rows` into `out` and applies the operations in place.
     pub(crate) fn read_band(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
-        self.read_raw(rows.clone(), out)?;
-        let identity = self.subtract.is_none()
-            && self.subtract_scaled.is_none()
-            && self.scale == 1.0
-            && self.divisor.is_none();
-        if identity || self.cols == 0 {
+        self.source.read_rows(rows.clone(), out)?;
+        let cols = self.cols();
+        if self.is_identity() || cols == 0 {
             return Ok(());
         }
-        for (row, line) in rows.zip(out.chunks_exact_mut(self.cols)) {
-            let (sub, dark) = self.operand_rows(row);
-            let scale = self.scale;
-            match self.divisor {
-                None => preprocess_row(line, sub, dark, |y| y * scale),
-                Some(mean) => preprocess_row(line, sub, dark, |y| y * scale / mean),
-            }
+        let tail = self.tail();
+        for (row, line) in rows.zip(out.chunks_exact_mut(cols)) {
+            self.chain.apply_row(row, line, tail, &mut self.scratch);
         }
         Ok(())
     }
-}
 
-/// One row of the subtracted image and of the scaled subtracted image with its factor.
-type RowOperands<'r> = (Option<&'r [f32]>, Option<(&'r [f32], f64)>);
-
-/// `x = tail((x - sub) - dark * k)` for each value of a row, in `f64`.
-#[inline(always)]
-fn preprocess_row(
-    x: &mut [f32],
-    sub: Option<&[f32]>,
-    dark: Option<(&[f32], f64)>,
-    tail: impl Fn(f64) -> f64,
-) {
-    // The casts round the f64 result to the nearest f32, the one rounding of the pipeline.
-    #[allow(clippy::cast_possible_truncation)]
-    match (sub, dark) {
-        (None, None) => x.iter_mut().for_each(|v| *v = tail(f64::from(*v)) as f32),
-        (Some(b), None) => x
-            .iter_mut()
-            .zip(b)
-            .for_each(|(v, &b)| *v = tail(f64::from(*v) - f64::from(b)) as f32),
-        (None, Some((d, k))) => x
-            .iter_mut()
-            .zip(d)
-            .for_each(|(v, &d)| *v = tail(f64::from(*v) - f64::from(d) * k) as f32),
-        (Some(b), Some((d, k))) => x.iter_mut().zip(b).zip(d).for_each(|((v, &b), &d)| {
-            *v = tail((f64::from(*v) - f64::from(b)) - f64::from(d) * k) as f32;
-        }),
-    }
-}
-
-/// Sum, left to right, of `((x - sub) - dark * k) * scale` over a row, and how many values
-/// went in: the non-NaN ones if `skip_nan`, else all of them.
-fn row_sum(
-    x: &[f32],
-    sub: Option<&[f32]>,
-    dark: Option<(&[f32], f64)>,
-    scale: f64,
-    skip_nan: bool,
-) -> (f64, u64) {
-    let mut sum = 0.0;
-    let mut count = 0;
-    let mut add = |y: f64| {
-        let y = y * scale;
-        if !(skip_nan && y.is_nan()) {
-            sum += y;
-            count += 1;
+    /// [`Prepared::read_band`] with the rows computed in parallel.
+    fn read_band_parallel(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+        self.source.read_rows(rows.clone(), out)?;
+        let cols = self.cols();
+        if self.is_identity() || cols == 0 {
+            return Ok(());
         }
-    };
-    match (sub, dark) {
-        (None, None) => x.iter().for_each(|&v| add(f64::from(v))),
-        (Some(b), None) => x
-            .iter()
-            .zip(b)
-            .for_each(|(&v, &b)| add(f64::from(v) - f64::from(b))),
-        (None, Some((d, k))) => x
-            .iter()
-            .zip(d)
-            .for_each(|(&v, &d)| add(f64::from(v) - f64::from(d) * k)),
-        (Some(b), Some((d, k))) => x
-            .iter()
-            .zip(b)
-            .zip(d)
-            .for_each(|((&v, &b), &d)| add((f64::from(v) - f64::from(b)) - f64::from(d) * k)),
+        let tail = self.tail();
+        let chain = &self.chain;
+        const ROWS_PER_TASK: usize = 8;
+        out.par_chunks_mut(ROWS_PER_TASK * cols)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (i, chunk)| {
+                for (j, line) in chunk.chunks_exact_mut(cols).enumerate() {
+                    chain.apply_row(rows.start + i * ROWS_PER_TASK + j, line, tail, scratch);
+                }
+            });
+        Ok(())
     }
-    (sum, count)
 }

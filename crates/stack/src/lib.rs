@@ -50,6 +50,7 @@
 //! ```
 
 mod batcher;
+mod chain;
 mod combine;
 mod error;
 mod fits;

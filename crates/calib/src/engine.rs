@@ -1,0 +1,267 @@
+//! The engine: steps of a plan turned into [`eloy_stack::Frame`] operations and run band by
+//! band, for the inputs of a master and for a light alike.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::Array2;
+
+use eloy_fits::Reader;
+use eloy_stack::{BandSource, Frame};
+
+use crate::calibrate::InvalidPixels;
+use crate::error::{Error, Result};
+use crate::masters::{Master, MasterKind, MasterOptions};
+use crate::plan::{Input, MasterId, Step};
+
+/// Where the engine finds the masters that steps name.
+pub(crate) trait Lookup {
+    /// The master named `id`, if loaded.
+    fn master(&self, id: &MasterId) -> Option<&Master>;
+}
+
+/// Masters by the names a plan gives them, loaded or built: what the engine calibrates
+/// with. Masters are shared (`Arc`), so a set can be cloned for a worker at no cost.
+///
+/// ```
+/// use eloy_calib::{Master, MasterId, MasterKind, MasterSet};
+/// let mut set = MasterSet::default();
+/// set.insert(MasterId::from("bias"), Master::new(MasterKind::Bias, ndarray::Array2::zeros((2, 2))));
+/// assert!(set.get(&MasterId::from("bias")).is_some());
+/// assert_eq!(set.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MasterSet {
+    masters: BTreeMap<MasterId, Arc<Master>>,
+}
+
+impl MasterSet {
+    /// Adds (or replaces) the master named `id`.
+    pub fn insert(&mut self, id: MasterId, master: impl Into<Arc<Master>>) {
+        self.masters.insert(id, master.into());
+    }
+
+    /// The master named `id`.
+    pub fn get(&self, id: &MasterId) -> Option<&Master> {
+        self.masters.get(id).map(AsRef::as_ref)
+    }
+
+    /// Whether the set holds `id`.
+    pub fn contains(&self, id: &MasterId) -> bool {
+        self.masters.contains_key(id)
+    }
+
+    /// Drops the master named `id` (its memory is freed once no one else holds it).
+    pub fn remove(&mut self, id: &MasterId) -> Option<Arc<Master>> {
+        self.masters.remove(id)
+    }
+
+    /// How many masters the set holds.
+    pub fn len(&self) -> usize {
+        self.masters.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.masters.is_empty()
+    }
+
+    /// The names held, in order.
+    pub fn ids(&self) -> impl Iterator<Item = &MasterId> {
+        self.masters.keys()
+    }
+}
+
+/// The trio's masters named `bias`, `dark` and `flat`, as [`Masters::steps`] names them.
+///
+/// ```
+/// use eloy_calib::{Master, MasterId, MasterKind, MasterSet, Masters};
+/// let masters = Masters { bias: Some(Master::new(MasterKind::Bias, ndarray::Array2::zeros((2, 2)))), ..Default::default() };
+/// assert!(MasterSet::from(masters).contains(&MasterId::from("bias")));
+/// ```
+impl From<crate::Masters> for MasterSet {
+    fn from(masters: crate::Masters) -> Self {
+        let mut set = MasterSet::default();
+        for (name, master) in [
+            ("bias", masters.bias),
+            ("dark", masters.dark),
+            ("flat", masters.flat),
+        ] {
+            if let Some(master) = master {
+                set.insert(MasterId::from(name), master);
+            }
+        }
+        set
+    }
+}
+
+impl Lookup for MasterSet {
+    fn master(&self, id: &MasterId) -> Option<&Master> {
+        self.get(id)
+    }
+}
+
+/// The value that invalid pixels become under `rule` (`None`: kept as computed).
+fn replacement(rule: InvalidPixels) -> Option<f32> {
+    match rule {
+        InvalidPixels::MinusOne => Some(-1.0),
+        InvalidPixels::Nan => Some(f32::NAN),
+        InvalidPixels::Keep => None,
+    }
+}
+
+/// The masters `steps` use, found in `masters`, checked against the frame's `shape`.
+///
+/// # Errors
+/// [`Error::MasterMissing`]; [`Error::ShapeMismatch`] naming `path`.
+pub(crate) fn check_masters(
+    steps: &[Step],
+    masters: &dyn Lookup,
+    path: &Path,
+    shape: (usize, usize),
+) -> Result<()> {
+    for id in steps.iter().flat_map(Step::masters) {
+        let master = masters.master(id).ok_or_else(|| Error::MasterMissing {
+            path: path.to_path_buf(),
+            master: id.clone(),
+        })?;
+        if master.shape() != shape {
+            return Err(Error::ShapeMismatch {
+                path: path.to_path_buf(),
+                expected: master.shape(),
+                found: shape,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `source` with the operations of `steps`, masters taken from `masters` (checked first
+/// with [`check_masters`]).
+///
+/// # Errors
+/// [`Error::MasterMissing`] for a master the steps name and `masters` lacks.
+pub(crate) fn frame<'a>(
+    source: impl BandSource + 'a,
+    steps: &[Step],
+    masters: &'a dyn Lookup,
+) -> Result<Frame<'a>> {
+    let path = PathBuf::from(source.name().into_owned());
+    let find = |id: &MasterId| {
+        masters.master(id).ok_or_else(|| Error::MasterMissing {
+            path: path.clone(),
+            master: id.clone(),
+        })
+    };
+    let mut frame = Frame::new(source);
+    for step in steps {
+        frame = match step {
+            Step::Subtract { terms } => {
+                let mut views = Vec::with_capacity(terms.len());
+                for term in terms {
+                    views.push((find(&term.master)?.data.view(), term.factor));
+                }
+                frame.subtract_level(views)
+            }
+            Step::DivideByExposure { seconds } => frame.scale(1.0 / seconds),
+            Step::NormalizeByMean { nan } => frame.normalize_by_mean(*nan),
+            Step::DivideByFlat { master } => frame.divide(find(master)?.data.view()),
+            Step::Invalid { rule } => match replacement(*rule) {
+                Some(value) => frame.replace_invalid(value),
+                None => frame,
+            },
+        };
+    }
+    Ok(frame)
+}
+
+/// A master of `kind` combined from `inputs`, each through its steps, with `options`'
+/// combine. `exposure`: for a dark or dark flat subtracted as it is, the frames' exposure.
+///
+/// # Errors
+/// [`Error::NoFrames`]; read errors naming the file; [`Error::Stack`] for frames of
+/// different shapes; [`Error::MasterMissing`] / [`Error::ShapeMismatch`] for the masters
+/// the steps use.
+pub(crate) fn build_master(
+    kind: MasterKind,
+    exposure: Option<f64>,
+    inputs: &[Input],
+    masters: &dyn Lookup,
+    options: &MasterOptions,
+) -> Result<Master> {
+    if inputs.is_empty() {
+        return Err(Error::NoFrames { kind: kind.name() });
+    }
+    let readers = inputs
+        .iter()
+        .map(|i| Reader::open(&i.frame).map_err(Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    for (reader, input) in readers.iter().zip(inputs) {
+        check_masters(&input.steps, masters, &input.frame, reader.shape())?;
+    }
+    let frames = readers
+        .into_iter()
+        .zip(inputs)
+        .map(|(reader, input)| frame(reader, &input.steps, masters))
+        .collect::<Result<Vec<_>>>()?;
+    let stacked = options.combine.run(frames)?;
+    Ok(Master {
+        kind,
+        data: stacked.image,
+        inputs: inputs.iter().map(|i| i.frame.clone()).collect(),
+        method: method(kind, options, inputs),
+        path: None,
+        exposure,
+        cards: BTreeMap::new(),
+    })
+}
+
+/// How a master was made, in words: `median of 16 frames of (dark - bias) / EXPTIME`.
+fn method(kind: MasterKind, options: &MasterOptions, inputs: &[Input]) -> String {
+    let raw = match kind {
+        MasterKind::DarkFlat => "darkflat",
+        other => other.name(),
+    };
+    let what = crate::plan::describe::master_formula(&inputs[0].steps, raw, &options.exposure_key);
+    format!("{} of {} frames of {what}", options.combine, inputs.len())
+}
+
+/// An image in memory through `steps` (a recipe's), with the masters of `masters`: what a
+/// batch writes to a file, computed by the same engine.
+///
+/// # Errors
+/// [`Error::MasterMissing`] for a master the steps name and `masters` lacks;
+/// [`Error::ShapeMismatch`] (with an empty path) for masters of another shape.
+///
+/// ```
+/// use eloy_calib::{InvalidPixels, Master, MasterId, MasterKind, MasterSet, Step, Term};
+/// use ndarray::array;
+/// let mut masters = MasterSet::default();
+/// masters.insert(MasterId::from("bias"), Master::new(MasterKind::Bias, array![[100.0f32, 100.0]]));
+/// let steps = [
+///     Step::Subtract { terms: vec![Term { master: MasterId::from("bias"), factor: 1.0 }] },
+///     Step::Invalid { rule: InvalidPixels::MinusOne },
+/// ];
+/// let out = eloy_calib::run_steps(array![[150.0f32, 90.0]].view(), &steps, &masters)?;
+/// assert_eq!(out, array![[50.0f32, -1.0]]);
+/// # Ok::<(), eloy_calib::Error>(())
+/// ```
+pub fn run_steps(
+    raw: ndarray::ArrayView2<'_, f32>,
+    steps: &[Step],
+    masters: &MasterSet,
+) -> Result<Array2<f32>> {
+    run_in_memory(raw, steps, masters)
+}
+
+/// [`run_steps`] with any source of masters.
+pub(crate) fn run_in_memory(
+    raw: ndarray::ArrayView2<'_, f32>,
+    steps: &[Step],
+    masters: &dyn Lookup,
+) -> Result<Array2<f32>> {
+    check_masters(steps, masters, Path::new(""), raw.dim())?;
+    let source = eloy_stack::InMemory::new(raw);
+    Ok(frame(source, steps, masters)?.collect()?)
+}

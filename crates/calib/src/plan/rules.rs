@@ -1,0 +1,106 @@
+//! The rules of the planner: which calibration frames may serve which frame.
+
+use chrono::NaiveDate;
+
+use crate::calibrate::InvalidPixels;
+use crate::masters::MasterOptions;
+
+/// When a dark's exposure counts as the frame's: within `relative` of it, or within
+/// `seconds` (the larger of the two). Default 1 % or 0.5 s.
+///
+/// ```
+/// let m = eloy_calib::ExposureMatch::default();
+/// assert!(m.matches(120.0, 120.4));
+/// assert!(m.matches(300.0, 302.9));
+/// assert!(!m.matches(2.0, 2.6));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExposureMatch {
+    /// Relative tolerance. Default 0.01.
+    pub relative: f64,
+    /// Absolute tolerance in seconds. Default 0.5.
+    pub seconds: f64,
+}
+
+impl Default for ExposureMatch {
+    fn default() -> Self {
+        ExposureMatch {
+            relative: 0.01,
+            seconds: 0.5,
+        }
+    }
+}
+
+impl ExposureMatch {
+    /// Whether exposures `a` and `b` (seconds) match.
+    pub fn matches(&self, a: f64, b: f64) -> bool {
+        let tolerance = (self.relative * a.abs().max(b.abs())).max(self.seconds);
+        (a - b).abs() <= tolerance
+    }
+}
+
+/// What the planner may do: how masters are combined, the invalid-pixel rule, and the
+/// matching rules, with their tolerances.
+///
+/// A calibration frame may serve a frame (a light, or a flat for its master flat) only if
+/// it comes from the same camera state:
+///
+/// - same shape and binning;
+/// - same `INSTRUME`, `GAIN`, `OFFSET` (or `BLKLEVEL`) and `READOUTM` *when both files
+///   carry the keyword* (masters from other programs often lack them);
+/// - sensor temperature within [`Rules::temperature_tolerance`] (`SET-TEMP` when both have
+///   it, else `CCD-TEMP`; only when both say);
+/// - for flats, the same filter (frames without a filter keyword match each other).
+///
+/// Among those that qualify, frames of the same night are preferred, else those of the
+/// nearest night (bias and dark libraries are shot on other nights); flats only of the
+/// same night unless [`Rules::flats_from_other_nights`]. Frames of different camera states
+/// are never stacked together: when several states qualify (a light without `GAIN`, darks
+/// at two gains), the one closest to the frame's is taken and the others said.
+///
+/// ```
+/// let rules = eloy_calib::Rules { temperature_tolerance: 1.0, ..Default::default() };
+/// assert_eq!(rules.masters.exposure_key, "EXPTIME");
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rules {
+    /// How masters are combined. Default [`MasterOptions::default`] (Python eloy's median).
+    pub masters: MasterOptions,
+    /// What becomes of invalid pixels of calibrated lights. Default
+    /// [`InvalidPixels::MinusOne`] (Python eloy's rule).
+    pub invalid: InvalidPixels,
+    /// Only the lights of this night (`None`: all). Default `None`.
+    pub night: Option<NaiveDate>,
+    /// Largest difference of sensor temperature, °C. Default 2.
+    pub temperature_tolerance: f64,
+    /// When a dark's exposure is the frame's. Default 1 % or 0.5 s.
+    pub exposure_match: ExposureMatch,
+    /// Bias and dark frames of other nights may serve when a night has none (the nearest
+    /// night is taken). Default `true`.
+    pub other_nights: bool,
+    /// Flats of other nights may serve when a night has none. Default `false`: dust
+    /// moves, and flats are only valid for their night.
+    pub flats_from_other_nights: bool,
+    /// Scale darks by `DARKTIME` rather than the exposure when both frames carry it
+    /// (IRAF, MaxIm DL). Default `true`.
+    pub dark_time: bool,
+    /// Also plan masters for calibration frames no light needs (`eloy masters`, building
+    /// a library). Default `false`.
+    pub all_masters: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            masters: MasterOptions::default(),
+            invalid: InvalidPixels::default(),
+            night: None,
+            temperature_tolerance: 2.0,
+            exposure_match: ExposureMatch::default(),
+            other_nights: true,
+            flats_from_other_nights: false,
+            dark_time: true,
+            all_masters: false,
+        }
+    }
+}

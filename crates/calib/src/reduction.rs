@@ -1,0 +1,509 @@
+//! Running a [`Plan`]: its masters built (or reused, or taken from a library) into
+//! `OUT/masters/`, then its lights calibrated group by group into `OUT/<night>/`, with
+//! what happens told to a callback as it happens. The command line and the Python package
+//! both drive this; neither decides anything the plan has not.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::batch::{Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress};
+use crate::engine::{self, MasterSet};
+use crate::error::{Error, Result};
+use crate::masters::{INPUTS_KEYWORD, Master, MasterKind, MasterOptions, inputs_digest};
+use crate::plan::{LightGroup, MasterId, MasterPlan, MasterSource, Plan};
+
+/// What a [`Reduction`] did with a master.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MasterEvent<'a> {
+    /// Combined from its frames and saved.
+    Built {
+        /// The master's plan.
+        plan: &'a MasterPlan,
+        /// The master.
+        master: &'a Master,
+        /// Where it was saved.
+        path: &'a Path,
+        /// How long it took.
+        took: Duration,
+    },
+    /// Found saved, built from the same frames the same way: loaded, not rebuilt.
+    Reused {
+        /// The master's plan.
+        plan: &'a MasterPlan,
+        /// The master.
+        master: &'a Master,
+        /// The file.
+        path: &'a Path,
+    },
+    /// Loaded from a library.
+    FromLibrary {
+        /// The master's plan.
+        plan: &'a MasterPlan,
+        /// The file.
+        path: &'a Path,
+    },
+    /// Could not be made; the lights that need it are not calibrated.
+    Failed {
+        /// The master's plan.
+        plan: &'a MasterPlan,
+        /// Why, in one line.
+        why: &'a str,
+    },
+}
+
+/// Something that happened during a [`Reduction`], handed to its callback.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A group of lights starts.
+    Group {
+        /// Its index in [`Plan::groups`].
+        index: usize,
+        /// The group.
+        group: &'a LightGroup,
+    },
+    /// A master was built, reused, loaded, or failed.
+    Master(MasterEvent<'a>),
+    /// A light is done (any outcome).
+    Light(&'a Progress<'a>),
+}
+
+/// What a [`Reduction`] did.
+#[derive(Debug, Default)]
+pub struct ReductionReport {
+    /// Masters that could not be made, with why.
+    pub failed_masters: BTreeMap<MasterId, String>,
+    /// Masters built in this run.
+    pub built: Vec<MasterId>,
+    /// Masters found saved and reused.
+    pub reused: Vec<MasterId>,
+    /// Every light of the plan with a recipe, with its outcome, in plan order.
+    pub lights: BatchReport,
+    /// When the lights started (after the first group's masters).
+    pub lights_took: Duration,
+}
+
+impl ReductionReport {
+    /// Lights that could not be calibrated because a master they need failed, with why.
+    pub fn without_masters(&self) -> impl Iterator<Item = (&Path, &Error)> {
+        self.lights
+            .failures()
+            .filter(|(_, e)| matches!(e, Error::NoMasters { .. }))
+    }
+}
+
+/// The digest saved in a master built by a reduction (`ELOYINPT`): its frames' paths and
+/// sizes, the steps they go through and the combination, so that a saved master is reused
+/// only when it would be built the same again.
+///
+/// ```
+/// use eloy_calib::{Library, MasterOptions, Rules};
+/// let plan = eloy_calib::plan(&eloy_fits::Catalog::default(), &Rules::default(), &Library::default());
+/// assert!(plan.masters.is_empty());
+/// ```
+pub fn master_digest(master: &MasterPlan, options: &MasterOptions) -> String {
+    match &master.source {
+        MasterSource::Frames { inputs } => {
+            let paths: Vec<PathBuf> = inputs.iter().map(|i| i.frame.clone()).collect();
+            let how = serde_json::json!({
+                "kind": master.kind,
+                "exposure": master.exposure,
+                "steps": inputs.iter().map(|i| &i.steps).collect::<Vec<_>>(),
+                "combine": options.combine,
+                "flat_mean": options.flat_mean,
+            });
+            let mut all = paths;
+            all.push(PathBuf::from(how.to_string()));
+            inputs_digest(&all)
+        }
+        MasterSource::Library { path, .. } => inputs_digest(std::slice::from_ref(path)),
+    }
+}
+
+/// The runner of a [`Plan`]: builds or reuses its masters in `OUT/masters/`, calibrates its
+/// lights into `OUT/<night>/`, group by group, holding only the masters still needed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use eloy_calib::synth::{Night, NightSpec};
+/// use eloy_calib::{Library, Reduction, Rules};
+/// let dir = tempfile::tempdir()?;
+/// Night::new(NightSpec { rows: 16, cols: 24, lights: 2, ..Default::default() }).write(&dir.path().join("raw"))?;
+/// let catalog = eloy_fits::Catalog::scan(dir.path().join("raw"))?;
+/// let plan = eloy_calib::plan(&catalog, &Rules::default(), &Library::default());
+/// let report = Reduction::new(&plan, dir.path().join("out")).run();
+/// assert_eq!(report.lights.written(), 2);
+/// assert_eq!(report.built.len(), 3);
+/// assert!(dir.path().join("out/2016-01-05/light_000.fits").exists());
+/// # Ok(()) }
+/// ```
+pub struct Reduction<'a> {
+    plan: &'a Plan,
+    out: PathBuf,
+    options: CalibrateOptions,
+    on_event: Option<&'a (dyn Fn(&Event<'_>) + Sync)>,
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl std::fmt::Debug for Reduction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reduction")
+            .field("out", &self.out)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Reduction<'a> {
+    /// A reduction of `plan` into the folder `out`, default [`CalibrateOptions`].
+    pub fn new(plan: &'a Plan, out: impl Into<PathBuf>) -> Self {
+        Reduction {
+            plan,
+            out: out.into(),
+            options: CalibrateOptions::default(),
+            on_event: None,
+            cancel: None,
+        }
+    }
+
+    /// How lights are written (precision, overwrite, sync, band height); `overwrite` also
+    /// rebuilds masters that exist.
+    #[must_use]
+    pub fn options(mut self, options: CalibrateOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Calls `callback` with each [`Event`] (from worker threads for lights).
+    #[must_use]
+    pub fn on_event(mut self, callback: &'a (dyn Fn(&Event<'_>) + Sync)) -> Self {
+        self.on_event = Some(callback);
+        self
+    }
+
+    /// Stops when `flag` becomes true: lights in flight stop at their next band.
+    #[must_use]
+    pub fn cancel_flag(mut self, flag: &'a AtomicBool) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    fn tell(&self, event: &Event<'_>) {
+        if let Some(callback) = self.on_event {
+            callback(event);
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Builds (or reuses, or loads) every master of the plan, in order, holding at a time
+    /// only the masters that masters still to come use.
+    pub fn masters(&self) -> ReductionReport {
+        let mut report = ReductionReport::default();
+        let mut set = MasterSet::default();
+        if let Err(e) = self.masters_folder() {
+            for master in &self.plan.masters {
+                self.fail(master, &e.to_string(), &mut report);
+            }
+            return report;
+        }
+        for (i, master) in self.plan.masters.iter().enumerate() {
+            if self.cancelled() {
+                break;
+            }
+            // A failure is in the report and was told; the next masters go on.
+            let _ = self.ensure(&master.id, &mut set, &mut report);
+            let later: BTreeSet<&MasterId> = self.plan.masters[i + 1..]
+                .iter()
+                .flat_map(MasterPlan::uses)
+                .collect();
+            let held: Vec<MasterId> = set.ids().cloned().collect();
+            for id in held {
+                if !later.contains(&id) {
+                    set.remove(&id);
+                }
+            }
+        }
+        report
+    }
+
+    fn masters_folder(&self) -> Result<PathBuf> {
+        let dir = self.out.join("masters");
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Folder {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
+    /// Builds the masters the plan needs and calibrates every light, group by group.
+    pub fn run(&self) -> ReductionReport {
+        let mut report = ReductionReport::default();
+        let mut set = MasterSet::default();
+        let folder = self.masters_folder();
+        let mut outcomes: Vec<(PathBuf, Outcome)> = Vec::new();
+        let mut lights_took = Duration::ZERO;
+        for (index, group) in self.plan.groups.iter().enumerate() {
+            let recipes: Vec<_> = self.plan.recipes_of(index).collect();
+            if self.cancelled() {
+                outcomes.extend(
+                    recipes
+                        .iter()
+                        .map(|r| (r.frame.clone(), Outcome::Cancelled)),
+                );
+                continue;
+            }
+            self.tell(&Event::Group { index, group });
+            // The group's masters, built or loaded as needed.
+            let needed: BTreeSet<&MasterId> = recipes.iter().flat_map(|r| r.masters()).collect();
+            let mut missing: Option<String> = folder.as_ref().err().map(ToString::to_string);
+            for id in &needed {
+                if missing.is_some() {
+                    break;
+                }
+                if let Err(why) = self.ensure(id, &mut set, &mut report) {
+                    missing = Some(why);
+                }
+            }
+            if let Some(why) = missing {
+                for recipe in &recipes {
+                    outcomes.push((
+                        recipe.frame.clone(),
+                        Outcome::Failed(Error::NoMasters {
+                            path: recipe.frame.clone(),
+                            why: why.clone(),
+                        }),
+                    ));
+                }
+                continue;
+            }
+            let folders: BTreeSet<PathBuf> = recipes
+                .iter()
+                .filter_map(|r| self.out.join(&r.output).parent().map(Path::to_path_buf))
+                .collect();
+            let mut created = Ok(());
+            for folder in folders {
+                if let Err(source) = std::fs::create_dir_all(&folder) {
+                    created = Err(Error::Folder {
+                        path: folder,
+                        source,
+                    });
+                    break;
+                }
+            }
+            if let Err(e) = created {
+                let why = e.to_string();
+                for recipe in &recipes {
+                    outcomes.push((
+                        recipe.frame.clone(),
+                        Outcome::Failed(Error::NoMasters {
+                            path: recipe.frame.clone(),
+                            why: why.clone(),
+                        }),
+                    ));
+                }
+                continue;
+            }
+            let jobs: Vec<Job> = recipes
+                .iter()
+                .map(|r| Job::from_recipe(r, &self.out))
+                .collect();
+            let on_progress = |p: &Progress<'_>| self.tell(&Event::Light(p));
+            let mut batch = Batch::new(self.options.clone()).on_progress(&on_progress);
+            if let Some(flag) = self.cancel {
+                batch = batch.cancel_flag(flag);
+            }
+            let started = Instant::now();
+            let done = batch.run(&jobs, &set);
+            lights_took += started.elapsed();
+            outcomes.extend(done.outcomes);
+            // Free what later groups do not need (each master of a large sensor is
+            // 100 MiB).
+            let later: BTreeSet<&MasterId> = self
+                .plan
+                .recipes
+                .iter()
+                .filter(|r| r.group > index)
+                .flat_map(|r| r.masters())
+                .collect();
+            let held: Vec<MasterId> = set.ids().cloned().collect();
+            for id in held {
+                if !later.contains(&id) {
+                    set.remove(&id);
+                }
+            }
+        }
+        report.lights = BatchReport { outcomes };
+        report.lights_took = lights_took;
+        report
+    }
+
+    fn fail(&self, master: &MasterPlan, why: &str, report: &mut ReductionReport) {
+        report
+            .failed_masters
+            .insert(master.id.clone(), why.to_owned());
+        self.tell(&Event::Master(MasterEvent::Failed { plan: master, why }));
+    }
+
+    /// Makes master `id` available in `set`: its dependencies first, then built, reused
+    /// or loaded. Returns why not.
+    fn ensure(
+        &self,
+        id: &MasterId,
+        set: &mut MasterSet,
+        report: &mut ReductionReport,
+    ) -> std::result::Result<(), String> {
+        if set.contains(id) {
+            return Ok(());
+        }
+        if let Some(why) = report.failed_masters.get(id) {
+            return Err(why.clone());
+        }
+        let Some(plan) = self.plan.master(id) else {
+            return Err(format!("master {id} is not in the plan"));
+        };
+        for dependency in plan.uses() {
+            if let Err(why) = self.ensure(dependency, set, report) {
+                let why = format!("master {id} needs {dependency}: {why}");
+                self.fail(plan, &why, report);
+                return Err(why);
+            }
+        }
+        match self.make(plan, set, report) {
+            Ok(master) => {
+                set.insert(id.clone(), master);
+                Ok(())
+            }
+            Err(why) => {
+                self.fail(plan, &why, report);
+                Err(why)
+            }
+        }
+    }
+
+    fn make(
+        &self,
+        plan: &MasterPlan,
+        set: &MasterSet,
+        report: &mut ReductionReport,
+    ) -> std::result::Result<Master, String> {
+        match &plan.source {
+            MasterSource::Library {
+                path, normalize, ..
+            } => {
+                let master = load_library_master(path, plan.kind, plan.exposure, *normalize)
+                    .map_err(|e| e.to_string())?;
+                self.tell(&Event::Master(MasterEvent::FromLibrary { plan, path }));
+                Ok(master)
+            }
+            MasterSource::Frames { inputs } => {
+                let path = self.out.join(plan.file());
+                let digest = master_digest(plan, &self.plan.options);
+                if path.exists() && !self.options.overwrite {
+                    let (header, _) = eloy_fits::read_header(&path).map_err(|e| e.to_string())?;
+                    if header.get::<String>(INPUTS_KEYWORD).as_deref() == Some(digest.as_str()) {
+                        let mut master = Master::load(&path).map_err(|e| e.to_string())?;
+                        master.cards = plan.cards.clone();
+                        report.reused.push(plan.id.clone());
+                        self.tell(&Event::Master(MasterEvent::Reused {
+                            plan,
+                            master: &master,
+                            path: &path,
+                        }));
+                        return Ok(master);
+                    }
+                    return Err(format!(
+                        "{}: exists but was built from other frames; pass --overwrite to rebuild it",
+                        path.display()
+                    ));
+                }
+                let started = Instant::now();
+                let mut master =
+                    engine::build_master(plan.kind, plan.exposure, inputs, set, &self.plan.options)
+                        .map_err(|e| format!("master {} of {}: {e}", plan.kind, plan.id))?;
+                master.cards = plan.cards.clone();
+                master
+                    .save_with_digest(&path, self.options.overwrite, &digest)
+                    .map_err(|e| e.to_string())?;
+                report.built.push(plan.id.clone());
+                self.tell(&Event::Master(MasterEvent::Built {
+                    plan,
+                    master: &master,
+                    path: &path,
+                    took: started.elapsed(),
+                }));
+                Ok(master)
+            }
+        }
+    }
+}
+
+/// A master from a library file: eloy's (`ELOYMSTR`) loaded as saved; another program's
+/// read as an image of the kind its plan says, a flat divided by its (NaN-skipping) mean
+/// when `normalize`.
+///
+/// # Errors
+/// Read errors naming the file.
+pub fn load_library_master(
+    path: &Path,
+    kind: MasterKind,
+    exposure: Option<f64>,
+    normalize: bool,
+) -> Result<Master> {
+    if let Ok(master) = Master::load(path) {
+        return Ok(master);
+    }
+    let image = eloy_fits::read(path)?;
+    let mut master = Master::new(kind, image.data);
+    master.path = Some(path.to_path_buf());
+    master.exposure = exposure;
+    master.method = format!("{} from a library", kind.title());
+    if normalize {
+        let (sum, count) = master
+            .data
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold((0.0f64, 0u64), |(s, n), &v| (s + f64::from(v), n + 1));
+        if count > 0 {
+            #[allow(clippy::cast_precision_loss)]
+            let mean = sum / count as f64;
+            #[allow(clippy::cast_possible_truncation)]
+            master.data.mapv_inplace(|v| (f64::from(v) / mean) as f32);
+        }
+    }
+    Ok(master)
+}
+
+/// Builds (or reuses) every master of `plan` into `out/masters/` and returns them all in
+/// memory: the simplest way to calibrate a plan's lights with a [`Batch`]. A night of a
+/// large sensor with many filters holds all its masters at once; [`Reduction::run`] holds
+/// only those still needed.
+///
+/// # Errors
+/// [`Error::NoMasters`] naming the first master that could not be made, and why.
+///
+/// ```
+/// let plan = eloy_calib::Plan::default();
+/// let dir = tempfile::tempdir().unwrap();
+/// assert!(eloy_calib::build_masters(&plan, dir.path()).unwrap().is_empty());
+/// ```
+pub fn build_masters(plan: &Plan, out: &Path) -> Result<MasterSet> {
+    let reduction = Reduction::new(plan, out);
+    let mut report = ReductionReport::default();
+    let mut set = MasterSet::default();
+    reduction.masters_folder()?;
+    for master in &plan.masters {
+        reduction
+            .ensure(&master.id, &mut set, &mut report)
+            .map_err(|why| Error::NoMasters {
+                path: out.join(master.file()),
+                why,
+            })?;
+    }
+    Ok(set)
+}

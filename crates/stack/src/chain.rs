@@ -1,0 +1,333 @@
+//! The per-pixel arithmetic of a [`Frame`](crate::Frame): one path for the inputs of a
+//! master and for the light frames a recipe calibrates.
+//!
+//! Each value is taken to `f64`, goes through the operations in order, and is rounded to
+//! `f32` once at the end (the one rounding of the pipeline), then the invalid-value rule
+//! applies. Operations over a row run as whole-row passes on an `f64` scratch row, which
+//! the compiler vectorizes; Python eloy's calibration `(x - (dark * t + bias)) / flat`
+//! has a fused loop of its own, the hot path of a night.
+
+use std::borrow::Cow;
+
+use ndarray::ArrayView2;
+
+/// An image operand (a master) flattened row-major, borrowed when it already is.
+pub(crate) type Operand<'a> = Cow<'a, [f32]>;
+
+pub(crate) fn flatten(view: ArrayView2<'_, f32>) -> Operand<'_> {
+    match view.to_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(view.iter().copied().collect()),
+    }
+}
+
+/// One operation of the chain, on the value `y` so far.
+pub(crate) enum Op<'a> {
+    /// `y - level` with `level = a_0 * k_0 + a_1 * k_1 + ...`, summed left to right in
+    /// `f64` from the first term (Python eloy's `data - (dark * exposure + bias)`).
+    Subtract(Vec<(Operand<'a>, f64)>),
+    /// `y * factor`.
+    Scale(f64),
+    /// `y / a`.
+    Divide(Operand<'a>),
+}
+
+/// The operations of a frame with its width, ready to run row by row.
+pub(crate) struct Chain<'a> {
+    pub(crate) ops: Vec<Op<'a>>,
+    pub(crate) cols: usize,
+}
+
+/// What follows the chain on each value: the division by the frame's mean (a flat
+/// normalized by its mean), then the rounding to `f32`, then the invalid-value rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Tail {
+    pub(crate) divisor: Option<f64>,
+    pub(crate) replace_invalid: Option<f32>,
+}
+
+impl Chain<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn span(&self, row: usize) -> std::ops::Range<usize> {
+        row * self.cols..(row + 1) * self.cols
+    }
+
+    /// The chain's values of row `row` (of the frame, for the operands) from the raw values
+    /// `x`, in `f64`, into `y`.
+    pub(crate) fn row_f64(&self, row: usize, x: &[f32], y: &mut [f64]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = f64::from(x);
+        }
+        let span = self.span(row);
+        for op in &self.ops {
+            match op {
+                Op::Subtract(terms) => subtract_level(y, terms, span.clone()),
+                Op::Scale(k) => y.iter_mut().for_each(|v| *v *= k),
+                Op::Divide(a) => y
+                    .iter_mut()
+                    .zip(&a[span.clone()])
+                    .for_each(|(v, &a)| *v /= f64::from(a)),
+            }
+        }
+    }
+
+    /// Sum, left to right, of the chain's values over one row, and how many values went
+    /// in: the non-NaN ones if `skip_nan`, else all of them.
+    pub(crate) fn row_sum(
+        &self,
+        row: usize,
+        x: &[f32],
+        skip_nan: bool,
+        y: &mut [f64],
+    ) -> (f64, u64) {
+        self.row_f64(row, x, y);
+        let mut sum = 0.0;
+        let mut count = 0;
+        for &v in y.iter() {
+            if !(skip_nan && v.is_nan()) {
+                sum += v;
+                count += 1;
+            }
+        }
+        (sum, count)
+    }
+
+    /// Row `row` of the frame, raw values in `x`, through the chain and `tail`, in place.
+    pub(crate) fn apply_row(&self, row: usize, x: &mut [f32], tail: Tail, y: &mut Vec<f64>) {
+        if tail.divisor.is_none() {
+            if let Some(fused) = self.calibration(row) {
+                calibrate_row(x, &fused, tail.replace_invalid);
+                return;
+            }
+        }
+        if self.ops.is_empty() && tail.divisor.is_none() {
+            if let Some(value) = tail.replace_invalid {
+                x.iter_mut().for_each(|v| *v = replace(*v, value));
+            }
+            return;
+        }
+        y.resize(x.len(), 0.0);
+        self.row_f64(row, x, y);
+        let divisor = tail.divisor.unwrap_or(1.0);
+        let divide = tail.divisor.is_some();
+        // The casts round the f64 result to the nearest f32, the one rounding.
+        #[allow(clippy::cast_possible_truncation)]
+        for (x, &v) in x.iter_mut().zip(y.iter()) {
+            let v = if divide { v / divisor } else { v };
+            *x = v as f32;
+        }
+        if let Some(value) = tail.replace_invalid {
+            x.iter_mut().for_each(|v| *v = replace(*v, value));
+        }
+    }
+
+    /// The operands of row `row` when the chain is Python eloy's calibration,
+    /// `(x - (a * k + b)) / f` with any of its parts absent.
+    fn calibration(&self, row: usize) -> Option<Fused<'_>> {
+        let span = self.span(row);
+        let mut fused = Fused::default();
+        let mut ops = self.ops.iter().peekable();
+        if let Some(Op::Subtract(terms)) = ops.peek() {
+            match terms.as_slice() {
+                [(a, k)] => fused.first = Some((&a[span.clone()], *k)),
+                [(a, k), (b, one)] if *one == 1.0 => {
+                    fused.first = Some((&a[span.clone()], *k));
+                    fused.second = Some(&b[span.clone()]);
+                }
+                _ => return None,
+            }
+            ops.next();
+        }
+        if let Some(Op::Divide(f)) = ops.peek() {
+            fused.divisor = Some(&f[span]);
+            ops.next();
+        }
+        ops.next().is_none().then_some(fused)
+    }
+}
+
+/// The rows of Python eloy's calibration: `(x - (first * k + second)) / divisor`.
+#[derive(Default)]
+struct Fused<'r> {
+    first: Option<(&'r [f32], f64)>,
+    second: Option<&'r [f32]>,
+    divisor: Option<&'r [f32]>,
+}
+
+/// `y -= a_0 * k_0 + a_1 * k_1 + ...` over a row.
+fn subtract_level(y: &mut [f64], terms: &[(Operand<'_>, f64)], span: std::ops::Range<usize>) {
+    match terms {
+        [] => {}
+        [(a, k)] => y
+            .iter_mut()
+            .zip(&a[span])
+            .for_each(|(v, &a)| *v -= f64::from(a) * k),
+        [(a, k), rest @ ..] => {
+            let mut level: Vec<f64> = a[span.clone()].iter().map(|&a| f64::from(a) * k).collect();
+            for (b, k) in rest {
+                level
+                    .iter_mut()
+                    .zip(&b[span.clone()])
+                    .for_each(|(l, &b)| *l += f64::from(b) * k);
+            }
+            y.iter_mut().zip(&level).for_each(|(v, l)| *v -= l);
+        }
+    }
+}
+
+/// The invalid-value rule: values below 0, NaN and infinities become `value`. `-0.0` is
+/// not below 0 and stays.
+#[inline(always)]
+pub(crate) fn replace(v: f32, value: f32) -> f32 {
+    if v.is_nan() || v < 0.0 || v.is_infinite() {
+        value
+    } else {
+        v
+    }
+}
+
+/// Python eloy's calibration over one row, fused: compiled for AVX2 when the CPU has it
+/// (twice the lanes of the baseline SSE2 for the `f64` division, which dominates).
+fn calibrate_row(x: &mut [f32], fused: &Fused<'_>, replace_invalid: Option<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { calibrate_row_avx2(x, fused, replace_invalid) };
+            return;
+        }
+    }
+    calibrate_row_generic(x, fused, replace_invalid);
+}
+
+/// [`calibrate_row_generic`] compiled for AVX2. Same operations, same results: each
+/// operation is IEEE-rounded whatever the vector width, and Rust never fuses the multiply
+/// and the add on its own.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn calibrate_row_avx2(x: &mut [f32], fused: &Fused<'_>, replace_invalid: Option<f32>) {
+    calibrate_row_generic(x, fused, replace_invalid);
+}
+
+#[inline(always)]
+fn calibrate_row_generic(x: &mut [f32], fused: &Fused<'_>, replace_invalid: Option<f32>) {
+    match replace_invalid {
+        Some(value) => calibrate_with(x, fused, |v| replace(v, value)),
+        None => calibrate_with(x, fused, |v| v),
+    }
+}
+
+/// One loop per combination of present operands, so that each compiles to straight
+/// vector code.
+#[inline(always)]
+fn calibrate_with(x: &mut [f32], fused: &Fused<'_>, rule: impl Fn(f32) -> f32) {
+    // The casts round the f64 result to the nearest f32, the one rounding.
+    #[allow(clippy::cast_possible_truncation)]
+    let out = |v: f64| rule(v as f32);
+    match (fused.first, fused.second, fused.divisor) {
+        (Some((a, k)), Some(b), Some(f)) => {
+            for (((x, &a), &b), &f) in x.iter_mut().zip(a).zip(b).zip(f) {
+                *x = out((f64::from(*x) - (f64::from(a) * k + f64::from(b))) / f64::from(f));
+            }
+        }
+        (Some((a, k)), Some(b), None) => {
+            for ((x, &a), &b) in x.iter_mut().zip(a).zip(b) {
+                *x = out(f64::from(*x) - (f64::from(a) * k + f64::from(b)));
+            }
+        }
+        (Some((a, k)), None, Some(f)) => {
+            for ((x, &a), &f) in x.iter_mut().zip(a).zip(f) {
+                *x = out((f64::from(*x) - f64::from(a) * k) / f64::from(f));
+            }
+        }
+        (Some((a, k)), None, None) => {
+            for (x, &a) in x.iter_mut().zip(a) {
+                *x = out(f64::from(*x) - f64::from(a) * k);
+            }
+        }
+        (None, _, Some(f)) => {
+            for (x, &f) in x.iter_mut().zip(f) {
+                *x = out(f64::from(*x) / f64::from(f));
+            }
+        }
+        (None, _, None) => {
+            for x in x.iter_mut() {
+                *x = out(f64::from(*x));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(ops: Vec<Op<'static>>, cols: usize) -> Chain<'static> {
+        Chain { ops, cols }
+    }
+
+    fn owned(v: &[f32]) -> Operand<'static> {
+        Cow::Owned(v.to_vec())
+    }
+
+    /// The fused loop and the general passes give the same bits.
+    #[test]
+    fn fused_calibration_equals_the_passes() {
+        let x: Vec<f32> = vec![1000.0, 1234.5, -7.0, f32::NAN, 1e9, 0.0, 512.25, 99.0];
+        let d = owned(&[0.5, 0.25, 1.0, 0.0, -3.0, 0.125, 7.5, 1e-3]);
+        let b = owned(&[100.0, 101.0, 99.5, 100.0, 0.0, -0.0, 250.0, 98.0]);
+        let f = owned(&[1.0, 0.98, 1.02, 0.0, 0.5, 1.5, f32::NAN, 0.99]);
+        for replace_invalid in [None, Some(-1.0), Some(f32::NAN)] {
+            let ops = vec![
+                Op::Subtract(vec![(d.clone(), 37.5), (b.clone(), 1.0)]),
+                Op::Divide(f.clone()),
+            ];
+            let c = chain(ops, 8);
+            let tail = Tail {
+                divisor: None,
+                replace_invalid,
+            };
+            let mut fused = x.clone();
+            let mut scratch = Vec::new();
+            c.apply_row(0, &mut fused, tail, &mut scratch);
+            let mut y = vec![0.0; 8];
+            c.row_f64(0, &x, &mut y);
+            for i in 0..8 {
+                #[allow(clippy::cast_possible_truncation)]
+                let mut expected = ((f64::from(x[i]) - (f64::from(d[i]) * 37.5 + f64::from(b[i])))
+                    / f64::from(f[i])) as f32;
+                #[allow(clippy::cast_possible_truncation)]
+                let passes = y[i] as f32;
+                assert!(expected.to_bits() == passes.to_bits() || expected.is_nan());
+                if let Some(v) = replace_invalid {
+                    expected = replace(expected, v);
+                }
+                assert!(
+                    fused[i].to_bits() == expected.to_bits()
+                        || (fused[i].is_nan() && expected.is_nan()),
+                    "{i}: {} != {expected}",
+                    fused[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn level_is_summed_left_to_right_from_the_first_term() {
+        let c = chain(
+            vec![Op::Subtract(vec![
+                (owned(&[1e16]), 1.0),
+                (owned(&[1.0]), 1.0),
+                (owned(&[-1e16]), 1.0),
+            ])],
+            1,
+        );
+        let mut y = vec![0.0];
+        c.row_f64(0, &[0.0], &mut y);
+        // (1e16 + 1) rounds to 1e16 in f64, then - 1e16 = 0.
+        assert_eq!(y[0], 0.0);
+    }
+}
