@@ -8,8 +8,8 @@ use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use eloy::calib::{InvalidPixels, Master, Masters};
-use eloy::fits::{FrameKind, Reader};
+use eloy::calib::{InvalidPixels, Master, MasterKind, Masters};
+use eloy::fits::Reader;
 use eloy::stack::{BandSource, Combine, Frame, InMemory, NanPolicy};
 
 use crate::convert::{self, Failure, Operand};
@@ -349,7 +349,7 @@ pub(crate) fn calibrate<'py>(
     flat: Bound<'py, PyAny>,
     bias: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let mut image = convert::image::<f32>(&data, "data")?;
+    let image = convert::image::<f32>(&data, "data")?;
     let dark = Operand::extract(Some(&dark), 0.0, "dark")?;
     let flat = Operand::extract(Some(&flat), 1.0, "flat")?;
     let bias = Operand::extract(Some(&bias), 0.0, "bias")?;
@@ -363,18 +363,16 @@ pub(crate) fn calibrate<'py>(
             )
         };
         let masters = Masters {
-            bias: master(FrameKind::Bias, &bias, 0.0, "bias")?,
-            dark: master(FrameKind::Dark, &dark, 0.0, "dark")?,
-            flat: master(FrameKind::Flat, &flat, 1.0, "flat")?,
+            bias: master(MasterKind::Bias, &bias, 0.0, "bias")?,
+            dark: master(MasterKind::Dark, &dark, 0.0, "dark")?,
+            flat: master(MasterKind::Flat, &flat, 1.0, "flat")?,
         };
-        eloy::calib::calibrate_in_place(
-            image.view_mut(),
-            0,
+        Ok(eloy::calib::calibrate(
+            image.view(),
             exposure,
             &masters,
             InvalidPixels::MinusOne,
-        )?;
-        Ok(image)
+        )?)
     })?;
     Ok(convert::to_numpy_f64(py, image).into_any())
 }

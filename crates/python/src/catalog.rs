@@ -11,7 +11,10 @@ use eloy::fits::{FrameMeta, NightRule, NightSummary, ScanOptions};
 use crate::convert::Failure;
 
 /// A JSON value (from a serde serialization) as plain Python objects.
-fn json_to_python<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn json_to_python<'py>(
+    py: Python<'py>,
+    value: &serde_json::Value,
+) -> PyResult<Bound<'py, PyAny>> {
     use serde_json::Value;
     Ok(match value {
         Value::Null => py.None().into_bound(py),
@@ -207,8 +210,9 @@ impl Catalog {
         PyList::new(py, rows)
     }
 
-    /// The calibration frames of a light: bias and dark frames of its night, shape and
-    /// binning; flats also of its filter.
+    /// The calibration frames of a light, as eloy's planner matches them with its default
+    /// rules (same camera state, the same night or else the nearest one; flats of the
+    /// same filter and night): the frames of each master its recipe uses, by kind.
     ///
     /// Parameters
     /// ----------
@@ -218,17 +222,19 @@ impl Catalog {
     /// Returns
     /// -------
     /// dict
-    ///     ``{"bias": [paths], "dark": [paths], "flat": [paths]}``.
+    ///     ``{"bias": [paths], "dark": [paths], "flat": [paths]}`` (and ``"darkflat"``
+    ///     when its flats get dark flats); an empty list where eloy's default stands in.
     ///
     /// Raises
     /// ------
     /// KeyError
-    ///     The frame is not in the catalog.
+    ///     The frame is not a light of this catalog with a recipe.
     fn calibration_for<'py>(
         &self,
         py: Python<'py>,
         light: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        use eloy::calib::{Library, MasterSource, Rules};
         let path: PathBuf = match light.cast::<PyDict>() {
             Ok(dict) => dict
                 .get_item("path")?
@@ -236,28 +242,55 @@ impl Catalog {
                 .extract()?,
             Err(_) => light.extract()?,
         };
-        let frame = self
-            .inner
-            .frames
+        let plan =
+            py.detach(|| eloy::calib::plan(&self.inner, &Rules::default(), &Library::default()));
+        let recipe = plan
+            .recipes
             .iter()
-            .find(|f| f.path == path)
+            .find(|r| r.frame == path)
             .ok_or_else(|| {
                 pyo3::exceptions::PyKeyError::new_err(format!(
-                    "{}: not a frame of this catalog",
+                    "{}: not a light of this catalog with a recipe",
                     path.display()
                 ))
             })?;
-        let set = self.inner.calibration_for(frame);
         let dict = PyDict::new(py);
-        let paths = |frames: &[&FrameMeta]| -> Vec<String> {
-            frames
-                .iter()
-                .map(|f| f.path.to_string_lossy().into_owned())
-                .collect()
-        };
-        dict.set_item("bias", paths(&set.bias))?;
-        dict.set_item("dark", paths(&set.dark))?;
-        dict.set_item("flat", paths(&set.flat))?;
+        for kind in ["bias", "dark", "flat"] {
+            dict.set_item(kind, PyList::empty(py))?;
+        }
+        // The light's masters, and the masters those are made with (a flat's dark flat).
+        let mut ids: Vec<&eloy::calib::MasterId> = recipe.masters();
+        let mut i = 0;
+        while i < ids.len() {
+            if let Some(master) = plan.master(ids[i]) {
+                for used in master.uses() {
+                    if !ids.contains(&used) {
+                        ids.push(used);
+                    }
+                }
+            }
+            i += 1;
+        }
+        for id in ids {
+            let Some(master) = plan.master(id) else {
+                continue;
+            };
+            let frames: Vec<String> = match &master.source {
+                MasterSource::Frames { inputs } => inputs
+                    .iter()
+                    .map(|i| i.frame.to_string_lossy().into_owned())
+                    .collect(),
+                MasterSource::Library { path, .. } => vec![path.to_string_lossy().into_owned()],
+            };
+            let key = master.kind.name();
+            if !dict.contains(key)?
+                || dict
+                    .get_item(key)?
+                    .is_some_and(|l| l.len().is_ok_and(|n| n == 0))
+            {
+                dict.set_item(key, frames)?;
+            }
+        }
         Ok(dict)
     }
 

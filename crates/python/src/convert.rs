@@ -93,7 +93,7 @@ fn calib_error(e: &eloy::calib::Error) -> PyErr {
     match e {
         Error::Fits(inner) => fits_error(inner),
         Error::Stack(inner) => stack_error(inner),
-        Error::MissingExposure { .. } => PyKeyError::new_err(e.to_string()),
+        Error::Folder { source, .. } => io_error(source.kind(), e.to_string()),
         _ => PyValueError::new_err(e.to_string()),
     }
 }

@@ -5,7 +5,10 @@
 //!   ([`calibration`]: `master_bias`, `master_dark`, `master_flat`, `calibrate`, `z_scale`),
 //!   computed by eloy-stack and eloy-calib;
 //! - FITS files ([`io`]: `read`, `read_header`, `write`), `zscale_limits`, the streaming
-//!   combine ([`stack`]) and folder catalogs ([`catalog`]).
+//!   combine ([`stack`]) and folder catalogs ([`catalog`]);
+//! - a night's reduction ([`night`]): eloy-calib's plan and its engine, whole or as the
+//!   sub-plans of Dask tasks (the Python package's `eloy_rs.calibrate_night` and
+//!   `eloy_rs.dask` drive them).
 //!
 //! Arrays come in as numpy arrays of any real dtype and byte order and are copied into
 //! owned `f32` (or `f64`) arrays; the work then runs with the interpreter detached (the GIL
@@ -18,6 +21,7 @@ mod calibration;
 mod catalog;
 mod convert;
 mod io;
+mod night;
 mod stack;
 
 use pyo3::prelude::*;
@@ -37,5 +41,8 @@ fn _eloy_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(io::zscale_limits, m)?)?;
     m.add_function(wrap_pyfunction!(stack::stack, m)?)?;
     m.add_class::<catalog::Catalog>()?;
+    m.add_function(wrap_pyfunction!(night::plan, m)?)?;
+    m.add_function(wrap_pyfunction!(night::run_plan, m)?)?;
+    m.add_class::<night::Plan>()?;
     Ok(())
 }

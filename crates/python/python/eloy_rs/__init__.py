@@ -6,7 +6,10 @@
 - :func:`read`, :func:`read_header`, :func:`write`: FITS images and headers;
 - :func:`zscale_limits`: astropy's ``ZScaleInterval`` limits;
 - :func:`stack`: median / mean / sum of many frames with rejection, in bounded memory;
-- :class:`Catalog`: the frames of a folder by night and kind.
+- :class:`Catalog`: the frames of a folder by night and kind;
+- :func:`calibrate_night`: ``eloy calibrate`` from Python, on this machine or on a Dask
+  cluster (:mod:`eloy_rs.dask`); :func:`plan`: what it will do, decided from headers
+  (:class:`Plan`).
 
 Example
 -------
@@ -18,20 +21,29 @@ Example
 from eloy_rs import calibration, viz
 from eloy_rs._eloy_rs import (
     Catalog,
+    Plan,
     __version__,
+    plan,
     read,
     read_header,
+    run_plan,
     stack,
     write,
     zscale_limits,
 )
+from eloy_rs.night import NightReport, calibrate_night
 
 __all__ = [
     "Catalog",
+    "NightReport",
+    "Plan",
     "__version__",
+    "calibrate_night",
     "calibration",
+    "plan",
     "read",
     "read_header",
+    "run_plan",
     "stack",
     "viz",
     "write",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
+import datetime
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
@@ -143,3 +144,79 @@ class Catalog:
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
     def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+class Plan:
+    """What a night's reduction will do, decided from headers: masters, a recipe per
+    light, decisions with reasons (eloy's ``Plan``)."""
+
+    def to_json(self, indent: bool = False) -> str:
+        """The plan as JSON (``eloy calibrate --dry-run --json``)."""
+    @staticmethod
+    def from_json(text: str) -> Plan:
+        """A plan from ``to_json``'s text."""
+    @property
+    def masters(self) -> list[dict[str, Any]]:
+        """The masters to build or load, in build order."""
+    @property
+    def recipes(self) -> list[dict[str, Any]]:
+        """One recipe per light: frame, output, group, exposure, shape, steps."""
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        """Groups of lights sharing their masters, with their decisions."""
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """Lights that cannot be calibrated, with why."""
+    @property
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every decision of the plan, with its reasons."""
+    def formulas(self) -> list[tuple[str, str]]:
+        """Each light with its formula."""
+    def built_masters(self) -> list[str]:
+        """Ids of the masters built from frames, in build order."""
+    def master_uses(self, id: str) -> list[str]:
+        """The masters built from frames that master ``id`` uses."""
+    def recipe_uses(self, index: int) -> list[str]:
+        """The masters built from frames that recipe ``index`` uses."""
+    def master_task(self, id: str, out: _Path) -> Plan:
+        """The sub-plan of one master (its dependencies loaded from ``out/masters``)."""
+    def lights_task(self, recipes: list[int], out: _Path) -> Plan:
+        """The sub-plan of some lights of one group (masters loaded from ``out``)."""
+    def __len__(self) -> int: ...
+
+def plan(
+    path: _Path,
+    out: Optional[_Path] = None,
+    *,
+    masters: Optional[_Path] = None,
+    night_of: Optional[datetime.date] = None,
+    longitude: Optional[float] = None,
+    utc_offset: float = 0.0,
+    method: Literal["median", "mean", "sum"] = "median",
+    sigma_clip: Optional[float] = None,
+    minmax: Optional[tuple[int, int]] = None,
+    memory: int = 256,
+    flat_mean_propagates_nan: bool = False,
+    exposure_key: str = "EXPTIME",
+    invalid: Literal["eloy", "nan", "keep"] = "eloy",
+    temperature_tolerance: float = 2.0,
+    exposure_tolerance: float = 1.0,
+    exposure_tolerance_seconds: float = 0.5,
+    same_night_only: bool = False,
+    flats_from_other_nights: bool = False,
+    ignore_darktime: bool = False,
+) -> Plan:
+    """Plan the reduction of a folder of raw frames (``eloy calibrate --dry-run``)."""
+
+def run_plan(
+    plan: Plan,
+    out: _Path,
+    *,
+    masters_only: bool = False,
+    overwrite: bool = False,
+    float64: bool = False,
+    sync: bool = True,
+    preview: bool = True,
+    threads: Optional[int] = None,
+    on_event: Optional[Callable[[dict[str, Any]], Any]] = None,
+) -> dict[str, Any]:
+    """Run a plan with eloy's engine (as ``eloy calibrate``): masters, then lights."""

@@ -1,0 +1,706 @@
+//! A night's reduction from Python: eloy-calib's [`Plan`](eloy::calib::Plan) (what every
+//! frame gets, decided from headers) and its engine ([`Reduction`]), as the command line
+//! runs them; sub-plans of one master or of a few lights for Dask tasks.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use eloy::calib::{
+    CalibrateOptions, Event, ExposureMatch, InvalidPixels, Library, MasterEvent, MasterId,
+    MasterOptions, MasterSource, Outcome, Reduction, ReductionReport, Rules,
+};
+use eloy::fits::{Catalog, ExposureKey, NightRule, Precision, ScanOptions};
+use eloy::stack::{Center, Combine, NanPolicy, Rejection};
+
+use crate::catalog::json_to_python;
+use crate::convert::Failure;
+
+fn to_python<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    let json = serde_json::to_value(value).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    json_to_python(py, &json)
+}
+
+/// What a night's reduction will do, decided from the headers alone: the masters to build
+/// (each with its frames and the steps they get), a recipe per light (its ordered steps,
+/// the masters they use, its output), and the decisions behind them, with reasons.
+///
+/// Made by :func:`eloy_rs.plan`; run by :func:`eloy_rs.calibrate_night` (on this machine
+/// or on a Dask cluster). It is eloy's ``Plan``, as ``eloy calibrate --dry-run --json``
+/// prints it: ``to_json()`` gives that text, and a plan pickles as it.
+#[pyclass(module = "eloy_rs", frozen)]
+pub(crate) struct Plan {
+    pub(crate) inner: eloy::calib::Plan,
+}
+
+/// Master ids of the plan built from frames (not taken from a library): the ones a run
+/// builds into `OUT/masters/`.
+fn built_here(plan: &eloy::calib::Plan, id: &MasterId) -> bool {
+    plan.master(id)
+        .is_some_and(|m| matches!(m.source, MasterSource::Frames { .. }))
+}
+
+/// `master` as a plan entry that loads the file a run saved it to (`OUT/masters/<id>.fits`)
+/// rather than building it; a library master stays as it is.
+fn saved(master: &eloy::calib::MasterPlan, out: &Path) -> eloy::calib::MasterPlan {
+    let mut entry = master.clone();
+    if let MasterSource::Frames { inputs } = &master.source {
+        entry.source = MasterSource::Library {
+            path: out.join(master.file()),
+            frames: Some(inputs.len()),
+            normalize: false,
+        };
+    }
+    entry
+}
+
+#[pymethods]
+impl Plan {
+    /// The plan as JSON (eloy's serialization, as ``eloy calibrate --dry-run --json``).
+    #[pyo3(signature = (indent=false))]
+    fn to_json(&self, indent: bool) -> PyResult<String> {
+        let text = if indent {
+            serde_json::to_string_pretty(&self.inner)
+        } else {
+            serde_json::to_string(&self.inner)
+        };
+        text.map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// A plan from ``to_json``'s text.
+    #[staticmethod]
+    fn from_json(text: &str) -> PyResult<Plan> {
+        let inner = serde_json::from_str(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Plan { inner })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let json = slf.get().to_json(false)?;
+        let from_json = py
+            .import("eloy_rs")?
+            .getattr("Plan")?
+            .getattr("from_json")?;
+        PyTuple::new(py, [from_json, PyTuple::new(py, [json])?.into_any()])
+    }
+
+    /// The masters to build or load, in build order, as dicts (``id``, ``kind``,
+    /// ``night``, ``shape``, ``filter``, ``source`` with the input frames and their steps).
+    #[getter]
+    fn masters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.inner.masters)
+    }
+
+    /// One recipe per light that can be calibrated, as dicts (``frame``, ``output``,
+    /// ``group``, ``exposure``, ``shape``, ``steps``).
+    #[getter]
+    fn recipes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.inner.recipes)
+    }
+
+    /// The groups of lights sharing their masters, with the decisions taken for each.
+    #[getter]
+    fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.inner.groups)
+    }
+
+    /// Lights that cannot be calibrated, with why (``frame``, ``why``).
+    #[getter]
+    fn failures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.inner.failures)
+    }
+
+    /// Every decision of the plan (the groups' and those about frames left unused), each
+    /// a dict with ``decision`` = ``uses``, ``default``, ``not_corrected``, ``unused`` or
+    /// ``left_out`` and its reasons.
+    #[getter]
+    fn decisions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let all: Vec<_> = self.inner.all_decisions().collect();
+        to_python(py, &all)
+    }
+
+    /// Each light with its formula: ``[(light, "(raw - (dark * 30 s + bias)) / flat"), ...]``.
+    fn formulas(&self) -> Vec<(String, String)> {
+        self.inner
+            .recipes
+            .iter()
+            .map(|r| {
+                (
+                    r.frame.to_string_lossy().into_owned(),
+                    eloy::calib::formula(&r.steps),
+                )
+            })
+            .collect()
+    }
+
+    /// The ids of the masters built from frames (in build order), which a run saves as
+    /// ``OUT/masters/<id>.fits``.
+    fn built_masters(&self) -> Vec<String> {
+        self.inner
+            .masters
+            .iter()
+            .filter(|m| matches!(m.source, MasterSource::Frames { .. }))
+            .map(|m| m.id.0.clone())
+            .collect()
+    }
+
+    /// The masters built from frames that master ``id``'s inputs use (a dark rate uses
+    /// its bias).
+    fn master_uses(&self, id: &str) -> PyResult<Vec<String>> {
+        let id = MasterId::from(id);
+        let master = self
+            .inner
+            .master(&id)
+            .ok_or_else(|| PyKeyError::new_err(format!("no master {id} in the plan")))?;
+        Ok(master
+            .uses()
+            .into_iter()
+            .filter(|d| built_here(&self.inner, d))
+            .map(|d| d.0.clone())
+            .collect())
+    }
+
+    /// The masters built from frames that recipe ``index`` uses.
+    fn recipe_uses(&self, index: usize) -> PyResult<Vec<String>> {
+        let recipe = self
+            .inner
+            .recipes
+            .get(index)
+            .ok_or_else(|| PyKeyError::new_err(format!("no recipe {index}")))?;
+        Ok(recipe
+            .masters()
+            .into_iter()
+            .filter(|d| built_here(&self.inner, d))
+            .map(|d| d.0.clone())
+            .collect())
+    }
+
+    /// The plan of one master alone, for a task: the masters it uses are loaded from
+    /// ``OUT/masters/`` (where their own tasks saved them), the master is built (or reused
+    /// when saved from the same frames) exactly as a whole run would.
+    fn master_task(&self, id: &str, out: PathBuf) -> PyResult<Plan> {
+        let id = MasterId::from(id);
+        let master = self
+            .inner
+            .master(&id)
+            .ok_or_else(|| PyKeyError::new_err(format!("no master {id} in the plan")))?;
+        let mut masters: Vec<_> = master
+            .uses()
+            .into_iter()
+            .filter_map(|d| self.inner.master(d))
+            .map(|d| saved(d, &out))
+            .collect();
+        masters.push(master.clone());
+        Ok(Plan {
+            inner: eloy::calib::Plan {
+                options: self.inner.options.clone(),
+                masters,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// The plan of a few lights of one group, for a task: their recipes, with the masters
+    /// they use loaded from ``OUT/masters/`` (or the library) rather than built.
+    ///
+    /// Raises ``ValueError`` when the recipes are of several groups.
+    fn lights_task(&self, recipes: Vec<usize>, out: PathBuf) -> PyResult<Plan> {
+        let chosen = recipes
+            .iter()
+            .map(|&i| {
+                self.inner
+                    .recipes
+                    .get(i)
+                    .ok_or_else(|| PyKeyError::new_err(format!("no recipe {i}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let groups: BTreeSet<usize> = chosen.iter().map(|r| r.group).collect();
+        if groups.len() > 1 {
+            return Err(PyValueError::new_err(
+                "the lights of a task must be of one group",
+            ));
+        }
+        let Some(&group) = groups.iter().next() else {
+            return Ok(Plan {
+                inner: eloy::calib::Plan {
+                    options: self.inner.options.clone(),
+                    ..Default::default()
+                },
+            });
+        };
+        let ids: BTreeSet<&MasterId> = chosen.iter().flat_map(|r| r.masters()).collect();
+        let masters = self
+            .inner
+            .masters
+            .iter()
+            .filter(|m| ids.contains(&m.id))
+            .map(|m| saved(m, &out))
+            .collect();
+        let recipes = chosen
+            .into_iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.group = 0;
+                r
+            })
+            .collect();
+        Ok(Plan {
+            inner: eloy::calib::Plan {
+                options: self.inner.options.clone(),
+                masters,
+                groups: vec![self.inner.groups[group].clone()],
+                recipes,
+                ..Default::default()
+            },
+        })
+    }
+
+    /// The number of lights with a recipe.
+    fn __len__(&self) -> usize {
+        self.inner.recipes.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<eloy_rs.Plan: {} masters, {} lights in {} groups, {} lights failed>",
+            self.inner.masters.len(),
+            self.inner.recipes.len(),
+            self.inner.groups.len(),
+            self.inner.failures.len()
+        )
+    }
+}
+
+/// How masters are combined, from the command line's options.
+fn master_options(
+    method: &str,
+    sigma_clip: Option<f64>,
+    minmax: Option<(usize, usize)>,
+    memory: usize,
+    flat_mean_propagates_nan: bool,
+    exposure_key: &str,
+) -> PyResult<MasterOptions> {
+    let combine = match method {
+        "median" => Combine::median(),
+        "mean" => Combine::mean(),
+        "sum" => Combine::sum(),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "method {other:?}: \"median\", \"mean\" or \"sum\""
+            )));
+        }
+    };
+    let rejection = match (sigma_clip, minmax) {
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "sigma_clip and minmax cannot be used together",
+            ));
+        }
+        (Some(sigma), None) => Rejection::SigmaClip {
+            low: sigma,
+            high: sigma,
+            max_iters: 5,
+            center: Center::Median,
+        },
+        (None, Some((low, high))) => Rejection::MinMax { low, high },
+        (None, None) => Rejection::None,
+    };
+    Ok(MasterOptions {
+        combine: combine
+            .rejection(rejection)
+            .memory_budget(memory.saturating_mul(1 << 20)),
+        exposure_key: exposure_key.to_owned(),
+        flat_mean: if flat_mean_propagates_nan {
+            NanPolicy::Propagate
+        } else {
+            NanPolicy::Skip
+        },
+    })
+}
+
+pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
+    match name {
+        "eloy" => Ok(InvalidPixels::MinusOne),
+        "nan" => Ok(InvalidPixels::Nan),
+        "keep" => Ok(InvalidPixels::Keep),
+        other => Err(PyValueError::new_err(format!(
+            "invalid {other:?}: \"eloy\" (-1), \"nan\" or \"keep\""
+        ))),
+    }
+}
+
+/// Plan the reduction of a folder of raw frames, as ``eloy calibrate --dry-run`` does.
+///
+/// Scans ``path`` (headers only, in parallel; ``out`` and the ``masters`` library left
+/// out), reads the library, and decides what every light gets: the masters to build (or
+/// take from the library), each light's steps, and why. No pixel is read, no file written.
+///
+/// Parameters
+/// ----------
+/// path : str or os.PathLike
+///     The folder of raw frames (scanned recursively).
+/// out : str, os.PathLike or None
+///     The output folder, left out of the scan when inside ``path``.
+/// masters : str, os.PathLike or None
+///     A folder of master frames (eloy's, or other programs' ``IMAGETYP = 'Master
+///     Dark'``...) for nights that lack frames of a kind (the command's ``--masters``).
+/// night_of : datetime.date or None
+///     Only the lights of this night.
+/// longitude, utc_offset
+///     How frames are assigned to nights (site longitude in degrees east; else local time
+///     minus UTC in hours, default 0: nights split at 12:00 UTC).
+/// method, sigma_clip, minmax, memory, flat_mean_propagates_nan, exposure_key
+///     How masters are combined: ``"median"`` (default, Python eloy's), ``"mean"`` or
+///     ``"sum"``; sigma-clipping at ``sigma_clip`` standard deviations or ``minmax =
+///     (low, high)`` rejection; the memory budget in MiB (default 256); numpy's NaN rule
+///     for a flat's mean; the exposure keyword (default ``EXPTIME``, else ``EXPOSURE``,
+///     else ``EXP``).
+/// invalid : str
+///     What invalid pixels of calibrated lights become: ``"eloy"`` (-1, default),
+///     ``"nan"`` or ``"keep"``.
+/// temperature_tolerance, exposure_tolerance, exposure_tolerance_seconds, same_night_only,
+/// flats_from_other_nights, ignore_darktime
+///     The matching rules, as the command's options of the same names.
+///
+/// Returns
+/// -------
+/// Plan
+///
+/// Raises
+/// ------
+/// OSError
+///     ``path`` or ``masters`` cannot be read.
+#[pyfunction]
+#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub(crate) fn plan(
+    py: Python<'_>,
+    path: PathBuf,
+    out: Option<PathBuf>,
+    masters: Option<PathBuf>,
+    night_of: Option<chrono::NaiveDate>,
+    longitude: Option<f64>,
+    utc_offset: f64,
+    method: &str,
+    sigma_clip: Option<f64>,
+    minmax: Option<(usize, usize)>,
+    memory: usize,
+    flat_mean_propagates_nan: bool,
+    exposure_key: &str,
+    invalid: &str,
+    temperature_tolerance: f64,
+    exposure_tolerance: f64,
+    exposure_tolerance_seconds: f64,
+    same_night_only: bool,
+    flats_from_other_nights: bool,
+    ignore_darktime: bool,
+) -> PyResult<Plan> {
+    let options = master_options(
+        method,
+        sigma_clip,
+        minmax,
+        memory,
+        flat_mean_propagates_nan,
+        exposure_key,
+    )?;
+    let rules = Rules {
+        masters: options,
+        invalid: invalid_rule(invalid)?,
+        night: night_of,
+        temperature_tolerance,
+        exposure_match: ExposureMatch {
+            relative: exposure_tolerance / 100.0,
+            seconds: exposure_tolerance_seconds,
+        },
+        other_nights: !same_night_only,
+        flats_from_other_nights,
+        dark_time: !ignore_darktime,
+        all_masters: false,
+    };
+    let mut scan = ScanOptions {
+        night_rule: NightRule {
+            longitude,
+            utc_offset_hours: utc_offset,
+        },
+        exposure_key: ExposureKey::from_keyword(exposure_key),
+        ..ScanOptions::default()
+    };
+    scan.exclude.extend(out);
+    scan.exclude.extend(masters.clone());
+    let inner = py.detach(move || -> Result<eloy::calib::Plan, Failure> {
+        let catalog = Catalog::scan_with(&path, &scan)?;
+        let library = match &masters {
+            Some(folder) => Library::scan(folder, &scan)?,
+            None => Library::default(),
+        };
+        Ok(eloy::calib::plan(&catalog, &rules, &library))
+    })?;
+    Ok(Plan { inner })
+}
+
+/// Writes a master's PNG preview next to it, as `eloy calibrate` does (a preview that
+/// cannot be made is not an error: the master is what matters).
+fn write_preview(master: &eloy::calib::Master, path: &Path, overwrite: bool) -> Option<String> {
+    use eloy::viz::{Overwrite, Render};
+    let png = path.with_extension("png");
+    let overwrite = if overwrite {
+        Overwrite::Replace
+    } else {
+        Overwrite::Never
+    };
+    eloy::viz::render(master.data.view(), &Render::default())
+        .map_err(|e| format!("{}: {e}", png.display()))
+        .and_then(|picture| picture.save_png(&png, overwrite).map_err(|e| e.to_string()))
+        .err()
+}
+
+/// An event of the engine as a dict for Python's callback.
+fn event_dict<'py>(py: Python<'py>, event: &Event<'_>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let dict = PyDict::new(py);
+    match event {
+        Event::Group { index, group } => {
+            dict.set_item("event", "group")?;
+            dict.set_item("index", index)?;
+            dict.set_item("label", &group.label)?;
+            dict.set_item("lights", group.lights.len())?;
+            dict.set_item("filter", group.filter.as_deref())?;
+        }
+        Event::Master(m) => {
+            dict.set_item("event", "master")?;
+            let (what, plan) = match m {
+                MasterEvent::Built {
+                    plan, path, took, ..
+                } => {
+                    dict.set_item("path", path.to_string_lossy())?;
+                    dict.set_item("seconds", took.as_secs_f64())?;
+                    ("built", plan)
+                }
+                MasterEvent::Reused { plan, path, .. } => {
+                    dict.set_item("path", path.to_string_lossy())?;
+                    ("reused", plan)
+                }
+                MasterEvent::FromLibrary { plan, path } => {
+                    dict.set_item("path", path.to_string_lossy())?;
+                    ("loaded", plan)
+                }
+                MasterEvent::Failed { plan, why } => {
+                    dict.set_item("why", *why)?;
+                    ("failed", plan)
+                }
+                _ => return Ok(None),
+            };
+            dict.set_item("what", what)?;
+            dict.set_item("id", &plan.id.0)?;
+            dict.set_item("kind", plan.kind.name())?;
+            dict.set_item("frames", plan.frames())?;
+        }
+        Event::Light(p) => {
+            dict.set_item("event", "light")?;
+            dict.set_item("finished", p.finished)?;
+            dict.set_item("total", p.total)?;
+            dict.set_item("light", p.light.to_string_lossy())?;
+            let (outcome, error) = outcome_name(p.outcome);
+            dict.set_item("outcome", outcome)?;
+            dict.set_item("error", error)?;
+        }
+        _ => return Ok(None),
+    }
+    Ok(Some(dict))
+}
+
+fn outcome_name(outcome: &Outcome) -> (&'static str, Option<String>) {
+    match outcome {
+        Outcome::Written => ("written", None),
+        Outcome::Skipped => ("skipped", None),
+        Outcome::Failed(e) => ("failed", Some(e.to_string())),
+        Outcome::Cancelled => ("cancelled", None),
+        _ => ("other", None),
+    }
+}
+
+/// The report of a run as a dict.
+fn report_dict<'py>(py: Python<'py>, report: &ReductionReport) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let lights = PyList::empty(py);
+    for (light, outcome) in &report.lights.outcomes {
+        let (name, error) = outcome_name(outcome);
+        lights.append((light.to_string_lossy(), name, error))?;
+    }
+    dict.set_item("lights", lights)?;
+    let ids = |list: &[MasterId]| list.iter().map(|m| m.0.clone()).collect::<Vec<_>>();
+    dict.set_item("built", ids(&report.built))?;
+    dict.set_item("reused", ids(&report.reused))?;
+    let failed = PyDict::new(py);
+    for (id, why) in &report.failed_masters {
+        failed.set_item(&id.0, why)?;
+    }
+    dict.set_item("failed_masters", failed)?;
+    dict.set_item("lights_seconds", report.lights_took.as_secs_f64())?;
+    Ok(dict)
+}
+
+/// Run a plan with eloy's engine, as ``eloy calibrate`` does: masters built (or reused when
+/// saved from the same frames, or loaded from the library) into ``OUT/masters/`` with a PNG
+/// preview each, then every light calibrated into ``OUT/<night>/<light>.fits``, group by
+/// group, outputs written atomically (a rerun skips complete outputs).
+///
+/// Low-level: :func:`eloy_rs.calibrate_night` calls it and makes its report.
+///
+/// Parameters
+/// ----------
+/// plan : Plan
+///     The plan (or a task's sub-plan).
+/// out : str or os.PathLike
+///     The output folder.
+/// masters_only : bool
+///     Build the masters only (``eloy masters``).
+/// overwrite, float64, sync, preview
+///     Replace outputs and masters; write float64 outputs; fsync each output; write the
+///     masters' PNG previews.
+/// threads : int or None
+///     Threads of the work (default: eloy's pool, one per core).
+/// on_event : callable or None
+///     Called with a dict per event (``event`` = ``"group"``, ``"master"`` or
+///     ``"light"``), from eloy's threads. An exception it raises stops the run (lights in
+///     flight finish) and is raised again.
+///
+/// Returns
+/// -------
+/// dict
+///     ``lights``: ``(light, outcome, error)`` per recipe (outcome ``"written"``,
+///     ``"skipped"``, ``"failed"`` or ``"cancelled"``); ``built``, ``reused``: master ids;
+///     ``failed_masters``: id to why; ``lights_seconds``.
+///
+/// Raises
+/// ------
+/// KeyboardInterrupt
+///     Ctrl-C: the lights in flight finish (nothing partial is left), the rest are not done.
+#[pyfunction]
+#[pyo3(signature = (plan, out, *, masters_only=false, overwrite=false, float64=false, sync=true, preview=true, threads=None, on_event=None))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub(crate) fn run_plan<'py>(
+    py: Python<'py>,
+    plan: &Bound<'py, Plan>,
+    out: PathBuf,
+    masters_only: bool,
+    overwrite: bool,
+    float64: bool,
+    sync: bool,
+    preview: bool,
+    threads: Option<usize>,
+    on_event: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let plan = &plan.get().inner;
+    let options = CalibrateOptions {
+        invalid: plan
+            .recipes
+            .iter()
+            .flat_map(|r| &r.steps)
+            .find_map(|s| match s {
+                eloy::calib::Step::Invalid { rule } => Some(*rule),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        exposure_key: plan.options.exposure_key.clone(),
+        precision: if float64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        },
+        overwrite,
+        sync,
+        ..CalibrateOptions::default()
+    };
+    let pool = match threads {
+        Some(n) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| PyValueError::new_err(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let cancel = AtomicBool::new(false);
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let stop = |err: PyErr| {
+        cancel.store(true, Ordering::SeqCst);
+        let mut slot = raised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(err);
+    };
+    let handler = |event: &Event<'_>| {
+        if preview {
+            match event {
+                Event::Master(MasterEvent::Built { master, path, .. }) => {
+                    let _ = write_preview(master, path, overwrite);
+                }
+                Event::Master(MasterEvent::Reused { master, path, .. })
+                    if !path.with_extension("png").exists() =>
+                {
+                    let _ = write_preview(master, path, overwrite);
+                }
+                _ => {}
+            }
+        }
+        if let Some(callback) = &on_event {
+            Python::attach(|py| {
+                let called = event_dict(py, event)
+                    .and_then(|d| d.map(|d| callback.call1(py, (d,))).transpose());
+                if let Err(e) = called {
+                    stop(e);
+                }
+            });
+        }
+    };
+    let reduction = Reduction::new(plan, out)
+        .options(options)
+        .on_event(&handler)
+        .cancel_flag(&cancel);
+    let run = || {
+        let go = || {
+            if masters_only {
+                reduction.masters()
+            } else {
+                reduction.run()
+            }
+        };
+        match &pool {
+            Some(pool) => pool.install(go),
+            None => go(),
+        }
+    };
+    // The run goes on in a thread of its own while this one watches for Ctrl-C (Python
+    // only sees signals on its main thread).
+    let report = py.detach(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(run);
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(50));
+                Python::attach(|py| {
+                    if let Err(e) = py.check_signals() {
+                        stop(e);
+                    }
+                });
+            }
+            worker.join()
+        })
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    if let Some(err) = raised
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(err);
+    }
+    report_dict(py, &report)
+}
