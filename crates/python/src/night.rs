@@ -37,6 +37,18 @@ fn to_python<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<B
 #[pyclass(module = "eloy_rs", frozen)]
 pub(crate) struct Plan {
     pub(crate) inner: eloy::calib::Plan,
+    /// Files of the scanned folder that could not be read (not part of eloy's plan, nor of
+    /// its JSON).
+    pub(crate) unreadable: Vec<eloy::fits::ScanFailure>,
+}
+
+impl Plan {
+    fn new(inner: eloy::calib::Plan) -> Plan {
+        Plan {
+            inner,
+            unreadable: Vec::new(),
+        }
+    }
 }
 
 /// Master ids of the plan built from frames (not taken from a library): the ones a run
@@ -77,7 +89,7 @@ impl Plan {
     #[staticmethod]
     fn from_json(text: &str) -> PyResult<Plan> {
         let inner = serde_json::from_str(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(Plan { inner })
+        Ok(Plan::new(inner))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -108,6 +120,13 @@ impl Plan {
     #[getter]
     fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_python(py, &self.inner.groups)
+    }
+
+    /// Files of the folder that could not be read when it was scanned (``path``,
+    /// ``error``); empty for a plan made from JSON.
+    #[getter]
+    fn unreadable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, &self.unreadable)
     }
 
     /// Lights that cannot be calibrated, with why (``frame``, ``why``).
@@ -197,13 +216,11 @@ impl Plan {
             .map(|d| saved(d, &out))
             .collect();
         masters.push(master.clone());
-        Ok(Plan {
-            inner: eloy::calib::Plan {
-                options: self.inner.options.clone(),
-                masters,
-                ..Default::default()
-            },
-        })
+        Ok(Plan::new(eloy::calib::Plan {
+            options: self.inner.options.clone(),
+            masters,
+            ..Default::default()
+        }))
     }
 
     /// The plan of a few lights of one group, for a task: their recipes, with the masters
@@ -227,12 +244,10 @@ impl Plan {
             ));
         }
         let Some(&group) = groups.iter().next() else {
-            return Ok(Plan {
-                inner: eloy::calib::Plan {
-                    options: self.inner.options.clone(),
-                    ..Default::default()
-                },
-            });
+            return Ok(Plan::new(eloy::calib::Plan {
+                options: self.inner.options.clone(),
+                ..Default::default()
+            }));
         };
         let ids: BTreeSet<&MasterId> = chosen.iter().flat_map(|r| r.masters()).collect();
         let masters = self
@@ -250,15 +265,13 @@ impl Plan {
                 r
             })
             .collect();
-        Ok(Plan {
-            inner: eloy::calib::Plan {
-                options: self.inner.options.clone(),
-                masters,
-                groups: vec![self.inner.groups[group].clone()],
-                recipes,
-                ..Default::default()
-            },
-        })
+        Ok(Plan::new(eloy::calib::Plan {
+            options: self.inner.options.clone(),
+            masters,
+            groups: vec![self.inner.groups[group].clone()],
+            recipes,
+            ..Default::default()
+        }))
     }
 
     /// The number of lights with a recipe.
@@ -433,15 +446,18 @@ pub(crate) fn plan(
     };
     scan.exclude.extend(out);
     scan.exclude.extend(masters.clone());
-    let inner = py.detach(move || -> Result<eloy::calib::Plan, Failure> {
+    py.detach(move || -> Result<Plan, Failure> {
         let catalog = Catalog::scan_with(&path, &scan)?;
         let library = match &masters {
             Some(folder) => Library::scan(folder, &scan)?,
             None => Library::default(),
         };
-        Ok(eloy::calib::plan(&catalog, &rules, &library))
-    })?;
-    Ok(Plan { inner })
+        Ok(Plan {
+            inner: eloy::calib::plan(&catalog, &rules, &library),
+            unreadable: catalog.failures,
+        })
+    })
+    .map_err(PyErr::from)
 }
 
 /// Writes a master's PNG preview next to it, as `eloy calibrate` does (a preview that

@@ -56,3 +56,21 @@ def max_relative_difference(ours, reference) -> float:
         return 0.0
     diff = np.abs(ours[finite] - reference[finite]) / np.maximum(np.abs(reference[finite]), 1.0)
     return float(diff.max())
+
+
+def eloy_cli() -> str:
+    """The ``eloy`` command to compare with: ``ELOY_CLI``, else ``eloy`` on PATH, else the
+    checkout's ``target/release/eloy`` or ``target/debug/eloy``. Skips (fails under
+    ELOY_RS_REQUIRE_TEST_DEPS=1) when there is none."""
+    import shutil
+
+    candidates = [os.environ.get("ELOY_CLI"), shutil.which("eloy")]
+    root = HERE.parent.parent.parent
+    candidates += [str(root / "target" / p / "eloy") for p in ("release", "debug")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    message = "the eloy command is needed (cargo build -p eloy-cli, or ELOY_CLI=path)"
+    if os.environ.get("ELOY_RS_REQUIRE_TEST_DEPS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)

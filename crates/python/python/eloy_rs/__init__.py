@@ -49,3 +49,13 @@ __all__ = [
     "write",
     "zscale_limits",
 ]
+
+
+def __getattr__(name: str):
+    """``eloy_rs.dask`` is imported when first used (it is the only module that needs
+    dask, an optional dependency)."""
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module("eloy_rs.dask")
+    raise AttributeError(f"module 'eloy_rs' has no attribute {name!r}")

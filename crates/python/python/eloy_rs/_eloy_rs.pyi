@@ -167,6 +167,9 @@ class Plan:
     def failures(self) -> list[dict[str, Any]]:
         """Lights that cannot be calibrated, with why."""
     @property
+    def unreadable(self) -> list[dict[str, str]]:
+        """Files of the folder that could not be read when it was scanned."""
+    @property
     def decisions(self) -> list[dict[str, Any]]:
         """Every decision of the plan, with its reasons."""
     def formulas(self) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Union
 
 from eloy_rs._eloy_rs import Plan, plan, run_plan
 
-__all__ = ["NightReport", "calibrate_night", "plan"]
+__all__ = ["NightReport", "calibrate_night", "plan", "sweep_temporaries"]
 
 _Path = Union[str, PathLike]
 
@@ -45,6 +45,8 @@ class NightReport:
         Masters that could not be made, with why.
     unreadable : list of dict
         Files of the folder that could not be read (``path``, ``error``).
+    swept : int
+        Temporary files of an interrupted earlier run that were removed.
     seconds : float
         Wall time of the run, planning included.
     lights_seconds : float
@@ -60,13 +62,21 @@ class NightReport:
     built: list = field(default_factory=list)
     reused: list = field(default_factory=list)
     failed_masters: dict = field(default_factory=dict)
+    unreadable: list = field(default_factory=list)
+    swept: int = 0
     seconds: float = 0.0
     lights_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        """Whether every light of the plan was calibrated (now or before)."""
-        return not self.failed and not self.cancelled and not self.failed_masters
+        """Whether every light was calibrated (now or before) and every file read: the
+        command's exit status 0."""
+        return (
+            not self.failed
+            and not self.cancelled
+            and not self.failed_masters
+            and not self.unreadable
+        )
 
     @property
     def lights_per_second(self) -> float:
@@ -99,7 +109,48 @@ class NightReport:
         text += f", in {self.seconds:.2f} s; outputs in {self.out}"
         for light, why in self.failed:
             text += f"\n  {light}: {why}"
+        for failure in self.unreadable:
+            text += f"\n  {failure['path']}: {failure['error']}"
         return text
+
+
+def _writer_is_alive(name: str) -> bool:
+    """Whether the process named in a temporary file's name (``.NAME.eloy-tmp-PID-...``)
+    still runs on this machine (where ``/proc`` says; elsewhere, as if not)."""
+    pid = name.split(".eloy-tmp-", 1)[1].split("-", 1)[0]
+    return pid.isdigit() and int(pid) != os.getpid() and os.path.isdir(f"/proc/{pid}")
+
+
+def sweep_temporaries(folders, started: float) -> int:
+    """Removes the temporary files a run killed mid-write left in ``folders`` (not their
+    subfolders), as ``eloy calibrate`` does when it starts: eloy's FITS temporaries
+    (``.NAME.eloy-tmp-PID-...``) whose process is gone and PNG previews' temporaries
+    (``.eloy-viz-....png.tmp``), all older than ``started`` (a ``time.time()``).
+
+    Returns
+    -------
+    int
+        How many files were removed.
+    """
+    removed = 0
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") and ".eloy-tmp-" in name:
+                stale = not _writer_is_alive(name)
+            else:
+                stale = name.startswith(".eloy-viz-") and name.endswith(".png.tmp")
+            try:
+                if stale and entry.is_file() and entry.stat().st_mtime < started:
+                    os.remove(entry.path)
+                    removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def _progress(progress, total: int):
@@ -226,6 +277,7 @@ def calibrate_night(
         Ctrl-C (without a client): lights in flight finish, nothing partial is left.
     """
     started = time.perf_counter()
+    started_at = time.time()
     # Absolute paths: tasks on other machines (and the outputs' HISTORY cards) name the
     # same files whatever their working folder.
     path = os.path.abspath(os.fspath(path))
@@ -236,6 +288,10 @@ def calibrate_night(
     os.makedirs(out, exist_ok=True)
     report = NightReport(out=out, plan=night_plan)
     report.failed.extend((f["frame"], f["why"]) for f in night_plan.failures)
+    report.unreadable.extend(night_plan.unreadable)
+    folders = {os.path.join(out, "masters")}
+    folders.update(os.path.dirname(os.path.join(out, r["output"])) for r in night_plan.recipes)
+    report.swept = sweep_temporaries(sorted(folders), started_at)
     on_event, close = _progress(progress, len(night_plan))
     try:
         if client is None:
