@@ -43,6 +43,7 @@ fn _eloy_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<catalog::Catalog>()?;
     m.add_function(wrap_pyfunction!(night::plan, m)?)?;
     m.add_function(wrap_pyfunction!(night::run_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(night::run_lights, m)?)?;
     m.add_class::<night::Plan>()?;
     Ok(())
 }

@@ -12,9 +12,12 @@ use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use std::sync::Arc;
+
 use eloy::calib::{
-    CalibrateOptions, Event, ExposureMatch, InvalidPixels, Library, MasterEvent, MasterId,
-    MasterOptions, MasterSource, Outcome, Reduction, ReductionReport, Rules,
+    Batch, CalibrateOptions, Event, ExposureMatch, InvalidPixels, Job, Library, Master,
+    MasterEvent, MasterId, MasterOptions, MasterSet, MasterSource, Outcome, Progress, Reduction,
+    ReductionReport, Rules,
 };
 use eloy::fits::{Catalog, ExposureKey, NightRule, Precision, ScanOptions};
 use eloy::stack::{Center, Combine, NanPolicy, Rejection};
@@ -561,6 +564,268 @@ fn report_dict<'py>(py: Python<'py>, report: &ReductionReport) -> PyResult<Bound
     Ok(dict)
 }
 
+/// The options of a run of lights.
+fn calibrate_options(
+    plan: &eloy::calib::Plan,
+    overwrite: bool,
+    float64: bool,
+    sync: bool,
+) -> CalibrateOptions {
+    CalibrateOptions {
+        invalid: plan
+            .recipes
+            .iter()
+            .flat_map(|r| &r.steps)
+            .find_map(|s| match s {
+                eloy::calib::Step::Invalid { rule } => Some(*rule),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        exposure_key: plan.options.exposure_key.clone(),
+        precision: if float64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        },
+        overwrite,
+        sync,
+        ..CalibrateOptions::default()
+    }
+}
+
+/// A rayon pool of `threads` threads, or `None` for eloy's global pool.
+fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
+    threads
+        .map(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| PyValueError::new_err(e.to_string()))
+        })
+        .transpose()
+}
+
+/// Runs `work` in a thread of its own on `pool` while the calling thread, detached from
+/// the interpreter, watches for Ctrl-C (Python sees signals only on its main thread) and
+/// raises the cancel flag through `stop`.
+fn watched<T: Send>(
+    py: Python<'_>,
+    pool: Option<&rayon::ThreadPool>,
+    stop: &(dyn Fn(PyErr) + Sync),
+    work: impl FnOnce() -> T + Send,
+) -> T {
+    let run = || match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    };
+    let done = py.detach(|| {
+        std::thread::scope(|scope| {
+            let (finished, wait) = std::sync::mpsc::channel::<()>();
+            let worker = scope.spawn(move || {
+                let value = run();
+                // The watcher may be gone only if it panicked; nothing to tell then.
+                let _ = finished.send(());
+                value
+            });
+            // Woken as soon as the work ends (no polling delay); every 50 ms meanwhile,
+            // a look at Python's signals.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                wait.recv_timeout(Duration::from_millis(50))
+            {
+                Python::attach(|py| {
+                    if let Err(e) = py.check_signals() {
+                        stop(e);
+                    }
+                });
+            }
+            worker.join()
+        })
+    });
+    match done {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Masters loaded by lights tasks, kept for the next tasks of the same process (a Dask
+/// worker runs many): loading three masters of a large sensor costs more than calibrating
+/// a light. An entry is used only while its file has the same size and modification time;
+/// the oldest entries go beyond [`CACHE_BYTES`].
+static CACHE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
+
+/// The most master pixels the cache holds (4 bytes each): 512 MiB.
+const CACHE_BYTES: usize = 512 << 20;
+
+struct Cached {
+    path: PathBuf,
+    normalize: bool,
+    stamp: (u64, Option<std::time::SystemTime>),
+    master: Arc<Master>,
+}
+
+fn stamp(path: &Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()))
+}
+
+/// The master a plan entry loads from a file (eloy's `load_library_master`, as a run of
+/// the whole plan does), from the cache when the file has not changed.
+fn load_cached(plan: &eloy::calib::MasterPlan) -> Result<Arc<Master>, String> {
+    let MasterSource::Library {
+        path, normalize, ..
+    } = &plan.source
+    else {
+        return Err(format!("master {} is not saved yet", plan.id));
+    };
+    let now = stamp(path);
+    {
+        let cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = cache
+            .iter()
+            .find(|c| &c.path == path && c.normalize == *normalize && Some(c.stamp) == now)
+        {
+            return Ok(Arc::clone(&hit.master));
+        }
+    }
+    let master = eloy::calib::load_library_master(path, plan.kind, plan.exposure, *normalize)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())?;
+    if let Some(stamp) = now {
+        let mut cache = CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|c| &c.path != path || c.normalize != *normalize);
+        cache.push(Cached {
+            path: path.clone(),
+            normalize: *normalize,
+            stamp,
+            master: Arc::clone(&master),
+        });
+        let mut bytes: usize = cache.iter().map(|c| c.master.data.len() * 4).sum();
+        while bytes > CACHE_BYTES && cache.len() > 1 {
+            bytes -= cache[0].master.data.len() * 4;
+            cache.remove(0);
+        }
+    }
+    Ok(master)
+}
+
+/// Calibrate the lights of a task's sub-plan (:meth:`Plan.lights_task`) with eloy's batch,
+/// as a whole run calibrates a group: the masters loaded from their files (kept in memory
+/// for the next tasks of this process while their files do not change), the output folders
+/// made, every light through its recipe, written atomically (complete outputs skipped).
+///
+/// Parameters and result as :func:`run_plan` (``built`` and ``reused`` empty).
+#[pyfunction]
+#[pyo3(signature = (plan, out, *, overwrite=false, float64=false, sync=true, threads=None, on_event=None))]
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+pub(crate) fn run_lights<'py>(
+    py: Python<'py>,
+    plan: &Bound<'py, Plan>,
+    out: PathBuf,
+    overwrite: bool,
+    float64: bool,
+    sync: bool,
+    threads: Option<usize>,
+    on_event: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let plan = &plan.get().inner;
+    let options = calibrate_options(plan, overwrite, float64, sync);
+    let pool = pool(threads)?;
+    let cancel = AtomicBool::new(false);
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let stop = |err: PyErr| {
+        cancel.store(true, Ordering::SeqCst);
+        let mut slot = raised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(err);
+    };
+    let on_progress = |p: &Progress<'_>| {
+        if let Some(callback) = &on_event {
+            Python::attach(|py| {
+                let called = event_dict(py, &Event::Light(p))
+                    .and_then(|d| d.map(|d| callback.call1(py, (d,))).transpose());
+                if let Err(e) = called {
+                    stop(e);
+                }
+            });
+        }
+    };
+    let work = || -> ReductionReport {
+        let started = std::time::Instant::now();
+        let mut set = MasterSet::default();
+        let mut failed_masters = std::collections::BTreeMap::new();
+        let mut missing: Option<String> = None;
+        for master in &plan.masters {
+            match load_cached(master) {
+                Ok(loaded) => set.insert(master.id.clone(), loaded),
+                Err(why) => {
+                    failed_masters.insert(master.id.clone(), why.clone());
+                    missing.get_or_insert(why);
+                }
+            }
+        }
+        let mut folders = Ok(());
+        for recipe in &plan.recipes {
+            if let Some(folder) = out.join(&recipe.output).parent() {
+                if let Err(source) = std::fs::create_dir_all(folder) {
+                    folders = Err(eloy::calib::Error::Folder {
+                        path: folder.to_path_buf(),
+                        source,
+                    });
+                    break;
+                }
+            }
+        }
+        let why = missing.or_else(|| folders.err().map(|e| e.to_string()));
+        let lights = match why {
+            Some(why) => eloy::calib::BatchReport {
+                outcomes: plan
+                    .recipes
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.frame.clone(),
+                            Outcome::Failed(eloy::calib::Error::NoMasters {
+                                path: r.frame.clone(),
+                                why: why.clone(),
+                            }),
+                        )
+                    })
+                    .collect(),
+            },
+            None => {
+                let jobs: Vec<Job> = plan
+                    .recipes
+                    .iter()
+                    .map(|r| Job::from_recipe(r, &out))
+                    .collect();
+                Batch::new(options)
+                    .on_progress(&on_progress)
+                    .cancel_flag(&cancel)
+                    .run(&jobs, &set)
+            }
+        };
+        ReductionReport {
+            failed_masters,
+            lights,
+            lights_took: started.elapsed(),
+            ..ReductionReport::default()
+        }
+    };
+    let report = watched(py, pool.as_ref(), &stop, work);
+    if let Some(err) = raised
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(err);
+    }
+    report_dict(py, &report)
+}
+
 /// Run a plan with eloy's engine, as ``eloy calibrate`` does: masters built (or reused when
 /// saved from the same frames, or loaded from the library) into ``OUT/masters/`` with a PNG
 /// preview each, then every light calibrated into ``OUT/<night>/<light>.fits``, group by
@@ -613,35 +878,8 @@ pub(crate) fn run_plan<'py>(
     on_event: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let plan = &plan.get().inner;
-    let options = CalibrateOptions {
-        invalid: plan
-            .recipes
-            .iter()
-            .flat_map(|r| &r.steps)
-            .find_map(|s| match s {
-                eloy::calib::Step::Invalid { rule } => Some(*rule),
-                _ => None,
-            })
-            .unwrap_or_default(),
-        exposure_key: plan.options.exposure_key.clone(),
-        precision: if float64 {
-            Precision::F64
-        } else {
-            Precision::F32
-        },
-        overwrite,
-        sync,
-        ..CalibrateOptions::default()
-    };
-    let pool = match threads {
-        Some(n) => Some(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()
-                .map_err(|e| PyValueError::new_err(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let options = calibrate_options(plan, overwrite, float64, sync);
+    let pool = pool(threads)?;
     let cancel = AtomicBool::new(false);
     let raised: Mutex<Option<PyErr>> = Mutex::new(None);
     let stop = |err: PyErr| {
@@ -679,39 +917,13 @@ pub(crate) fn run_plan<'py>(
         .options(options)
         .on_event(&handler)
         .cancel_flag(&cancel);
-    let run = || {
-        let go = || {
-            if masters_only {
-                reduction.masters()
-            } else {
-                reduction.run()
-            }
-        };
-        match &pool {
-            Some(pool) => pool.install(go),
-            None => go(),
+    let report = watched(py, pool.as_ref(), &stop, || {
+        if masters_only {
+            reduction.masters()
+        } else {
+            reduction.run()
         }
-    };
-    // The run goes on in a thread of its own while this one watches for Ctrl-C (Python
-    // only sees signals on its main thread).
-    let report = py.detach(|| {
-        std::thread::scope(|scope| {
-            let worker = scope.spawn(run);
-            while !worker.is_finished() {
-                std::thread::sleep(Duration::from_millis(50));
-                Python::attach(|py| {
-                    if let Err(e) = py.check_signals() {
-                        stop(e);
-                    }
-                });
-            }
-            worker.join()
-        })
     });
-    let report = match report {
-        Ok(report) => report,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
     if let Some(err) = raised
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

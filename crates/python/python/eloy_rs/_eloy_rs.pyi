@@ -223,3 +223,16 @@ def run_plan(
     on_event: Optional[Callable[[dict[str, Any]], Any]] = None,
 ) -> dict[str, Any]:
     """Run a plan with eloy's engine (as ``eloy calibrate``): masters, then lights."""
+
+def run_lights(
+    plan: Plan,
+    out: _Path,
+    *,
+    overwrite: bool = False,
+    float64: bool = False,
+    sync: bool = True,
+    threads: Optional[int] = None,
+    on_event: Optional[Callable[[dict[str, Any]], Any]] = None,
+) -> dict[str, Any]:
+    """Calibrate the lights of a task's sub-plan with eloy's batch, masters loaded from
+    their files (kept for the next tasks of the process)."""

@@ -29,7 +29,7 @@ import urllib.parse
 from collections import defaultdict
 from typing import Any, Callable, Optional
 
-from eloy_rs._eloy_rs import Plan, run_plan
+from eloy_rs._eloy_rs import Plan, run_lights, run_plan
 
 __all__ = ["run", "tasks", "threads_per_task"]
 
@@ -99,25 +99,36 @@ def master_task(plan_json: str, out: str, options: dict, after: list) -> dict:
 
 
 def lights_task(plan_json: str, out: str, options: dict, after: list) -> dict:
-    """A Dask task: calibrates the lights of ``plan_json``'s sub-plan into ``out``, their
-    masters loaded from ``out/masters/``. ``after``: the results of the master tasks
-    (unused: a missing master fails the lights, naming it)."""
-    return run_plan(
+    """A Dask task: calibrates the lights of ``plan_json``'s sub-plan into ``out`` with
+    eloy's batch (:func:`eloy_rs.run_lights`), their masters loaded from ``out/masters/``
+    and kept in the worker's memory for its next tasks. ``after``: the results of the
+    master tasks (unused: a missing master fails the lights, naming it)."""
+    opts = _run_options(options)
+    opts.pop("preview", None)
+    return run_lights(
         Plan.from_json(plan_json),
         out,
         threads=_task_threads(options),
-        **_run_options(options),
+        **opts,
     )
 
 
 def _cut(plan: Plan, lights_per_task: int):
-    """The lights of each group in chunks: ``[(group, [recipe indices]), ...]``."""
-    by_group: dict = defaultdict(list)
+    """The lights of each group in chunks: ``[(group, [recipe indices]), ...]``. Lights of
+    a group whose outputs would collide (the same file name in two folders) stay in one
+    chunk, so that eloy's batch sees and reports the collision as a whole run does."""
+    by_group: dict = defaultdict(dict)
     for index, recipe in enumerate(plan.recipes):
-        by_group[recipe["group"]].append(index)
-    for group, indices in sorted(by_group.items()):
-        for start in range(0, len(indices), lights_per_task):
-            yield group, indices[start : start + lights_per_task]
+        by_group[recipe["group"]].setdefault(recipe["output"], []).append(index)
+    for group, by_output in sorted(by_group.items()):
+        chunk: list = []
+        for indices in by_output.values():
+            if chunk and len(chunk) + len(indices) > lights_per_task:
+                yield group, sorted(chunk)
+                chunk = []
+            chunk.extend(indices)
+        if chunk:
+            yield group, sorted(chunk)
 
 
 def _lights_per_task(plan: Plan, slots: int, wanted: Optional[int]) -> int:
