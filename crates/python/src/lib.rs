@@ -2,11 +2,11 @@
 //! `eloy_rs` (in `python/eloy_rs/`) re-exports.
 //!
 //! - Python eloy 0.0.11's calibration functions with its signatures and results
-//!   ([`calibration`]: `master_bias`, `master_dark`, `master_flat`, `calibrate`, `z_scale`),
+//!   (module `calibration`: `master_bias`, `master_dark`, `master_flat`, `calibrate`, `z_scale`),
 //!   computed by eloy-stack and eloy-calib;
-//! - FITS files ([`io`]: `read`, `read_header`, `write`), `zscale_limits`, the streaming
-//!   combine ([`stack`]) and folder catalogs ([`catalog`]);
-//! - a night's reduction ([`night`]): eloy-calib's plan and its engine, whole or as the
+//! - FITS files (module `io`: `read`, `read_header`, `write`), `zscale_limits`, the streaming
+//!   combine (module `stack`) and folder catalogs (module `catalog`);
+//! - a night's reduction (module `night`): eloy-calib's plan and its engine, whole or as the
 //!   sub-plans of Dask tasks (the Python package's `eloy_rs.calibrate_night` and
 //!   `eloy_rs.dask` drive them).
 //!
