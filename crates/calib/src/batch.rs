@@ -116,8 +116,10 @@ fn calibrated_header(
     light: &eloy_fits::Header,
     steps: &[Step],
     masters: &dyn Lookup,
+    overscan_mean: Option<f64>,
 ) -> eloy_fits::Header {
     let mut h = light.clone();
+    geometry_cards(&mut h, steps, overscan_mean);
     let used: Vec<&Master> = steps
         .iter()
         .flat_map(Step::masters)
@@ -157,7 +159,12 @@ fn calibrated_header(
         invalid.name(),
         "invalid-pixel rule of eloy calibrate",
     );
-    h.set("BUNIT", "ADU", "physical unit of the pixels");
+    let electrons = steps.iter().any(|s| matches!(s, Step::ToElectrons { .. }));
+    h.set(
+        "BUNIT",
+        if electrons { "electron" } else { "ADU" },
+        "physical unit of the pixels",
+    );
     h.push_history(&format!(
         "eloy {} calibrate: {}; {}",
         env!("CARGO_PKG_VERSION"),
@@ -170,6 +177,55 @@ fn calibrated_header(
         }
     }
     h
+}
+
+/// The cards of the overscan and trim, as IRAF `ccdproc` writes them: `OVERSCAN` (the
+/// section and the mean level subtracted), `TRIM` (the section kept), `CCDSEC` and the
+/// physical-coordinate offsets `LTV1`/`LTV2`; `CRPIX1`/`CRPIX2` follow the trim. `BIASSEC`
+/// and `DATASEC` no longer describe the trimmed frame and are removed, as IRAF does;
+/// `TRIMSEC` stays, and `TRIM` says the trim is done, so that no tool does it again.
+fn geometry_cards(h: &mut eloy_fits::Header, steps: &[Step], overscan_mean: Option<f64>) {
+    let date = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .format("%b %e %k:%M")
+        .to_string();
+    for step in steps {
+        match step {
+            Step::Overscan {
+                section, method, ..
+            } => {
+                let mean = overscan_mean.map_or_else(String::new, |m| format!(" with mean={m:.4}"));
+                h.set(
+                    "OVERSCAN",
+                    format!("{date} Overscan section is {section}{mean}"),
+                    &format!("eloy: {method}"),
+                );
+            }
+            Step::Trim { section } => {
+                h.set(
+                    "TRIM",
+                    format!("{date} Trim data section is {section}"),
+                    "eloy: the region kept",
+                );
+                h.set("CCDSEC", section.to_string(), "region of the CCD kept");
+                #[allow(clippy::cast_precision_loss)]
+                let (dx, dy) = (section.cols().start as f64, section.rows().start as f64);
+                let ltv = |h: &mut eloy_fits::Header, key: &str, shift: f64| {
+                    let old = h.get::<f64>(key).unwrap_or(0.0);
+                    h.set(key, old - shift, "offset of physical coordinates");
+                };
+                ltv(h, "LTV1", dx);
+                ltv(h, "LTV2", dy);
+                for (key, shift) in [("CRPIX1", dx), ("CRPIX2", dy)] {
+                    if let Some(old) = h.get::<f64>(key) {
+                        h.set(key, old - shift, "reference pixel, after the trim");
+                    }
+                }
+                h.remove("BIASSEC");
+                h.remove("DATASEC");
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Calibrates the light frame `light` into a new file `output` with Python eloy's formula
@@ -206,9 +262,11 @@ fn calibrate_steps(
     cancel: Option<&AtomicBool>,
 ) -> Result<Complete> {
     let reader = Reader::open(light)?;
-    let shape = reader.shape();
+    let shape = engine::output_shape(reader.shape(), steps);
     check_masters(steps, masters, light, shape)?;
-    let header = calibrated_header(reader.header(), steps, masters);
+    let light_header = reader.header().clone();
+    let (frame, overscan_mean) = engine::prepare(reader, steps, masters)?;
+    let header = calibrated_header(&light_header, steps, masters, overscan_mean);
     let write_options = WriteOptions {
         precision: options.precision,
         overwrite: options.overwrite,
@@ -223,7 +281,7 @@ fn calibrate_steps(
             writer: &mut writer,
             cancel,
         };
-        engine::frame(reader, steps, masters)?.stream_into(band_rows, &mut sink)
+        frame.stream_into(band_rows, &mut sink)
     };
     match stream {
         Ok(()) => Ok(writer.complete()?),

@@ -137,16 +137,99 @@ pub(crate) fn check_masters(
     Ok(())
 }
 
+/// The shape a frame of shape `raw` has after `steps` (a trim changes it).
+pub(crate) fn output_shape(raw: (usize, usize), steps: &[Step]) -> (usize, usize) {
+    steps
+        .iter()
+        .rev()
+        .find_map(|s| match s {
+            Step::Trim { section } => Some(section.shape()),
+            _ => None,
+        })
+        .unwrap_or(raw)
+}
+
+/// Rows `rows`, columns `cols` of a source, read band by band.
+fn region(
+    source: &mut dyn BandSource,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) -> Result<Array2<f32>> {
+    let width = source.shape().1;
+    let mut out = Array2::zeros((rows.len(), cols.len()));
+    let band = (BAND_VALUES / width.max(1)).max(1);
+    let mut buffer = vec![0.0f32; band * width];
+    let mut start = rows.start;
+    while start < rows.end {
+        let end = (start + band).min(rows.end);
+        let values = &mut buffer[..(end - start) * width];
+        source.read_rows(start..end, values)?;
+        for (i, line) in values.chunks_exact(width).enumerate() {
+            out.row_mut(start - rows.start + i)
+                .iter_mut()
+                .zip(&line[cols.clone()])
+                .for_each(|(o, &v)| *o = v);
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Values of a band buffer when reading regions: 64 Ki.
+const BAND_VALUES: usize = 1 << 16;
+
+/// The overscan of a frame: one value per line of the source along `axis` (NaN where no
+/// line is kept), from `section` modelled by `method`, on the lines `trim` keeps when
+/// the method is a fit (IRAF) or on the section's lines (ccdproc).
+fn overscan_lines(
+    source: &mut dyn BandSource,
+    section: &eloy_fits::Section,
+    axis: crate::OverscanAxis,
+    method: &crate::OverscanMethod,
+    trim: Option<&eloy_fits::Section>,
+) -> Result<eloy_stack::Lines> {
+    let (rows, cols) = source.shape();
+    let fit = matches!(method, crate::OverscanMethod::Fit(_));
+    let (region_rows, region_cols) = match (axis, trim) {
+        (crate::OverscanAxis::Rows, Some(t)) if fit => (t.rows(), section.cols()),
+        (crate::OverscanAxis::Columns, Some(t)) if fit => (section.rows(), t.cols()),
+        _ => (section.rows(), section.cols()),
+    };
+    let data = region(source, region_rows.clone(), region_cols.clone())?;
+    let collapsed = crate::collapse_overscan(data.view(), axis, method.statistic())?;
+    let model = crate::overscan_model(&collapsed, method)?;
+    let (length, first) = match axis {
+        crate::OverscanAxis::Rows => (rows, region_rows.start),
+        crate::OverscanAxis::Columns => (cols, region_cols.start),
+    };
+    let mut values = vec![f64::NAN; length];
+    values[first..first + model.len()].copy_from_slice(&model);
+    Ok(match axis {
+        crate::OverscanAxis::Rows => eloy_stack::Lines::Rows(values),
+        crate::OverscanAxis::Columns => eloy_stack::Lines::Columns(values),
+    })
+}
+
 /// `source` with the operations of `steps`, masters taken from `masters` (checked first
-/// with [`check_masters`]).
+/// with [`check_masters`]). An overscan step reads its region of the source first.
 ///
 /// # Errors
-/// [`Error::MasterMissing`] for a master the steps name and `masters` lacks.
+/// [`Error::MasterMissing`] for a master the steps name and `masters` lacks; read errors
+/// and overscan errors, naming the frame.
 pub(crate) fn frame<'a>(
     source: impl BandSource + 'a,
     steps: &[Step],
     masters: &'a dyn Lookup,
 ) -> Result<Frame<'a>> {
+    Ok(prepare(source, steps, masters)?.0)
+}
+
+/// [`frame`], with the mean overscan level subtracted, if any (for the `OVERSCAN` card).
+pub(crate) fn prepare<'a>(
+    mut source: impl BandSource + 'a,
+    steps: &[Step],
+    masters: &'a dyn Lookup,
+) -> Result<(Frame<'a>, Option<f64>)> {
     let path = PathBuf::from(source.name().into_owned());
     let find = |id: &MasterId| {
         masters.master(id).ok_or_else(|| Error::MasterMissing {
@@ -154,9 +237,50 @@ pub(crate) fn frame<'a>(
             master: id.clone(),
         })
     };
+    let trim = steps.iter().find_map(|s| match s {
+        Step::Trim { section } => Some(section.clone()),
+        _ => None,
+    });
+    let mut lines = None;
+    for step in steps {
+        if let Step::Overscan {
+            section,
+            axis,
+            method,
+        } = step
+        {
+            lines = Some(
+                overscan_lines(&mut source, section, *axis, method, trim.as_ref()).map_err(
+                    |e| match e {
+                        Error::Fits(_) | Error::Stack(_) => e,
+                        other => Error::Frame {
+                            path: path.clone(),
+                            source: Box::new(other),
+                        },
+                    },
+                )?,
+            );
+        }
+    }
+    let overscan_mean = lines.as_ref().map(|lines| {
+        let values = match lines {
+            eloy_stack::Lines::Rows(v) | eloy_stack::Lines::Columns(v) => v,
+        };
+        let kept: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        #[allow(clippy::cast_precision_loss)]
+        let mean = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
+        mean
+    });
     let mut frame = Frame::new(source);
+    if let Some(lines) = lines {
+        frame = frame.subtract_lines(lines);
+    }
+    if let Some(trim) = trim {
+        frame = frame.crop(trim.rows(), trim.cols());
+    }
     for step in steps {
         frame = match step {
+            Step::Overscan { .. } | Step::Trim { .. } => frame,
             Step::Subtract { terms } => {
                 let mut views = Vec::with_capacity(terms.len());
                 for term in terms {
@@ -165,15 +289,21 @@ pub(crate) fn frame<'a>(
                 frame.subtract_level(views)
             }
             Step::DivideByExposure { seconds } => frame.scale(1.0 / seconds),
-            Step::NormalizeByMean { nan } => frame.normalize_by_mean(*nan),
-            Step::DivideByFlat { master } => frame.divide(find(master)?.data.view()),
+            Step::Normalize { by, nan } => frame.normalize(by.clone(), *nan),
+            Step::DivideByFlat { master, minimum } => match minimum {
+                None => frame.divide(find(master)?.data.view()),
+                Some(m) => frame.divide_above(find(master)?.data.view(), *m),
+            },
+            #[allow(clippy::cast_possible_truncation)]
+            Step::Saturation { level } => frame.saturation(*level as f32),
+            Step::ToElectrons { gain } => frame.scale(*gain),
             Step::Invalid { rule } => match replacement(*rule) {
                 Some(value) => frame.replace_invalid(value),
                 None => frame,
             },
         };
     }
-    Ok(frame)
+    Ok((frame, overscan_mean))
 }
 
 /// A master of `kind` combined from `inputs`, each through its steps, with `options`'
@@ -198,7 +328,8 @@ pub(crate) fn build_master(
         .map(|i| Reader::open(&i.frame).map_err(Error::from))
         .collect::<Result<Vec<_>>>()?;
     for (reader, input) in readers.iter().zip(inputs) {
-        check_masters(&input.steps, masters, &input.frame, reader.shape())?;
+        let shape = output_shape(reader.shape(), &input.steps);
+        check_masters(&input.steps, masters, &input.frame, shape)?;
     }
     let frames = readers
         .into_iter()
@@ -261,7 +392,12 @@ pub(crate) fn run_in_memory(
     steps: &[Step],
     masters: &dyn Lookup,
 ) -> Result<Array2<f32>> {
-    check_masters(steps, masters, Path::new(""), raw.dim())?;
+    check_masters(
+        steps,
+        masters,
+        Path::new(""),
+        output_shape(raw.dim(), steps),
+    )?;
     let source = eloy_stack::InMemory::new(raw);
     Ok(frame(source, steps, masters)?.collect()?)
 }

@@ -70,6 +70,14 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// A frame could not be prepared (its overscan, say); the error names the frame.
+    #[error("{}: {source}", path.display())]
+    Frame {
+        /// The frame.
+        path: PathBuf,
+        /// What went wrong.
+        source: Box<Error>,
+    },
     /// A master needs at least one frame.
     #[error("no {kind} frames to combine")]
     NoFrames {

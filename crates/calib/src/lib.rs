@@ -70,15 +70,15 @@ pub use masters::{
     INPUTS_KEYWORD, MASTER_KEYWORD, Master, MasterKind, MasterOptions, Masters, inputs_digest,
     master_bias, master_dark, master_flat,
 };
+pub use overscan::{
+    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
+    overscan_model, subtract_overscan,
+};
 pub use plan::{
-    Decision, ExposureMatch, Failure, Input, LightGroup, MasterId, MasterPlan, MasterSource,
-    Origin, Plan, Recipe, Rules, Step, Term, formula, plan,
+    Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId, MasterPlan, MasterSource,
+    Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
 };
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,
     master_digest,
-};
-pub use overscan::{
-    FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
-    overscan_model, subtract_overscan,
 };

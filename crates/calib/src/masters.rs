@@ -238,6 +238,7 @@ impl Masters {
         if self.flat.is_some() {
             steps.push(Step::DivideByFlat {
                 master: MasterId::from("flat"),
+                minimum: None,
             });
         }
         steps.push(Step::Invalid { rule: invalid });
@@ -456,7 +457,8 @@ pub fn master_flat(
                     }],
                 });
             }
-            steps.push(Step::NormalizeByMean {
+            steps.push(Step::Normalize {
+                by: eloy_stack::Normalization::Mean,
                 nan: options.flat_mean,
             });
             Input {

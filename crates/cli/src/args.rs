@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use eloy::calib::{ExposureMatch, InvalidPixels, MasterOptions, Rules};
+use eloy::calib::{ExposureMatch, Gain, InvalidPixels, MasterOptions, Rules, Saturation};
 use eloy::fits::{ExposureKey, NightRule, ScanOptions};
+use eloy::stack::Normalization;
 use eloy::stack::{Center, Combine, NanPolicy, Rejection};
 
 /// Calibrate astronomical images: master bias, dark and flat frames, then every science
@@ -107,6 +108,181 @@ pub(crate) struct MatchArgs {
     pub(crate) ignore_darktime: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OverscanArg {
+    /// The median of each line (astropy ccdproc's subtract_overscan(median=True)).
+    Median,
+    /// The mean of each line.
+    Mean,
+    /// One value: the mean of the lines' medians.
+    Constant,
+    /// IRAF ccdproc: a Legendre polynomial of --overscan-order terms fitted along the lines.
+    Legendre,
+    /// IRAF ccdproc: a Chebyshev polynomial of --overscan-order terms.
+    Chebyshev,
+    /// IRAF ccdproc: a linear spline of --overscan-order pieces.
+    Spline1,
+    /// IRAF ccdproc: a cubic spline of --overscan-order pieces.
+    Spline3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AxisArg {
+    /// One value per row (an overscan strip of columns).
+    Rows,
+    /// One value per column (an overscan strip of rows).
+    Columns,
+}
+
+/// Overscan and trim of CCD frames (on by default where the header says where).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CcdArgs {
+    /// How the overscan (BIASSEC) becomes the level subtracted from each line.
+    #[arg(long, value_enum, default_value_t = OverscanArg::Median)]
+    pub(crate) overscan: OverscanArg,
+    /// Terms of a polynomial fit (1 = a constant), or pieces of a spline.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) overscan_order: usize,
+    /// Rejection passes of a fit.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) overscan_niterate: usize,
+    /// Rejection limits of a fit, low and high, in sigma.
+    #[arg(long, num_args = 2, value_names = ["LOW", "HIGH"])]
+    pub(crate) overscan_reject: Option<Vec<f64>>,
+    /// Along which axis an overscan line runs (default: from the region's shape, as
+    /// ccdproc).
+    #[arg(long, value_enum)]
+    pub(crate) overscan_axis: Option<AxisArg>,
+    /// Do not subtract the overscan.
+    #[arg(long)]
+    pub(crate) no_overscan: bool,
+    /// Do not trim to TRIMSEC (or DATASEC).
+    #[arg(long)]
+    pub(crate) no_trim: bool,
+    /// The overscan region of frames whose header has no BIASSEC, e.g. '[103:130,*]'.
+    #[arg(long, value_name = "SECTION")]
+    pub(crate) biassec: Option<String>,
+    /// The region to keep of frames whose header has no TRIMSEC, e.g. '[3:98,3:98]'.
+    #[arg(long, value_name = "SECTION")]
+    pub(crate) trimsec: Option<String>,
+    /// What each flat is divided by before they are combined.
+    #[arg(long, value_enum, default_value_t = NormalizeArg::Mean)]
+    pub(crate) flat_normalization: NormalizeArg,
+    /// With --flat-normalization region: the region whose mean normalizes a flat (of the
+    /// trimmed frame), e.g. '[500:1500,400:1200]'.
+    #[arg(long, value_name = "SECTION")]
+    pub(crate) flat_region: Option<String>,
+    /// Pixels where the master flat is below this are invalid rather than amplified.
+    #[arg(long, value_name = "VALUE")]
+    pub(crate) flat_minimum: Option<f32>,
+    /// Saturation: 'header' (SATURATE, else DATAMAX; the default), 'none', or a level in
+    /// ADU. Saturated pixels have no value in masters and are invalid in lights.
+    #[arg(long, value_name = "LEVEL", default_value = "header")]
+    pub(crate) saturation: String,
+    /// Calibrated lights in electrons: 'header' (EGAIN, else GAIN when it reads as
+    /// electrons per ADU) or a gain in electrons per ADU.
+    #[arg(long, value_name = "GAIN")]
+    pub(crate) gain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NormalizeArg {
+    /// The mean (Python eloy, IRAF ccdproc).
+    Mean,
+    /// The median.
+    Median,
+    /// The mode (histogram peak).
+    Mode,
+    /// The mean of --flat-region.
+    Region,
+}
+
+impl CcdArgs {
+    /// The rules with these options.
+    pub(crate) fn apply(&self, rules: Rules) -> Result<Rules, String> {
+        use eloy::calib::{FitFunction, OverscanAxis, OverscanFit, OverscanMethod};
+        let fit = |function| {
+            let (low, high) = match self.overscan_reject.as_deref() {
+                Some([low, high]) => (*low, *high),
+                _ => (3.0, 3.0),
+            };
+            OverscanMethod::Fit(OverscanFit {
+                function,
+                order: self.overscan_order,
+                niterate: self.overscan_niterate,
+                low_reject: low,
+                high_reject: high,
+                ..OverscanFit::default()
+            })
+        };
+        let method = match self.overscan {
+            OverscanArg::Median => OverscanMethod::Median,
+            OverscanArg::Mean => OverscanMethod::Mean,
+            OverscanArg::Constant => OverscanMethod::Constant,
+            OverscanArg::Legendre => fit(FitFunction::Legendre),
+            OverscanArg::Chebyshev => fit(FitFunction::Chebyshev),
+            OverscanArg::Spline1 => fit(FitFunction::Spline1),
+            OverscanArg::Spline3 => fit(FitFunction::Spline3),
+        };
+        let flat_normalization = match self.flat_normalization {
+            NormalizeArg::Mean => Normalization::Mean,
+            NormalizeArg::Median => Normalization::Median,
+            NormalizeArg::Mode => Normalization::Mode,
+            NormalizeArg::Region => {
+                let text = self
+                    .flat_region
+                    .as_deref()
+                    .ok_or("--flat-normalization region needs --flat-region SECTION")?;
+                let section = eloy::fits::Section::parse(text, (usize::MAX / 2, usize::MAX / 2))
+                    .map_err(|e| format!("--flat-region: {e}"))?;
+                Normalization::RegionMean {
+                    rows: section.rows(),
+                    cols: section.cols(),
+                }
+            }
+        };
+        let saturation = match self.saturation.trim() {
+            "header" => Saturation::Header,
+            "none" => Saturation::None,
+            level => match level.parse::<f64>() {
+                Ok(x) if x > 0.0 && x.is_finite() => Saturation::Level(x),
+                _ => {
+                    return Err(format!(
+                        "--saturation {level}: not 'header', 'none' or a positive level"
+                    ));
+                }
+            },
+        };
+        let gain = match self.gain.as_deref().map(str::trim) {
+            None => Gain::None,
+            Some("header") => Gain::Header,
+            Some(value) => match value.parse::<f64>() {
+                Ok(g) if g > 0.0 && g.is_finite() => Gain::Given(g),
+                _ => {
+                    return Err(format!(
+                        "--gain {value}: not 'header' or a positive number of electrons per ADU"
+                    ));
+                }
+            },
+        };
+        Ok(Rules {
+            overscan: (!self.no_overscan).then_some(method),
+            overscan_axis: self.overscan_axis.map(|a| match a {
+                AxisArg::Rows => OverscanAxis::Rows,
+                AxisArg::Columns => OverscanAxis::Columns,
+            }),
+            trim: !self.no_trim,
+            biassec: self.biassec.clone(),
+            trimsec: self.trimsec.clone(),
+            flat_normalization,
+            flat_minimum: self.flat_minimum,
+            saturation,
+            gain,
+            ..rules
+        })
+    }
+}
+
 impl MatchArgs {
     /// The planner's rules, with how masters are combined and the invalid-pixel rule.
     pub(crate) fn rules(
@@ -127,7 +303,7 @@ impl MatchArgs {
             other_nights: !self.same_night_only,
             flats_from_other_nights: self.flats_from_other_nights,
             dark_time: !self.ignore_darktime,
-            all_masters: false,
+            ..Rules::default()
         }
     }
 }
@@ -147,6 +323,8 @@ pub(crate) struct SummaryArgs {
     pub(crate) night: NightArgs,
     #[command(flatten)]
     pub(crate) matching: MatchArgs,
+    #[command(flatten)]
+    pub(crate) ccd: CcdArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -251,6 +429,8 @@ pub(crate) struct MastersArgs {
     pub(crate) night: NightArgs,
     #[command(flatten)]
     pub(crate) matching: MatchArgs,
+    #[command(flatten)]
+    pub(crate) ccd: CcdArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -311,6 +491,8 @@ pub(crate) struct CalibrateArgs {
     pub(crate) night: NightArgs,
     #[command(flatten)]
     pub(crate) matching: MatchArgs,
+    #[command(flatten)]
+    pub(crate) ccd: CcdArgs,
 }
 
 #[derive(Debug, Args)]

@@ -87,11 +87,11 @@ fn cancel_on_interrupt() -> Arc<AtomicBool> {
 pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let rules = args.matching.rules(
+    let rules = args.ccd.apply(args.matching.rules(
         args.combine.master_options(),
         args.invalid.into(),
         args.night_of,
-    );
+    ))?;
     let Night { catalog, plan } = prepare(
         &args.dir,
         Some(&args.out),
@@ -116,6 +116,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     for failure in &catalog.failures {
         eprintln!("{}", failure_line(&failure.path, &failure.error));
     }
+    let left_out = crate::report::plan_lines(&plan, &mut |line| eprintln!("{line}"));
     let total: usize = plan.groups.iter().map(|g| g.lights.len()).sum();
     if total == 0 {
         return Err(Fatal(format!(
@@ -135,7 +136,6 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     if let Some(line) = crate::report::processed_line(&catalog) {
         eprintln!("{line}");
     }
-    let left_out = crate::report::plan_lines(&plan, &mut |line| eprintln!("{line}"));
     let mut output_dirs = vec![args.out.join("masters")];
     output_dirs.extend(output_folders(&plan, &args.out));
     let swept = sweep_temporaries(&output_dirs, &args.dir, started_at);

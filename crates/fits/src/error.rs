@@ -253,8 +253,14 @@ impl Error {
     }
 
     /// A section error from [`Section::parse`](crate::Section::parse), said of keyword
-    /// `key` of the file at `path`.
-    pub(crate) fn in_header(self, path: &std::path::Path, key: &str) -> Self {
+    /// `key` of the file at `path` (other errors are returned as they are).
+    ///
+    /// ```
+    /// let err = eloy_fits::Section::parse("[1:5]", (10, 10)).unwrap_err();
+    /// let err = err.in_header("a.fits".as_ref(), "BIASSEC");
+    /// assert!(err.to_string().starts_with("a.fits: BIASSEC = '[1:5]'"), "{err}");
+    /// ```
+    pub fn in_header(self, path: &std::path::Path, key: &str) -> Self {
         match self {
             Error::MalformedSection { text, problem, .. } => Error::MalformedSection {
                 path: path.to_owned(),

@@ -109,6 +109,29 @@ pub struct FrameMeta {
     /// Row order of the pixels (`ROWORDER`): `TOP-DOWN` or `BOTTOM-UP`.
     #[serde(default)]
     pub row_order: Option<String>,
+    /// The level at and above which a pixel is saturated (`SATURATE`, else `DATAMAX`), in
+    /// the file's units.
+    #[serde(default)]
+    pub saturation: Option<f64>,
+    /// Read noise (`RDNOISE`, `READNOIS`, `RON`), in electrons as IRAF and ccdproc take it.
+    #[serde(default)]
+    pub read_noise: Option<f64>,
+    /// The overscan region as written (`BIASSEC`), an image section
+    /// ([`Section`](crate::Section)).
+    #[serde(default)]
+    pub biassec: Option<String>,
+    /// The region to keep (`TRIMSEC`).
+    #[serde(default)]
+    pub trimsec: Option<String>,
+    /// The region of the image holding data (`DATASEC`).
+    #[serde(default)]
+    pub datasec: Option<String>,
+    /// The overscan was already subtracted (IRAF's and eloy's `OVERSCAN` card is present).
+    #[serde(default)]
+    pub overscan_done: bool,
+    /// The frame was already trimmed (an IRAF or eloy `TRIM` card is present).
+    #[serde(default)]
+    pub trimmed: bool,
     /// `INSTRUME`.
     pub instrument: Option<String>,
     /// `OBJECT`.
@@ -239,6 +262,13 @@ impl FrameMeta {
             readout_mode: text(&["READOUTM"]),
             bayer_pattern: text(&BAYER_KEYWORDS).map(|p| p.to_ascii_uppercase()),
             row_order: text(&["ROWORDER"]).map(|p| p.to_ascii_uppercase()),
+            saturation: number(&["SATURATE", "DATAMAX"]),
+            read_noise: number(&["RDNOISE", "READNOIS", "RON"]),
+            biassec: text(&["BIASSEC"]),
+            trimsec: text(&["TRIMSEC"]),
+            datasec: text(&["DATASEC"]),
+            overscan_done: header.contains("OVERSCAN"),
+            trimmed: header.contains("TRIM"),
             instrument: text(&["INSTRUME"]),
             object: text(&["OBJECT"]),
             site_longitude: longitude,

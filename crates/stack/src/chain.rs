@@ -30,12 +30,23 @@ pub(crate) enum Op<'a> {
     Scale(f64),
     /// `y / a`.
     Divide(Operand<'a>),
+    /// `y / a` where `a >= minimum`, NaN elsewhere.
+    DivideAbove(Operand<'a>, f32),
 }
 
 /// The operations of a frame with its width, ready to run row by row.
 pub(crate) struct Chain<'a> {
     pub(crate) ops: Vec<Op<'a>>,
     pub(crate) cols: usize,
+}
+
+/// A value per line subtracted first, before the operations (an overscan level): one
+/// for the whole row, or one per column of the row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Offset<'r> {
+    None,
+    Value(f64),
+    Values(&'r [f64]),
 }
 
 /// What follows the chain on each value: the division by the frame's mean (a flat
@@ -56,10 +67,24 @@ impl Chain<'_> {
     }
 
     /// The chain's values of row `row` (of the frame, for the operands) from the raw values
-    /// `x`, in `f64`, into `y`.
-    pub(crate) fn row_f64(&self, row: usize, x: &[f32], y: &mut [f64]) {
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = f64::from(x);
+    /// `x` less `offset`, in `f64`, into `y`.
+    pub(crate) fn row_f64(&self, row: usize, x: &[f32], offset: Offset<'_>, y: &mut [f64]) {
+        match offset {
+            Offset::None => {
+                for (y, &x) in y.iter_mut().zip(x) {
+                    *y = f64::from(x);
+                }
+            }
+            Offset::Value(o) => {
+                for (y, &x) in y.iter_mut().zip(x) {
+                    *y = f64::from(x) - o;
+                }
+            }
+            Offset::Values(o) => {
+                for ((y, &x), &o) in y.iter_mut().zip(x).zip(o) {
+                    *y = f64::from(x) - o;
+                }
+            }
         }
         let span = self.span(row);
         for op in &self.ops {
@@ -70,6 +95,15 @@ impl Chain<'_> {
                     .iter_mut()
                     .zip(&a[span.clone()])
                     .for_each(|(v, &a)| *v /= f64::from(a)),
+                Op::DivideAbove(a, minimum) => {
+                    y.iter_mut().zip(&a[span.clone()]).for_each(|(v, &a)| {
+                        *v = if a >= *minimum {
+                            *v / f64::from(a)
+                        } else {
+                            f64::NAN
+                        };
+                    });
+                }
             }
         }
     }
@@ -80,10 +114,11 @@ impl Chain<'_> {
         &self,
         row: usize,
         x: &[f32],
+        offset: Offset<'_>,
         skip_nan: bool,
         y: &mut [f64],
     ) -> (f64, u64) {
-        self.row_f64(row, x, y);
+        self.row_f64(row, x, offset, y);
         let mut sum = 0.0;
         let mut count = 0;
         for &v in y.iter() {
@@ -95,22 +130,31 @@ impl Chain<'_> {
         (sum, count)
     }
 
-    /// Row `row` of the frame, raw values in `x`, through the chain and `tail`, in place.
-    pub(crate) fn apply_row(&self, row: usize, x: &mut [f32], tail: Tail, y: &mut Vec<f64>) {
-        if tail.divisor.is_none() {
+    /// Row `row` of the frame, raw values in `x` less `offset`, through the chain and
+    /// `tail`, in place.
+    pub(crate) fn apply_row(
+        &self,
+        row: usize,
+        x: &mut [f32],
+        offset: Offset<'_>,
+        tail: Tail,
+        y: &mut Vec<f64>,
+    ) {
+        let plain = matches!(offset, Offset::None);
+        if plain && tail.divisor.is_none() {
             if let Some(fused) = self.calibration(row) {
                 calibrate_row(x, &fused, tail.replace_invalid);
                 return;
             }
         }
-        if self.ops.is_empty() && tail.divisor.is_none() {
+        if plain && self.ops.is_empty() && tail.divisor.is_none() {
             if let Some(value) = tail.replace_invalid {
                 x.iter_mut().for_each(|v| *v = replace(*v, value));
             }
             return;
         }
         y.resize(x.len(), 0.0);
-        self.row_f64(row, x, y);
+        self.row_f64(row, x, offset, y);
         let divisor = tail.divisor.unwrap_or(1.0);
         let divide = tail.divisor.is_some();
         // The casts round the f64 result to the nearest f32, the one rounding.
@@ -292,9 +336,9 @@ mod tests {
             };
             let mut fused = x.clone();
             let mut scratch = Vec::new();
-            c.apply_row(0, &mut fused, tail, &mut scratch);
+            c.apply_row(0, &mut fused, Offset::None, tail, &mut scratch);
             let mut y = vec![0.0; 8];
-            c.row_f64(0, &x, &mut y);
+            c.row_f64(0, &x, Offset::None, &mut y);
             for i in 0..8 {
                 #[allow(clippy::cast_possible_truncation)]
                 let mut expected = ((f64::from(x[i]) - (f64::from(d[i]) * 37.5 + f64::from(b[i])))
@@ -326,7 +370,7 @@ mod tests {
             1,
         );
         let mut y = vec![0.0];
-        c.row_f64(0, &[0.0], &mut y);
+        c.row_f64(0, &[0.0], Offset::None, &mut y);
         // (1e16 + 1) rounds to 1e16 in f64, then - 1e16 = 0.
         assert_eq!(y[0], 0.0);
     }

@@ -56,6 +56,35 @@ pub enum Error {
         found: (usize, usize),
     },
 
+    /// A crop ([`Frame::crop`](crate::Frame::crop)) that does not lie inside the source.
+    #[error(
+        "{name}: crop to rows {rows:?}, columns {cols:?} lies outside the frame of shape {shape:?}"
+    )]
+    Crop {
+        /// The frame's [`BandSource::name`](crate::BandSource::name).
+        name: String,
+        /// The rows asked for.
+        rows: std::ops::Range<usize>,
+        /// The columns asked for.
+        cols: std::ops::Range<usize>,
+        /// The source's shape `(rows, cols)`.
+        shape: (usize, usize),
+    },
+
+    /// Line values ([`Frame::subtract_lines`](crate::Frame::subtract_lines)) that are not
+    /// one per line of the source.
+    #[error("{name}: {found} line values for {expected} {what}")]
+    LineCount {
+        /// The frame's [`BandSource::name`](crate::BandSource::name).
+        name: String,
+        /// `rows` or `columns`.
+        what: &'static str,
+        /// Lines of the source.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+
     /// The memory budget cannot hold the working buffers for even one row of every frame.
     #[error(
         "memory budget of {budget} bytes is too small: one row of every frame needs {needed} bytes"

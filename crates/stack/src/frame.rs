@@ -7,7 +7,7 @@ use std::ops::Range;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use crate::chain::{Chain, Op, Operand, Tail, flatten};
+use crate::chain::{Chain, Offset, Op, Operand, Tail, flatten};
 use crate::combine::{BandSink, StackedBand};
 use crate::{BandSource, Error};
 
@@ -35,6 +35,44 @@ pub enum NanPolicy {
     /// Any NaN pixel makes the mean NaN, and so every pixel of the frame, as `numpy.mean`
     /// does. This is what Python eloy 0.0.11 computes for its master flat.
     Propagate,
+}
+
+/// The statistic a frame is divided by when it is normalized ([`Frame::normalize`]): a flat
+/// made relative to its level.
+///
+/// ```
+/// use eloy_stack::{Frame, InMemory, NanPolicy, Normalization};
+/// use ndarray::array;
+/// let flat = array![[1.0_f32, 2.0, 2.0, 11.0]];
+/// let by = |n| Frame::new(InMemory::new(flat.view())).normalize(n, NanPolicy::Skip).collect();
+/// assert_eq!(by(Normalization::Mean)?, array![[0.25, 0.5, 0.5, 2.75]]);
+/// assert_eq!(by(Normalization::Median)?, array![[0.5, 1.0, 1.0, 5.5]]);
+/// let central = Normalization::RegionMean { rows: 0..1, cols: 1..3 };
+/// assert_eq!(by(central)?, array![[0.5, 1.0, 1.0, 5.5]]);
+/// # Ok::<(), eloy_stack::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Normalization {
+    /// The mean (Python eloy's `np.mean`, IRAF ccdproc's `CCDMEAN`). The default.
+    #[default]
+    Mean,
+    /// The median (an even count: the mean of the two middle values). Holds the frame's
+    /// values in memory for the first pass (one frame, whatever the number of frames).
+    Median,
+    /// The mode, as the peak of a histogram of the values within 3 robust sigma of the
+    /// median (bins of 0.1 sigma; sigma = 1.4826 MAD), refined by a parabola through the
+    /// peak bin and its neighbours, as IRAF's `flatcombine scale=mode` uses a histogram
+    /// peak. Holds the frame's values in memory for the first pass.
+    Mode,
+    /// The mean over a region of the frame (`rows`, `cols` of the frame as it is after its
+    /// crop): a central region avoids vignetted corners.
+    RegionMean {
+        /// The region's rows.
+        rows: Range<usize>,
+        /// The region's columns.
+        cols: Range<usize>,
+    },
 }
 
 /// A frame: a [`BandSource`] and the operations applied to each of its bands as it streams,
@@ -82,9 +120,32 @@ pub enum NanPolicy {
 /// ```
 pub struct Frame<'a> {
     source: Box<dyn BandSource + 'a>,
+    lines: Option<Lines>,
+    crop: Option<(Range<usize>, Range<usize>)>,
+    saturation: Option<f32>,
     ops: Vec<PendingOp<'a>>,
-    normalize: Option<NanPolicy>,
+    normalize: Option<(Normalization, NanPolicy)>,
     replace_invalid: Option<f32>,
+}
+
+/// Values subtracted from a frame's lines before anything else, in the source's
+/// coordinates: an overscan level per row, or per column.
+///
+/// ```
+/// use eloy_stack::{Frame, InMemory, Lines};
+/// use ndarray::array;
+/// let a = array![[10.0_f32, 11.0], [20.0, 21.0]];
+/// let out = Frame::new(InMemory::new(a.view())).subtract_lines(Lines::Rows(vec![10.0, 20.0])).collect()?;
+/// assert_eq!(out, array![[0.0, 1.0], [0.0, 1.0]]);
+/// # Ok::<(), eloy_stack::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lines {
+    /// One value per row of the source (an overscan strip of columns read out with each
+    /// row).
+    Rows(Vec<f64>),
+    /// One value per column of the source (an overscan strip of rows).
+    Columns(Vec<f64>),
 }
 
 /// An operation with its operands not yet checked nor flattened.
@@ -92,6 +153,7 @@ enum PendingOp<'a> {
     Subtract(Vec<(ArrayView2<'a, f32>, f64)>),
     Scale(f64),
     Divide(ArrayView2<'a, f32>),
+    DivideAbove(ArrayView2<'a, f32>, f32),
 }
 
 impl<'a> Frame<'a> {
@@ -105,21 +167,77 @@ impl<'a> Frame<'a> {
     pub fn new(source: impl BandSource + 'a) -> Self {
         Self {
             source: Box::new(source),
+            lines: None,
+            crop: None,
+            saturation: None,
             ops: Vec::new(),
             normalize: None,
             replace_invalid: None,
         }
     }
 
-    /// The shape `(rows, cols)` of the frame.
+    /// Source values at or above `level` (a saturated pixel) have no value: they are NaN
+    /// before anything else, so that a combine skips them and a calibrated frame marks
+    /// them invalid.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[100.0_f32, 65535.0]];
+    /// let out = Frame::new(InMemory::new(a.view())).saturation(65000.0).collect()?;
+    /// assert!(out[[0, 1]].is_nan() && out[[0, 0]] == 100.0);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn saturation(mut self, level: f32) -> Self {
+        self.saturation = Some(level);
+        self
+    }
+
+    /// The shape `(rows, cols)` of the frame (after [`Frame::crop`]).
     ///
     /// ```
     /// use eloy_stack::{Frame, InMemory};
     /// let a = ndarray::Array2::<f32>::zeros((2, 5));
     /// assert_eq!(Frame::new(InMemory::new(a.view())).shape(), (2, 5));
+    /// assert_eq!(Frame::new(InMemory::new(a.view())).crop(0..1, 1..4).shape(), (1, 3));
     /// ```
     pub fn shape(&self) -> (usize, usize) {
-        self.source.shape()
+        match &self.crop {
+            Some((rows, cols)) => (rows.len(), cols.len()),
+            None => self.source.shape(),
+        }
+    }
+
+    /// Subtracts, first of all, a value per row or per column of the source (an
+    /// overscan level). A second call replaces the first.
+    ///
+    /// The values are checked against the source's shape when the frame starts:
+    /// [`Error::LineCount`] otherwise.
+    #[must_use]
+    pub fn subtract_lines(mut self, lines: Lines) -> Self {
+        self.lines = Some(lines);
+        self
+    }
+
+    /// Keeps only `rows` and `cols` of the source (a trim to the data section), after
+    /// [`Frame::subtract_lines`] and before every other operation: the operands of the
+    /// other operations have the cropped shape. A second call replaces the first.
+    ///
+    /// A crop outside the source is [`Error::Crop`] when the frame starts.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[1.0_f32, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]];
+    /// let out = Frame::new(InMemory::new(a.view())).crop(1..3, 0..2).collect()?;
+    /// assert_eq!(out, array![[4.0, 5.0], [7.0, 8.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn crop(mut self, rows: Range<usize>, cols: Range<usize>) -> Self {
+        self.crop = Some((rows, cols));
+        self
     }
 
     /// Subtracts `image` (a master bias) pixel by pixel.
@@ -240,8 +358,34 @@ impl<'a> Frame<'a> {
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
     #[must_use]
-    pub fn normalize_by_mean(mut self, nan: NanPolicy) -> Self {
-        self.normalize = Some(nan);
+    pub fn normalize_by_mean(self, nan: NanPolicy) -> Self {
+        self.normalize(Normalization::Mean, nan)
+    }
+
+    /// Divides, last, by a statistic of the frame's own values so far ([`Normalization`]),
+    /// with `nan` deciding how NaN pixels count (with [`NanPolicy::Propagate`], one NaN
+    /// makes the statistic NaN). Mean: as [`Frame::normalize_by_mean`].
+    #[must_use]
+    pub fn normalize(mut self, by: Normalization, nan: NanPolicy) -> Self {
+        self.normalize = Some((by, nan));
+        self
+    }
+
+    /// Divides pixel by pixel by `image` (a master flat), where it is at least `minimum`;
+    /// elsewhere the value is NaN (invalid), rather than amplified by a flat near zero.
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let light = array![[10.0_f32, 20.0]];
+    /// let flat = array![[0.01_f32, 2.0]];
+    /// let out = Frame::new(InMemory::new(light.view())).divide_above(&flat, 0.1).collect()?;
+    /// assert!(out[[0, 0]].is_nan() && out[[0, 1]] == 10.0);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn divide_above(mut self, image: impl Into<ArrayView2<'a, f32>>, minimum: f32) -> Self {
+        self.ops.push(PendingOp::DivideAbove(image.into(), minimum));
         self
     }
 
@@ -384,11 +528,21 @@ impl fmt::Debug for Frame<'_> {
                 ),
                 PendingOp::Scale(k) => format!("scale {k}"),
                 PendingOp::Divide(a) => format!("divide {:?}", a.dim()),
+                PendingOp::DivideAbove(a, m) => format!("divide {:?} where >= {m}", a.dim()),
             })
             .collect();
         f.debug_struct("Frame")
             .field("source", &self.source.name())
             .field("shape", &self.source.shape())
+            .field(
+                "lines",
+                &self.lines.as_ref().map(|l| match l {
+                    Lines::Rows(v) => format!("{} row values", v.len()),
+                    Lines::Columns(v) => format!("{} column values", v.len()),
+                }),
+            )
+            .field("crop", &self.crop)
+            .field("saturation", &self.saturation)
             .field("ops", &ops)
             .field("normalize", &self.normalize)
             .field("replace_invalid", &self.replace_invalid)
@@ -399,13 +553,22 @@ impl fmt::Debug for Frame<'_> {
 /// A frame ready to stream: shapes checked, operands flattened row-major.
 pub(crate) struct Prepared<'a> {
     source: Box<dyn BandSource + 'a>,
+    /// Columns of the source.
+    source_cols: usize,
+    lines: Option<Lines>,
+    crop: Option<(Range<usize>, Range<usize>)>,
+    /// Rows of the source, before the crop.
+    raw: Vec<f32>,
+    saturation: Option<f32>,
     chain: Chain<'a>,
-    normalize: Option<NanPolicy>,
+    normalize: Option<(Normalization, NanPolicy)>,
     replace_invalid: Option<f32>,
-    /// The mean, once [`Prepared::finish_mean`] has run.
+    /// The normalization's statistic, once [`Prepared::finish_mean`] has run.
     divisor: Option<f64>,
     sum: f64,
     count: u64,
+    /// The values, for a median or a mode; `None` once a NaN made the statistic NaN.
+    values: Option<Vec<f32>>,
     /// An `f64` row for the chain's passes.
     scratch: Vec<f64>,
 }
@@ -417,7 +580,8 @@ impl<'a> Prepared<'a> {
         index: usize,
         shape: (usize, usize),
     ) -> Result<Self, Error> {
-        let found = frame.source.shape();
+        let source_shape = frame.source.shape();
+        let found = frame.shape();
         if found != shape {
             return Err(Error::ShapeMismatch {
                 frame: index,
@@ -427,6 +591,34 @@ impl<'a> Prepared<'a> {
             });
         }
         let name = frame.source.name().into_owned();
+        if let Some((rows, cols)) = &frame.crop {
+            if rows.start > rows.end
+                || cols.start > cols.end
+                || rows.end > source_shape.0
+                || cols.end > source_shape.1
+            {
+                return Err(Error::Crop {
+                    name,
+                    rows: rows.clone(),
+                    cols: cols.clone(),
+                    shape: source_shape,
+                });
+            }
+        }
+        if let Some(lines) = &frame.lines {
+            let (expected, found, what) = match lines {
+                Lines::Rows(v) => (source_shape.0, v.len(), "rows"),
+                Lines::Columns(v) => (source_shape.1, v.len(), "columns"),
+            };
+            if expected != found {
+                return Err(Error::LineCount {
+                    name,
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
         let check = |image: ArrayView2<'a, f32>, operand| -> Result<Operand<'a>, Error> {
             if image.dim() == shape {
                 Ok(flatten(image))
@@ -460,22 +652,62 @@ impl<'a> Prepared<'a> {
                 }
                 PendingOp::Scale(k) => Op::Scale(k),
                 PendingOp::Divide(image) => Op::Divide(check(image, "divisor image")?),
+                PendingOp::DivideAbove(image, minimum) => {
+                    Op::DivideAbove(check(image, "divisor image")?, minimum)
+                }
             });
         }
         Ok(Self {
             source: frame.source,
+            source_cols: source_shape.1,
+            lines: frame.lines,
+            crop: frame.crop,
+            saturation: frame.saturation,
+            raw: Vec::new(),
             chain: Chain { ops, cols: shape.1 },
             normalize: frame.normalize,
             replace_invalid: frame.replace_invalid,
             divisor: None,
             sum: 0.0,
             count: 0,
+            values: Some(Vec::new()),
             scratch: Vec::new(),
         })
     }
 
     pub(crate) fn needs_mean(&self) -> bool {
         self.normalize.is_some()
+    }
+
+    /// Reads rows `rows` of the frame (after the crop) into `out`, as the source holds them,
+    /// saturated values as NaN.
+    fn read_raw(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+        self.read_cropped(rows, out)?;
+        if let Some(level) = self.saturation {
+            out.iter_mut()
+                .filter(|v| **v >= level)
+                .for_each(|v| *v = f32::NAN);
+        }
+        Ok(())
+    }
+
+    fn read_cropped(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+        let Some((crop_rows, crop_cols)) = &self.crop else {
+            return self.source.read_rows(rows, out);
+        };
+        let first = crop_rows.start;
+        let source_rows = first + rows.start..first + rows.end;
+        let width = self.source_cols;
+        self.raw.resize(source_rows.len() * width, 0.0);
+        self.source.read_rows(source_rows, &mut self.raw)?;
+        let cols = crop_cols.len();
+        if cols == 0 {
+            return Ok(());
+        }
+        for (line, dst) in self.raw.chunks_exact(width).zip(out.chunks_exact_mut(cols)) {
+            dst.copy_from_slice(&line[crop_cols.clone()]);
+        }
+        Ok(())
     }
 
     fn cols(&self) -> usize {
@@ -489,33 +721,79 @@ impl<'a> Prepared<'a> {
         rows: Range<usize>,
         buf: &mut [f32],
     ) -> Result<(), Error> {
-        self.source.read_rows(rows.clone(), buf)?;
+        self.read_raw(rows.clone(), buf)?;
         let cols = self.cols();
         if cols == 0 {
             return Ok(());
         }
-        let skip = self.normalize == Some(NanPolicy::Skip);
+        let Some((by, nan)) = self.normalize.clone() else {
+            return Ok(());
+        };
+        let skip = nan == NanPolicy::Skip;
         self.scratch.resize(cols, 0.0);
         for (row, line) in rows.zip(buf.chunks_exact(cols)) {
-            let (sum, count) = self.chain.row_sum(row, line, skip, &mut self.scratch);
-            self.sum += sum;
-            self.count += count;
+            let offset = offset(self.lines.as_ref(), self.crop.as_ref(), row);
+            match &by {
+                Normalization::Mean => {
+                    let (sum, count) =
+                        self.chain
+                            .row_sum(row, line, offset, skip, &mut self.scratch);
+                    self.sum += sum;
+                    self.count += count;
+                }
+                Normalization::RegionMean { rows, cols } => {
+                    if rows.contains(&row) {
+                        self.chain.row_f64(row, line, offset, &mut self.scratch);
+                        let n = self.scratch.len();
+                        for &v in &self.scratch[cols.start.min(n)..cols.end.min(n)] {
+                            if !(skip && v.is_nan()) {
+                                self.sum += v;
+                                self.count += 1;
+                            }
+                        }
+                    }
+                }
+                Normalization::Median | Normalization::Mode => {
+                    self.chain.row_f64(row, line, offset, &mut self.scratch);
+                    if let Some(values) = &mut self.values {
+                        #[allow(clippy::cast_possible_truncation)]
+                        for &v in &self.scratch {
+                            if v.is_nan() {
+                                if !skip {
+                                    self.values = None;
+                                    break;
+                                }
+                            } else {
+                                values.push(v as f32);
+                            }
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
 
-    /// Ends the first pass: the divisor is the mean.
+    /// Ends the first pass: the divisor is the statistic.
     pub(crate) fn finish_mean(&mut self) {
-        if self.normalize.is_some() {
-            // u64 -> f64 is exact for any count of pixels that fits in memory.
-            #[allow(clippy::cast_precision_loss)]
-            let count = self.count as f64;
-            self.divisor = Some(if self.count == 0 {
-                f64::NAN
-            } else {
-                self.sum / count
-            });
-        }
+        let Some((by, _)) = &self.normalize else {
+            return;
+        };
+        self.divisor = Some(match by {
+            Normalization::Mean | Normalization::RegionMean { .. } => {
+                // u64 -> f64 is exact for any count of pixels that fits in memory.
+                #[allow(clippy::cast_precision_loss)]
+                let count = self.count as f64;
+                if self.count == 0 {
+                    f64::NAN
+                } else {
+                    self.sum / count
+                }
+            }
+            Normalization::Median => self.values.as_mut().map_or(f64::NAN, |v| median_of(v)),
+            Normalization::Mode => self.values.as_mut().map_or(f64::NAN, |v| mode_of(v)),
+        });
+        self.values = None;
     }
 
     fn tail(&self) -> Tail {
@@ -526,40 +804,135 @@ impl<'a> Prepared<'a> {
     }
 
     fn is_identity(&self) -> bool {
-        self.chain.is_empty() && self.divisor.is_none() && self.replace_invalid.is_none()
+        self.chain.is_empty()
+            && self.lines.is_none()
+            && self.divisor.is_none()
+            && self.replace_invalid.is_none()
     }
 
     /// Reads `rows` into `out` and applies the operations in place.
     pub(crate) fn read_band(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
-        self.source.read_rows(rows.clone(), out)?;
+        self.read_raw(rows.clone(), out)?;
         let cols = self.cols();
         if self.is_identity() || cols == 0 {
             return Ok(());
         }
         let tail = self.tail();
         for (row, line) in rows.zip(out.chunks_exact_mut(cols)) {
-            self.chain.apply_row(row, line, tail, &mut self.scratch);
+            let offset = offset(self.lines.as_ref(), self.crop.as_ref(), row);
+            self.chain
+                .apply_row(row, line, offset, tail, &mut self.scratch);
         }
         Ok(())
     }
 
     /// [`Prepared::read_band`] with the rows computed in parallel.
     fn read_band_parallel(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
-        self.source.read_rows(rows.clone(), out)?;
+        self.read_raw(rows.clone(), out)?;
         let cols = self.cols();
         if self.is_identity() || cols == 0 {
             return Ok(());
         }
         let tail = self.tail();
         let chain = &self.chain;
+        let (lines, crop) = (self.lines.as_ref(), self.crop.as_ref());
         const ROWS_PER_TASK: usize = 8;
         out.par_chunks_mut(ROWS_PER_TASK * cols)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (i, chunk)| {
                 for (j, line) in chunk.chunks_exact_mut(cols).enumerate() {
-                    chain.apply_row(rows.start + i * ROWS_PER_TASK + j, line, tail, scratch);
+                    let row = rows.start + i * ROWS_PER_TASK + j;
+                    chain.apply_row(row, line, offset(lines, crop, row), tail, scratch);
                 }
             });
         Ok(())
     }
+}
+
+/// What is subtracted first from row `row` of the frame (after the crop): its line value,
+/// or the column values of the cropped columns.
+fn offset<'l>(
+    lines: Option<&'l Lines>,
+    crop: Option<&(Range<usize>, Range<usize>)>,
+    row: usize,
+) -> Offset<'l> {
+    let (first_row, cols) = match crop {
+        Some((rows, cols)) => (rows.start, Some(cols.clone())),
+        None => (0, None),
+    };
+    match lines {
+        None => Offset::None,
+        Some(Lines::Rows(values)) => Offset::Value(values[first_row + row]),
+        Some(Lines::Columns(values)) => Offset::Values(match cols {
+            Some(cols) => &values[cols],
+            None => values,
+        }),
+    }
+}
+
+/// The median of `values` (reordered), the mean of the two middle values of an even count;
+/// NaN when empty.
+fn median_of(values: &mut [f32]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (_, &mut upper, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
+    if n % 2 == 1 {
+        return f64::from(upper);
+    }
+    let lower = values[..n / 2]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    (f64::from(lower) + f64::from(upper)) / 2.0
+}
+
+/// The mode of `values` (reordered): the peak of a histogram of bins of 0.1 robust sigma
+/// within 3 sigma of the median, refined by a parabola through the peak and its
+/// neighbours; the median when the values have no spread.
+fn mode_of(values: &mut [f32]) -> f64 {
+    let median = median_of(values);
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut deviations: Vec<f32> = values
+        .iter()
+        .map(|&v| (f64::from(v) - median).abs() as f32)
+        .collect();
+    let sigma = 1.4826 * median_of(&mut deviations);
+    if sigma <= 0.0 || !sigma.is_finite() {
+        return median;
+    }
+    let width = 0.1 * sigma;
+    let bins = 60usize;
+    let low = median - 3.0 * sigma;
+    let mut histogram = vec![0u64; bins];
+    for &v in values.iter() {
+        let x = (f64::from(v) - low) / width;
+        if x >= 0.0 && x < bins as f64 {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = x as usize;
+            histogram[i] += 1;
+        }
+    }
+    let peak = (0..bins)
+        .max_by_key(|&i| (histogram[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)]
+    let at = |i: usize| histogram[i] as f64;
+    let shift = if peak > 0 && peak + 1 < bins {
+        let (a, b, c) = (at(peak - 1), at(peak), at(peak + 1));
+        let denominator = a - 2.0 * b + c;
+        if denominator == 0.0 {
+            0.0
+        } else {
+            0.5 * (a - c) / denominator
+        }
+    } else {
+        0.0
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let centre = low + (peak as f64 + 0.5 + shift) * width;
+    centre
 }

@@ -64,5 +64,5 @@ pub use combine::{
     BandSink, Center, Combine, DEFAULT_MEMORY_BUDGET, Method, Rejection, Stacked, StackedBand,
 };
 pub use error::Error;
-pub use frame::{Frame, NanPolicy};
+pub use frame::{Frame, Lines, NanPolicy, Normalization};
 pub use source::{BandSource, InMemory};

@@ -405,3 +405,77 @@ fn strided_and_transposed_views_read_like_contiguous_ones() {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Line values and a crop (an overscan and a trim), then a level, a flat and the
+    /// invalid rule, streamed in bands of any height: equal to the same arithmetic done
+    /// pixel by pixel on the whole frame.
+    #[test]
+    fn lines_and_crop_match_reference(
+        rows in 2usize..14,
+        cols in 2usize..14,
+        seed in any::<u64>(),
+        by_column in any::<bool>(),
+        r0 in 0usize..4, c0 in 0usize..4,
+        band in 1usize..6,
+        threads in prop_oneof![Just(1usize), Just(3)],
+    ) {
+        let data = cube(1, rows + 4, cols + 4, 0.05, seed).index_axis_move(Axis(0), 0);
+        let (src_rows, src_cols) = data.dim();
+        let crop = (r0..r0 + rows, c0..c0 + cols);
+        let mut rng = Rng(seed ^ 0x5eed | 1);
+        let line_values: Vec<f64> = (0..if by_column { src_cols } else { src_rows })
+            .map(|_| 400.0 + 200.0 * rng.unit())
+            .collect();
+        let level = Array2::from_shape_fn((rows, cols), |_| (rng.unit() * 50.0) as f32);
+        let flat = Array2::from_shape_fn((rows, cols), |_| (0.5 + rng.unit()) as f32);
+        let lines = if by_column {
+            eloy_stack::Lines::Columns(line_values.clone())
+        } else {
+            eloy_stack::Lines::Rows(line_values.clone())
+        };
+        struct Collect(Array2<f32>);
+        impl eloy_stack::BandSink for Collect {
+            fn write_band(&mut self, band: eloy_stack::StackedBand<'_>) -> Result<(), eloy_stack::Error> {
+                self.0.slice_mut(s![band.rows.clone(), ..]).assign(&band.image);
+                Ok(())
+            }
+        }
+        let mut sink = Collect(Array2::zeros((rows, cols)));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            Frame::new(InMemory::new(data.view()))
+                .subtract_lines(lines)
+                .crop(crop.0.clone(), crop.1.clone())
+                .subtract_scaled(level.view(), 2.0)
+                .divide(flat.view())
+                .replace_invalid(-1.0)
+                .stream_into(band, &mut sink)
+        }).unwrap();
+        for r in 0..rows {
+            for c in 0..cols {
+                let (sr, sc) = (r + r0, c + c0);
+                let line = if by_column { line_values[sc] } else { line_values[sr] };
+                let v = ((f64::from(data[[sr, sc]]) - line - f64::from(level[[r, c]]) * 2.0)
+                    / f64::from(flat[[r, c]])) as f32;
+                let v = if v.is_nan() || v < 0.0 || v.is_infinite() { -1.0 } else { v };
+                prop_assert!(same(sink.0[[r, c]], v), "({r}, {c}): {} != {v}", sink.0[[r, c]]);
+            }
+        }
+    }
+
+    /// A crop outside the source and line values of the wrong count are errors.
+    #[test]
+    fn bad_crops_and_lines_are_errors(rows in 1usize..6, cols in 1usize..6) {
+        let data = Array2::<f32>::zeros((rows, cols));
+        let crop = Frame::new(InMemory::new(data.view())).crop(0..rows + 1, 0..cols);
+        let crop_refused = matches!(crop.collect(), Err(eloy_stack::Error::Crop { .. }));
+        prop_assert!(crop_refused);
+        let lines = Frame::new(InMemory::new(data.view()))
+            .subtract_lines(eloy_stack::Lines::Rows(vec![0.0; rows + 1]));
+        let lines_refused = matches!(lines.collect(), Err(eloy_stack::Error::LineCount { .. }));
+        prop_assert!(lines_refused);
+    }
+}

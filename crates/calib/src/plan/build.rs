@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 
 use eloy_fits::{Binning, Catalog, ExposureKey, FrameKind, FrameMeta};
 
+use super::geometry::Geometry;
 use super::rules::Rules;
 use super::select::{Choice, camera_cards, choose, compatible, number, same_filter};
 use super::{
@@ -61,6 +62,7 @@ enum DarkModel {
 
 pub(super) struct Planner<'a> {
     catalog: &'a Catalog,
+    geometry: &'a HashMap<PathBuf, Vec<Step>>,
     rules: &'a Rules,
     library: &'a Library,
     key: ExposureKey,
@@ -74,7 +76,20 @@ pub(super) struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub(super) fn new(catalog: &'a Catalog, rules: &'a Rules, library: &'a Library) -> Self {
+    pub(super) fn new(geometry: &'a Geometry, rules: &'a Rules, library: &'a Library) -> Self {
+        let catalog = &geometry.catalog;
+        let mut left_out = BTreeMap::new();
+        let mut failures = Vec::new();
+        for (path, kind, why) in &geometry.problems {
+            if *kind == Some(FrameKind::Light) {
+                failures.push(Failure {
+                    frame: path.clone(),
+                    why: why.clone(),
+                });
+            } else {
+                left_out.insert(path.clone(), why.clone());
+            }
+        }
         let mut raw: BTreeMap<FrameKind, Vec<&FrameMeta>> = BTreeMap::new();
         for frame in &catalog.frames {
             if let (Some(kind), None) = (frame.kind, &frame.processed) {
@@ -88,19 +103,26 @@ impl<'a> Planner<'a> {
         }
         Planner {
             catalog,
+            geometry: &geometry.steps,
             rules,
             library,
             key: ExposureKey::from_keyword(&rules.masters.exposure_key),
             raw,
             plan: Plan {
                 options: rules.masters.clone(),
+                failures,
                 ..Plan::default()
             },
             by_signature: HashMap::new(),
             names: BTreeSet::new(),
-            left_out: BTreeMap::new(),
+            left_out,
             used: BTreeSet::new(),
         }
+    }
+
+    /// The overscan and trim steps of a frame (none for most).
+    fn geometry_of(&self, path: &Path) -> Vec<Step> {
+        self.geometry.get(path).cloned().unwrap_or_default()
     }
 
     fn frames(&self, kind: FrameKind) -> Vec<&'a FrameMeta> {
@@ -223,14 +245,18 @@ impl<'a> Planner<'a> {
                 factor: 1.0,
             });
         }
-        let mut steps = Vec::new();
+        let mut steps = self.geometry_of(&light.path);
         if !terms.is_empty() {
             steps.push(Step::Subtract { terms });
         }
         if let Some(flat) = flat {
             steps.push(Step::DivideByFlat {
                 master: flat.id.clone(),
+                minimum: self.rules.flat_minimum,
             });
+        }
+        if let Some(gain) = self.gain_of(light)? {
+            steps.push(Step::ToElectrons { gain });
         }
         steps.push(Step::Invalid {
             rule: self.rules.invalid,
@@ -246,6 +272,40 @@ impl<'a> Planner<'a> {
             shape: light.shape,
             steps,
         })
+    }
+
+    /// The gain a light is converted to electrons with, if asked (see [`Rules::gain`]).
+    fn gain_of(&self, light: &FrameMeta) -> Result<Option<f64>, String> {
+        let (gain, keyword) = match self.rules.gain {
+            super::rules::Gain::None => return Ok(None),
+            super::rules::Gain::Given(g) => (g, "--gain"),
+            super::rules::Gain::Header => match (light.egain, light.gain) {
+                (Some(e), _) => (e, "EGAIN"),
+                (None, Some(g)) if g > 20.0 => {
+                    return Err(format!(
+                        "{}: GAIN = {} is a camera's gain setting, not electrons per ADU, and the header has no EGAIN: give the gain (--gain)",
+                        light.path.display(),
+                        number(g)
+                    ));
+                }
+                (None, Some(g)) => (g, "GAIN"),
+                (None, None) => {
+                    return Err(format!(
+                        "{}: header has no EGAIN nor GAIN keyword: give the gain (--gain) to convert to electrons",
+                        light.path.display()
+                    ));
+                }
+            },
+        };
+        if gain > 0.0 && gain.is_finite() {
+            Ok(Some(gain))
+        } else {
+            Err(format!(
+                "{}: gain {keyword} = {} is not a positive number of electrons per ADU",
+                light.path.display(),
+                number(gain)
+            ))
+        }
     }
 
     // --- Bias -----------------------------------------------------------------------
@@ -501,7 +561,10 @@ impl<'a> Planner<'a> {
         let target = Self::representative(flats);
         let nan = self.rules.masters.flat_mean;
         let key = self.key.clone();
-        let normalize = Step::NormalizeByMean { nan };
+        let normalize = Step::Normalize {
+            by: self.rules.flat_normalization.clone(),
+            nan,
+        };
         // 1. Dark flats of each flat's exposure.
         let dark_flats = self.frames(FrameKind::DarkFlat);
         if !dark_flats.is_empty() || !self.library.of_kind(MasterKind::DarkFlat).is_empty() {
@@ -740,9 +803,11 @@ impl<'a> Planner<'a> {
         for frame in &choice.frames {
             match steps_of(frame) {
                 Some(steps) => {
+                    let mut all = self.geometry_of(&frame.path);
+                    all.extend(steps);
                     inputs.push(Input {
                         frame: frame.path.clone(),
-                        steps,
+                        steps: all,
                     });
                     kept.push(frame);
                 }

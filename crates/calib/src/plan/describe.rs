@@ -76,16 +76,43 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                 compound = true;
                 e
             }
-            Step::NormalizeByMean { .. } => {
-                let e = divide(&expr, compound, "mean".to_owned());
+            Step::Normalize { by, .. } => {
+                let statistic = match by {
+                    eloy_stack::Normalization::Mean => "mean".to_owned(),
+                    eloy_stack::Normalization::Median => "median".to_owned(),
+                    eloy_stack::Normalization::Mode => "mode".to_owned(),
+                    eloy_stack::Normalization::RegionMean { rows, cols } => format!(
+                        "mean[{}:{},{}:{}]",
+                        cols.start + 1,
+                        cols.end,
+                        rows.start + 1,
+                        rows.end
+                    ),
+                };
+                let e = divide(&expr, compound, statistic);
                 compound = true;
                 e
             }
-            Step::DivideByFlat { master } => {
+            Step::Saturation { .. } => expr,
+            Step::ToElectrons { gain } => {
+                let e = if compound {
+                    format!("({expr}) * {} e/ADU", seconds(*gain))
+                } else {
+                    format!("{expr} * {} e/ADU", seconds(*gain))
+                };
+                compound = true;
+                e
+            }
+            Step::DivideByFlat { master, .. } => {
                 let e = divide(&expr, compound, short_name(master).to_owned());
                 compound = true;
                 e
             }
+            Step::Overscan { section, .. } => {
+                compound = true;
+                format!("{expr} - overscan{section}")
+            }
+            Step::Trim { section } => format!("{expr}{section}"),
             Step::Invalid { .. } => expr,
         };
     }

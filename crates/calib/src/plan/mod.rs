@@ -13,6 +13,7 @@
 
 mod build;
 pub(crate) mod describe;
+mod geometry;
 mod rules;
 mod select;
 
@@ -29,7 +30,7 @@ use crate::library::Library;
 use crate::masters::{MasterKind, MasterOptions};
 
 pub use describe::formula;
-pub use rules::{ExposureMatch, Rules};
+pub use rules::{ExposureMatch, Gain, Rules, Saturation};
 
 /// The name of a master in a plan, which is also its file name without `.fits`:
 /// `2016-01-05_1020x1530_bin1x1_bias`, `2016-01-05_1020x1530_bin1x1_R_flat`.
@@ -87,7 +88,7 @@ pub struct Term {
 /// // Python eloy's calibration of a 60 s light.
 /// let steps = [
 ///     Step::Subtract { terms: vec![Term { master: "dark".into(), factor: 60.0 }, Term { master: "bias".into(), factor: 1.0 }] },
-///     Step::DivideByFlat { master: "flat".into() },
+///     Step::DivideByFlat { master: "flat".into(), minimum: None },
 ///     Step::Invalid { rule: InvalidPixels::MinusOne },
 /// ];
 /// assert_eq!(eloy_calib::formula(&steps), "(raw - (dark * 60 s + bias)) / flat");
@@ -96,6 +97,25 @@ pub struct Term {
 #[serde(tag = "step", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Step {
+    /// Subtract the overscan, first of all: the raw frame's region `section` (`BIASSEC`)
+    /// collapsed into one value per line along `axis`, modelled by `method`
+    /// ([`overscan_model`](crate::overscan_model)), subtracted line by line. With a fit
+    /// and a trim, the lines are those of the trimmed region (IRAF's rule); otherwise
+    /// those of `section` (astropy ccdproc's).
+    Overscan {
+        /// The overscan region, in the raw frame.
+        section: eloy_fits::Section,
+        /// Along which axis a line runs.
+        axis: crate::OverscanAxis,
+        /// How the lines' values become what is subtracted.
+        method: crate::OverscanMethod,
+    },
+    /// Keep only `section` of the raw frame (`TRIMSEC`, else `DATASEC`): the frame takes
+    /// its shape, and so do the masters the next steps use.
+    Trim {
+        /// The region kept.
+        section: eloy_fits::Section,
+    },
     /// Subtract a level made of masters, `m_0 * k_0 + m_1 * k_1 + ...`, summed left to
     /// right before it is subtracted (Python eloy's `data - (dark * exposure + bias)`).
     Subtract {
@@ -108,15 +128,34 @@ pub enum Step {
         /// The exposure (or `DARKTIME`) in seconds.
         seconds: f64,
     },
-    /// Divide by the frame's own mean of the values so far (a flat normalized to 1).
-    NormalizeByMean {
-        /// How NaN pixels count in the mean.
+    /// Divide by a statistic of the frame's own values so far (a flat normalized to 1):
+    /// its mean by default.
+    Normalize {
+        /// The statistic.
+        #[serde(default)]
+        by: eloy_stack::Normalization,
+        /// How NaN pixels count in it.
         nan: eloy_stack::NanPolicy,
     },
     /// Divide by a master flat.
     DivideByFlat {
         /// The master flat.
         master: MasterId,
+        /// Pixels where the flat is below this are invalid (NaN) rather than amplified.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minimum: Option<f32>,
+    },
+    /// Raw values at or above `level` (saturated) have no value (NaN): skipped by a
+    /// combine, invalid in a calibrated frame. First of all, on the raw frame.
+    Saturation {
+        /// The saturation level, in the raw frame's units (`SATURATE`).
+        level: f64,
+    },
+    /// Multiply by the gain, electrons per ADU: a calibrated frame in electrons
+    /// (`BUNIT = 'electron'`).
+    ToElectrons {
+        /// Electrons per ADU (`EGAIN`, `GAIN` or given).
+        gain: f64,
     },
     /// What becomes of invalid (negative, non-finite) values, after the rounding.
     Invalid {
@@ -130,7 +169,7 @@ impl Step {
     pub fn masters(&self) -> Vec<&MasterId> {
         match self {
             Step::Subtract { terms } => terms.iter().map(|t| &t.master).collect(),
-            Step::DivideByFlat { master } => vec![master],
+            Step::DivideByFlat { master, .. } => vec![master],
             _ => Vec::new(),
         }
     }
@@ -441,12 +480,18 @@ impl Plan {
 ///   carry the offset); without those, the dark is not subtracted, and the plan says why;
 /// - flats get their dark flats when there are some, else bias and scaled dark, else darks
 ///   of their exposure; then they are normalized by their mean;
-/// - no frames of a kind at all: Python eloy's defaults (bias 0, dark 0, flat 1), said.
+/// - no frames of a kind at all: Python eloy's defaults (bias 0, dark 0, flat 1), said;
+/// - before anything else, every frame whose header says where its overscan is
+///   (`BIASSEC`) gets it subtracted ([`Rules::overscan`]), and is trimmed to `TRIMSEC`
+///   (else `DATASEC`, when the overscan lies outside it); a frame that says it was done
+///   (`OVERSCAN`, `TRIM`) is not done again. Masters and lights then have the trimmed
+///   shape.
 ///
 /// ```
 /// let plan = eloy_calib::plan(&eloy_fits::Catalog::default(), &Default::default(), &Default::default());
 /// assert!(plan.recipes.is_empty() && plan.masters.is_empty());
 /// ```
 pub fn plan(catalog: &Catalog, rules: &Rules, library: &Library) -> Plan {
-    build::Planner::new(catalog, rules, library).run()
+    let geometry = geometry::prepare(catalog, rules);
+    build::Planner::new(&geometry, rules, library).run()
 }

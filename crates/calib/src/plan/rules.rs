@@ -39,6 +39,42 @@ impl ExposureMatch {
     }
 }
 
+/// Where a frame's saturation level comes from.
+///
+/// ```
+/// assert_eq!(eloy_calib::Saturation::default(), eloy_calib::Saturation::Header);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Saturation {
+    /// No saturation level: every value counts.
+    None,
+    /// The header's `SATURATE` (else `DATAMAX`), when it has one (the default).
+    #[default]
+    Header,
+    /// This level, in ADU, for every frame.
+    Level(f64),
+}
+
+/// Whether, and with which gain, calibrated lights are converted to electrons.
+///
+/// ```
+/// assert_eq!(eloy_calib::Gain::default(), eloy_calib::Gain::None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gain {
+    /// Lights stay in ADU (the default, as Python eloy).
+    #[default]
+    None,
+    /// Each light's `EGAIN` (electrons per ADU, as N.I.N.A. and MaxIm DL write it), else
+    /// its `GAIN` when that reads as electrons per ADU (IRAF, CCD cameras); a `GAIN` above
+    /// 20 is a camera's gain setting (CMOS: `GAIN = 100`) and is refused.
+    Header,
+    /// This many electrons per ADU for every light.
+    Given(f64),
+}
+
 /// What the planner may do: how masters are combined, the invalid-pixel rule, and the
 /// matching rules, with their tolerances.
 ///
@@ -87,6 +123,31 @@ pub struct Rules {
     /// Also plan masters for calibration frames no light needs (`eloy masters`, building
     /// a library). Default `false`.
     pub all_masters: bool,
+    /// Subtract the overscan of frames whose header gives its region (`BIASSEC`), with
+    /// this method; `None` leaves it. Default the per-line median (astropy ccdproc's
+    /// `subtract_overscan(median=True)`).
+    pub overscan: Option<crate::OverscanMethod>,
+    /// Along which axis an overscan line runs; `None`: from the region's shape, as
+    /// ccdproc does (the region's longer side is the lines' direction). Default `None`.
+    pub overscan_axis: Option<crate::OverscanAxis>,
+    /// Trim frames to `TRIMSEC` (else `DATASEC`, when the overscan lies outside it).
+    /// Default `true`.
+    pub trim: bool,
+    /// The overscan region of frames whose header has no `BIASSEC` (`--biassec`).
+    pub biassec: Option<String>,
+    /// The region to keep of frames whose header has no `TRIMSEC` (`--trimsec`).
+    pub trimsec: Option<String>,
+    /// What flats are divided by: their mean (the default, Python eloy and IRAF ccdproc),
+    /// median, mode, or the mean of a region.
+    pub flat_normalization: eloy_stack::Normalization,
+    /// Pixels where the master flat is below this are invalid rather than amplified.
+    /// Default `None` (Python eloy divides by any value).
+    pub flat_minimum: Option<f32>,
+    /// Saturated pixels have no value in masters and are invalid in lights. Default
+    /// [`Saturation::Header`].
+    pub saturation: Saturation,
+    /// Calibrated lights in electrons. Default [`Gain::None`].
+    pub gain: Gain,
 }
 
 impl Default for Rules {
@@ -101,6 +162,15 @@ impl Default for Rules {
             flats_from_other_nights: false,
             dark_time: true,
             all_masters: false,
+            overscan: Some(crate::OverscanMethod::Median),
+            overscan_axis: None,
+            trim: true,
+            biassec: None,
+            trimsec: None,
+            flat_normalization: eloy_stack::Normalization::Mean,
+            flat_minimum: None,
+            saturation: Saturation::Header,
+            gain: Gain::None,
         }
     }
 }

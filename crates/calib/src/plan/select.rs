@@ -150,6 +150,15 @@ pub(crate) fn compatible(
             }
         }
     }
+    if let (Some(theirs), Some(ours)) = (&candidate.trimsec, &target.trimsec) {
+        if theirs != ours {
+            return Err(Mismatch::Field {
+                keyword: "TRIMSEC",
+                theirs: theirs.clone(),
+                ours: ours.clone(),
+            });
+        }
+    }
     if let (Some(theirs), Some(ours)) = (&candidate.readout_mode, &target.readout_mode) {
         if !theirs.trim().eq_ignore_ascii_case(ours.trim()) {
             return Err(Mismatch::Field {
