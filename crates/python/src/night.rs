@@ -340,6 +340,138 @@ fn master_options(
     })
 }
 
+/// The CCD options of the planner (the command's overscan, trim, flat and saturation
+/// options), onto `rules`.
+#[allow(clippy::too_many_arguments)]
+fn ccd_rules(
+    rules: Rules,
+    overscan: Option<&str>,
+    overscan_order: usize,
+    overscan_niterate: usize,
+    overscan_reject: (f64, f64),
+    overscan_axis: Option<&str>,
+    trim: bool,
+    biassec: Option<String>,
+    trimsec: Option<String>,
+    flat_normalization: &str,
+    flat_region: Option<&str>,
+    flat_minimum: Option<f32>,
+    saturation: &Bound<'_, PyAny>,
+    gain: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Rules> {
+    use eloy::calib::{FitFunction, Gain, OverscanAxis, OverscanFit, OverscanMethod, Saturation};
+    use eloy::stack::Normalization;
+    let fit = |function| {
+        OverscanMethod::Fit(OverscanFit {
+            function,
+            order: overscan_order,
+            niterate: overscan_niterate,
+            low_reject: overscan_reject.0,
+            high_reject: overscan_reject.1,
+            ..OverscanFit::default()
+        })
+    };
+    let overscan = match overscan {
+        None | Some("none") => None,
+        Some("median") => Some(OverscanMethod::Median),
+        Some("mean") => Some(OverscanMethod::Mean),
+        Some("constant") => Some(OverscanMethod::Constant),
+        Some("legendre") => Some(fit(FitFunction::Legendre)),
+        Some("chebyshev") => Some(fit(FitFunction::Chebyshev)),
+        Some("spline1") => Some(fit(FitFunction::Spline1)),
+        Some("spline3") => Some(fit(FitFunction::Spline3)),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "overscan {other:?}: None, \"median\", \"mean\", \"constant\", \"legendre\", \"chebyshev\", \"spline1\" or \"spline3\""
+            )));
+        }
+    };
+    let overscan_axis = match overscan_axis {
+        None => None,
+        Some("rows") => Some(OverscanAxis::Rows),
+        Some("columns") => Some(OverscanAxis::Columns),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "overscan_axis {other:?}: None, \"rows\" or \"columns\""
+            )));
+        }
+    };
+    let flat_normalization = match flat_normalization {
+        "mean" => Normalization::Mean,
+        "median" => Normalization::Median,
+        "mode" => Normalization::Mode,
+        "region" => {
+            let text = flat_region.ok_or_else(|| {
+                PyValueError::new_err("flat_normalization=\"region\" needs flat_region")
+            })?;
+            let section = eloy::fits::Section::parse(text, (usize::MAX / 2, usize::MAX / 2))
+                .map_err(|e| PyValueError::new_err(format!("flat_region: {e}")))?;
+            Normalization::RegionMean {
+                rows: section.rows(),
+                cols: section.cols(),
+            }
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "flat_normalization {other:?}: \"mean\", \"median\", \"mode\" or \"region\""
+            )));
+        }
+    };
+    let saturation = if saturation.is_none() {
+        Saturation::Header
+    } else if let Ok(text) = saturation.extract::<String>() {
+        match text.trim() {
+            "header" => Saturation::Header,
+            "none" => Saturation::None,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "saturation {other:?}: \"header\", \"none\" or a positive level"
+                )));
+            }
+        }
+    } else {
+        match saturation.extract::<f64>() {
+            Ok(x) if x > 0.0 && x.is_finite() => Saturation::Level(x),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "saturation: \"header\", \"none\" or a positive level in ADU",
+                ));
+            }
+        }
+    };
+    let gain = match gain.filter(|g| !g.is_none()) {
+        None => Gain::None,
+        Some(g) => match g.extract::<String>() {
+            Ok(text) if text.trim() == "header" => Gain::Header,
+            Ok(text) => {
+                return Err(PyValueError::new_err(format!(
+                    "gain {text:?}: None, \"header\" or a positive number of electrons per ADU"
+                )));
+            }
+            Err(_) => match g.extract::<f64>() {
+                Ok(x) if x > 0.0 && x.is_finite() => Gain::Given(x),
+                _ => {
+                    return Err(PyValueError::new_err(
+                        "gain: None, \"header\" or a positive number of electrons per ADU",
+                    ));
+                }
+            },
+        },
+    };
+    Ok(Rules {
+        overscan,
+        overscan_axis,
+        trim,
+        biassec,
+        trimsec,
+        flat_normalization,
+        flat_minimum,
+        saturation,
+        gain,
+        ..rules
+    })
+}
+
 pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
     match name {
         "eloy" => Ok(InvalidPixels::MinusOne),
@@ -383,6 +515,23 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 /// temperature_tolerance, exposure_tolerance, exposure_tolerance_seconds, same_night_only,
 /// flats_from_other_nights, ignore_darktime
 ///     The matching rules, as the command's options of the same names.
+/// overscan, overscan_order, overscan_niterate, overscan_reject, overscan_axis, trim,
+/// biassec, trimsec
+///     CCD frames, as the command's options: the overscan (``BIASSEC``) subtracted line by
+///     line, ``"median"`` (default, ccdproc's), ``"mean"``, ``"constant"`` or an IRAF fit
+///     (``"legendre"``, ``"chebyshev"``, ``"spline1"``, ``"spline3"`` with
+///     ``overscan_order`` terms, ``overscan_niterate`` rejection passes at
+///     ``overscan_reject = (low, high)`` sigma), None for none; ``trim`` to ``TRIMSEC``
+///     (or ``DATASEC``); sections for frames whose headers have none.
+/// flat_normalization, flat_region, flat_minimum
+///     What each flat is divided by (``"mean"``, default, Python eloy's; ``"median"``,
+///     ``"mode"``, ``"region"``: the mean of ``flat_region``); flat values below
+///     ``flat_minimum`` make pixels invalid.
+/// saturation : str, float or None
+///     ``"header"`` (``SATURATE``, else ``DATAMAX``; the default, also for None), ``"none"``
+///     or a level in ADU: saturated pixels have no value in masters, are invalid in lights.
+/// gain : str, float or None
+///     Calibrated lights in electrons: ``"header"`` (``EGAIN``...) or electrons per ADU.
 ///
 /// Returns
 /// -------
@@ -393,7 +542,7 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 /// OSError
 ///     ``path`` or ``masters`` cannot be read.
 #[pyfunction]
-#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false))]
+#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false, overscan=Some("median"), overscan_order=1, overscan_niterate=1, overscan_reject=(3.0, 3.0), overscan_axis=None, trim=true, biassec=None, trimsec=None, flat_normalization="mean", flat_region=None, flat_minimum=None, saturation=None, gain=None))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub(crate) fn plan(
     py: Python<'_>,
@@ -416,6 +565,19 @@ pub(crate) fn plan(
     same_night_only: bool,
     flats_from_other_nights: bool,
     ignore_darktime: bool,
+    overscan: Option<&str>,
+    overscan_order: usize,
+    overscan_niterate: usize,
+    overscan_reject: (f64, f64),
+    overscan_axis: Option<&str>,
+    trim: bool,
+    biassec: Option<String>,
+    trimsec: Option<String>,
+    flat_normalization: &str,
+    flat_region: Option<&str>,
+    flat_minimum: Option<f32>,
+    saturation: Option<Bound<'_, PyAny>>,
+    gain: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Plan> {
     let options = master_options(
         method,
@@ -437,8 +599,25 @@ pub(crate) fn plan(
         other_nights: !same_night_only,
         flats_from_other_nights,
         dark_time: !ignore_darktime,
-        all_masters: false,
+        ..Rules::default()
     };
+    let header = pyo3::types::PyString::new(py, "header").into_any();
+    let rules = ccd_rules(
+        rules,
+        overscan,
+        overscan_order,
+        overscan_niterate,
+        overscan_reject,
+        overscan_axis,
+        trim,
+        biassec,
+        trimsec,
+        flat_normalization,
+        flat_region,
+        flat_minimum,
+        saturation.as_ref().unwrap_or(&header),
+        gain.as_ref(),
+    )?;
     let mut scan = ScanOptions {
         night_rule: NightRule {
             longitude,

@@ -207,6 +207,21 @@ def plan(
     same_night_only: bool = False,
     flats_from_other_nights: bool = False,
     ignore_darktime: bool = False,
+    overscan: Optional[
+        Literal["median", "mean", "constant", "legendre", "chebyshev", "spline1", "spline3"]
+    ] = "median",
+    overscan_order: int = 1,
+    overscan_niterate: int = 1,
+    overscan_reject: tuple[float, float] = (3.0, 3.0),
+    overscan_axis: Optional[Literal["rows", "columns"]] = None,
+    trim: bool = True,
+    biassec: Optional[str] = None,
+    trimsec: Optional[str] = None,
+    flat_normalization: Literal["mean", "median", "mode", "region"] = "mean",
+    flat_region: Optional[str] = None,
+    flat_minimum: Optional[float] = None,
+    saturation: Union[str, float, None] = None,
+    gain: Union[str, float, None] = None,
 ) -> Plan:
     """Plan the reduction of a folder of raw frames (``eloy calibrate --dry-run``)."""
 
