@@ -81,6 +81,7 @@ def _task_threads(options: dict) -> Optional[int]:
 
 
 def _run_options(options: dict) -> dict:
+    """The options of :func:`eloy_rs.run_plan` among a task's options."""
     return {
         key: options[key] for key in ("overwrite", "float64", "sync", "preview") if key in options
     }
@@ -132,6 +133,7 @@ def _cut(plan: Plan, lights_per_task: int):
 
 
 def _lights_per_task(plan: Plan, slots: int, wanted: Optional[int]) -> int:
+    """``wanted``, else about 4 tasks per task slot of the cluster, at most 32 lights."""
     if wanted:
         return max(1, int(wanted))
     # About 4 tasks per task slot balance the load; a task of 32 lights of a large sensor

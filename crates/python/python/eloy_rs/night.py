@@ -196,6 +196,7 @@ def _progress(progress, total: int):
 
 
 def _master_line(event: dict) -> str:
+    """A master event in words, as the command prints it."""
     what = event["what"]
     if what == "failed":
         return f"  master {event['id']} failed: {event['why']}"
