@@ -176,7 +176,7 @@ impl Masters {
     /// use eloy_calib::{Master, MasterKind, Masters};
     /// let bias = Master::new(MasterKind::Bias, ndarray::Array2::zeros((2, 2)));
     /// let swapped = Masters { dark: Some(bias), ..Default::default() };
-    /// assert!(swapped.shape().is_err());
+    /// assert!(matches!(swapped.shape(), Err(eloy_calib::Error::WrongMaster { .. })));
     /// ```
     pub fn shape(&self) -> Result<Option<(usize, usize)>> {
         let mut shape = None;

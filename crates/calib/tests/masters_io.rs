@@ -29,7 +29,12 @@ fn saved_masters_carry_provenance_and_load_back() {
     let path = dir.path().join("master_dark.fits");
     dark.save(&path, false).unwrap();
     assert!(
-        dark.save(&path, false).is_err(),
+        matches!(
+            dark.save(&path, false),
+            Err(eloy_calib::Error::Fits(
+                eloy_fits::Error::AlreadyExists { .. }
+            ))
+        ),
         "never overwritten by surprise"
     );
 

@@ -291,11 +291,15 @@ mod tests {
     fn a_run_of_zero_bits_past_the_end_is_refused() {
         // First pixel (2 bytes), then FS = 1 (normal coding) and nothing but zero bits.
         let tile = [0u8, 0, 0b0010_0000, 0, 0, 0];
-        assert!(dry_run(&tile, 10, 32, 2).is_err());
+        let past = Err("its Rice code runs past the end of the tile");
+        assert_eq!(dry_run(&tile, 10, 32, 2), past);
         // Low entropy (FS field 0): no bits per pixel, 4 bits of block header each.
         assert!(dry_run(&[0, 0, 0, 0], 100, 32, 2).is_ok());
-        assert!(dry_run(&[0, 0, 0], 100, 32, 2).is_err());
+        assert_eq!(dry_run(&[0, 0, 0], 100, 32, 2), past);
         // Too short for the first pixel.
-        assert!(dry_run(&[0], 1, 32, 4).is_err());
+        assert_eq!(
+            dry_run(&[0], 1, 32, 4),
+            Err("the tile is shorter than its first pixel")
+        );
     }
 }

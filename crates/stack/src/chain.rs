@@ -38,6 +38,19 @@ pub(crate) enum Op<'a> {
 pub(crate) struct Chain<'a> {
     pub(crate) ops: Vec<Op<'a>>,
     pub(crate) cols: usize,
+    /// With an uncertainty to propagate: the noise of the raw values and the standard
+    /// deviations of the operands, one entry per operation.
+    pub(crate) uncertainty: Option<Uncertainty<'a>>,
+}
+
+/// The uncertainty a chain propagates (astropy's `StdDevUncertainty` arithmetic, errors
+/// uncorrelated): the raw values' variance from the CCD equation, then each operation's.
+pub(crate) struct Uncertainty<'a> {
+    /// `(gain, read noise)`: electrons per ADU and electrons.
+    pub(crate) noise: Option<(f64, f64)>,
+    /// Per operation: the standard deviations of its operands (for a subtraction, one per
+    /// term), `None` where an operand has none.
+    pub(crate) stds: Vec<Vec<Option<Operand<'a>>>>,
 }
 
 /// A value per line subtracted first, before the operations (an overscan level): one
@@ -69,23 +82,7 @@ impl Chain<'_> {
     /// The chain's values of row `row` (of the frame, for the operands) from the raw values
     /// `x` less `offset`, in `f64`, into `y`.
     pub(crate) fn row_f64(&self, row: usize, x: &[f32], offset: Offset<'_>, y: &mut [f64]) {
-        match offset {
-            Offset::None => {
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = f64::from(x);
-                }
-            }
-            Offset::Value(o) => {
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = f64::from(x) - o;
-                }
-            }
-            Offset::Values(o) => {
-                for ((y, &x), &o) in y.iter_mut().zip(x).zip(o) {
-                    *y = f64::from(x) - o;
-                }
-            }
-        }
+        self.row_f64_without_ops(x, offset, y);
         let span = self.span(row);
         for op in &self.ops {
             match op {
@@ -165,6 +162,115 @@ impl Chain<'_> {
         }
         if let Some(value) = tail.replace_invalid {
             x.iter_mut().for_each(|v| *v = replace(*v, value));
+        }
+    }
+
+    /// [`Chain::apply_row`] with the uncertainty: the standard deviation of each value goes
+    /// to `std` (in the frame's units, after every operation).
+    ///
+    /// The raw variance is astropy ccdproc's `create_deviation`: `(g * y + r^2) / g^2`
+    /// with `y` the value after the line offset (an overscan), NaN where `g * y < 0`; a
+    /// subtraction adds `k^2 s^2` per term; a scaling by `k` multiplies by `k^2`; a division
+    /// by `f` (with deviation `s`) gives `(v + q^2 s^2) / f^2`, `q` the quotient; the
+    /// division by a frame's own statistic counts it as exact.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply_row_with_std(
+        &self,
+        row: usize,
+        x: &mut [f32],
+        std: &mut [f32],
+        offset: Offset<'_>,
+        tail: Tail,
+        y: &mut Vec<f64>,
+        v: &mut Vec<f64>,
+    ) {
+        let n = x.len();
+        y.resize(n, 0.0);
+        v.resize(n, 0.0);
+        self.row_f64_without_ops(x, offset, y);
+        let span = self.span(row);
+        let empty = Vec::new();
+        let uncertainty = self.uncertainty.as_ref();
+        match uncertainty.and_then(|u| u.noise) {
+            Some((gain, read_noise)) => {
+                for (v, &y) in v.iter_mut().zip(y.iter()) {
+                    let electrons = gain * y;
+                    *v = if electrons < 0.0 || electrons.is_nan() {
+                        f64::NAN
+                    } else {
+                        (electrons + read_noise * read_noise) / (gain * gain)
+                    };
+                }
+            }
+            None => v.iter_mut().for_each(|v| *v = 0.0),
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            let stds = uncertainty.and_then(|u| u.stds.get(i)).unwrap_or(&empty);
+            let std_of = |t: usize| stds.get(t).and_then(Option::as_ref);
+            match op {
+                Op::Subtract(terms) => {
+                    subtract_level(y, terms, span.clone());
+                    for (t, (_, k)) in terms.iter().enumerate() {
+                        if let Some(s) = std_of(t) {
+                            for (v, &s) in v.iter_mut().zip(&s[span.clone()]) {
+                                let s = f64::from(s) * k;
+                                *v += s * s;
+                            }
+                        }
+                    }
+                }
+                Op::Scale(k) => {
+                    y.iter_mut().for_each(|y| *y *= k);
+                    v.iter_mut().for_each(|v| *v *= k * k);
+                }
+                Op::Divide(a) | Op::DivideAbove(a, _) => {
+                    let minimum = match op {
+                        Op::DivideAbove(_, m) => Some(*m),
+                        _ => None,
+                    };
+                    let s = std_of(0).map(|s| &s[span.clone()]);
+                    for (c, (y, v)) in y.iter_mut().zip(v.iter_mut()).enumerate() {
+                        let f = f64::from(a[span.start + c]);
+                        if minimum.is_some_and(|m| a[span.start + c] < m) {
+                            *y = f64::NAN;
+                            *v = f64::NAN;
+                            continue;
+                        }
+                        *y /= f;
+                        let sf = s.map_or(0.0, |s| f64::from(s[c]));
+                        *v = (*v + *y * *y * sf * sf) / (f * f);
+                    }
+                }
+            }
+        }
+        // The casts round the f64 results to the nearest f32.
+        #[allow(clippy::cast_possible_truncation)]
+        for (((x, s), &y), &v) in x.iter_mut().zip(std.iter_mut()).zip(y.iter()).zip(v.iter()) {
+            let (y, v) = match tail.divisor {
+                Some(m) => (y / m, v / (m * m)),
+                None => (y, v),
+            };
+            *x = y as f32;
+            *s = v.sqrt() as f32;
+        }
+        if let Some(value) = tail.replace_invalid {
+            x.iter_mut().for_each(|v| *v = replace(*v, value));
+        }
+    }
+
+    /// The raw values less `offset`, in `f64`, before the operations.
+    fn row_f64_without_ops(&self, x: &[f32], offset: Offset<'_>, y: &mut [f64]) {
+        match offset {
+            Offset::None => y.iter_mut().zip(x).for_each(|(y, &x)| *y = f64::from(x)),
+            Offset::Value(o) => y
+                .iter_mut()
+                .zip(x)
+                .for_each(|(y, &x)| *y = f64::from(x) - o),
+            Offset::Values(o) => y
+                .iter_mut()
+                .zip(x)
+                .zip(o)
+                .for_each(|((y, &x), &o)| *y = f64::from(x) - o),
         }
     }
 
@@ -310,7 +416,11 @@ mod tests {
     use super::*;
 
     fn chain(ops: Vec<Op<'static>>, cols: usize) -> Chain<'static> {
-        Chain { ops, cols }
+        Chain {
+            ops,
+            cols,
+            uncertainty: None,
+        }
     }
 
     fn owned(v: &[f32]) -> Operand<'static> {

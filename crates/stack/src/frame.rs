@@ -7,7 +7,7 @@ use std::ops::Range;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-use crate::chain::{Chain, Offset, Op, Operand, Tail, flatten};
+use crate::chain::{Chain, Offset, Op, Operand, Tail, Uncertainty, flatten};
 use crate::combine::{BandSink, StackedBand};
 use crate::{BandSource, Error};
 
@@ -126,7 +126,12 @@ pub struct Frame<'a> {
     ops: Vec<PendingOp<'a>>,
     normalize: Option<(Normalization, NanPolicy)>,
     replace_invalid: Option<f32>,
+    /// `(gain, read noise)` of the raw values, when an uncertainty is propagated.
+    noise: Option<(f64, f64)>,
 }
+
+/// An image operand with its standard deviation, if it has one.
+type WithStd<'a> = (ArrayView2<'a, f32>, Option<ArrayView2<'a, f32>>);
 
 /// Values subtracted from a frame's lines before anything else, in the source's
 /// coordinates: an overscan level per row, or per column.
@@ -150,10 +155,10 @@ pub enum Lines {
 
 /// An operation with its operands not yet checked nor flattened.
 enum PendingOp<'a> {
-    Subtract(Vec<(ArrayView2<'a, f32>, f64)>),
+    Subtract(Vec<(WithStd<'a>, f64)>),
     Scale(f64),
-    Divide(ArrayView2<'a, f32>),
-    DivideAbove(ArrayView2<'a, f32>, f32),
+    Divide(WithStd<'a>),
+    DivideAbove(WithStd<'a>, f32),
 }
 
 impl<'a> Frame<'a> {
@@ -173,7 +178,83 @@ impl<'a> Frame<'a> {
             ops: Vec::new(),
             normalize: None,
             replace_invalid: None,
+            noise: None,
         }
+    }
+
+    /// Propagates an uncertainty from the raw values, whose standard deviation is the CCD
+    /// equation's, `sqrt(gain * y + read_noise^2) / gain` with `gain` in electrons per ADU,
+    /// `read_noise` in electrons and `y` the value after [`Frame::subtract_lines`] and
+    /// [`Frame::crop`] (astropy ccdproc's `create_deviation`; NaN where `y < 0`), through
+    /// every operation (astropy's `StdDevUncertainty` arithmetic, errors uncorrelated;
+    /// operands' deviations from [`Frame::subtract_level_std`] and [`Frame::divide_std`]).
+    /// [`Frame::stream_into`] then hands each band's deviation to the sink
+    /// ([`StackedBand::std`]); a combine ignores it.
+    ///
+    /// ```
+    /// use eloy_stack::{BandSink, Error, Frame, InMemory, StackedBand};
+    /// use ndarray::array;
+    /// struct Std(Vec<f32>);
+    /// impl BandSink for Std {
+    ///     fn write_band(&mut self, band: StackedBand<'_>) -> Result<(), Error> {
+    ///         self.0.extend(band.std.unwrap().iter());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let raw = array![[1000.0_f32, 0.0]];
+    /// let mut sink = Std(Vec::new());
+    /// Frame::new(InMemory::new(raw.view())).with_deviation(2.0, 5.0).stream_into(8, &mut sink)?;
+    /// // sqrt(2 * 1000 + 25) / 2 and sqrt(25) / 2
+    /// assert_eq!(sink.0, [(2025.0_f32).sqrt() / 2.0, 2.5]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_deviation(mut self, gain: f64, read_noise: f64) -> Self {
+        self.noise = Some((gain, read_noise));
+        self
+    }
+
+    /// [`Frame::subtract_level`] with each image's standard deviation, when it has one, for
+    /// the uncertainty ([`Frame::with_deviation`]).
+    #[must_use]
+    pub fn subtract_level_std(
+        mut self,
+        terms: impl IntoIterator<Item = (ArrayView2<'a, f32>, Option<ArrayView2<'a, f32>>, f64)>,
+    ) -> Self {
+        let terms: Vec<_> = terms
+            .into_iter()
+            .map(|(image, std, k)| ((image, std), k))
+            .collect();
+        if !terms.is_empty() {
+            self.ops.push(PendingOp::Subtract(terms));
+        }
+        self
+    }
+
+    /// [`Frame::divide`] (or [`Frame::divide_above`], with a `minimum`) with the divisor's
+    /// standard deviation, when it has one, for the uncertainty.
+    #[must_use]
+    pub fn divide_std(
+        mut self,
+        image: ArrayView2<'a, f32>,
+        std: Option<ArrayView2<'a, f32>>,
+        minimum: Option<f32>,
+    ) -> Self {
+        self.ops.push(match minimum {
+            Some(m) => PendingOp::DivideAbove((image, std), m),
+            None => PendingOp::Divide((image, std)),
+        });
+        self
+    }
+
+    /// Whether the frame propagates an uncertainty.
+    pub fn tracks_uncertainty(&self) -> bool {
+        self.noise.is_some()
+            || self.ops.iter().any(|op| match op {
+                PendingOp::Subtract(terms) => terms.iter().any(|((_, s), _)| s.is_some()),
+                PendingOp::Divide((_, s)) | PendingOp::DivideAbove((_, s), _) => s.is_some(),
+                PendingOp::Scale(_) => false,
+            })
     }
 
     /// Source values at or above `level` (a saturated pixel) have no value: they are NaN
@@ -295,7 +376,10 @@ impl<'a> Frame<'a> {
         mut self,
         terms: impl IntoIterator<Item = (ArrayView2<'a, f32>, f64)>,
     ) -> Self {
-        let terms: Vec<_> = terms.into_iter().collect();
+        let terms: Vec<_> = terms
+            .into_iter()
+            .map(|(image, k)| ((image, None), k))
+            .collect();
         if !terms.is_empty() {
             self.ops.push(PendingOp::Subtract(terms));
         }
@@ -335,7 +419,7 @@ impl<'a> Frame<'a> {
     /// ```
     #[must_use]
     pub fn divide(mut self, image: impl Into<ArrayView2<'a, f32>>) -> Self {
-        self.ops.push(PendingOp::Divide(image.into()));
+        self.ops.push(PendingOp::Divide((image.into(), None)));
         self
     }
 
@@ -385,7 +469,8 @@ impl<'a> Frame<'a> {
     /// ```
     #[must_use]
     pub fn divide_above(mut self, image: impl Into<ArrayView2<'a, f32>>, minimum: f32) -> Self {
-        self.ops.push(PendingOp::DivideAbove(image.into(), minimum));
+        self.ops
+            .push(PendingOp::DivideAbove((image.into(), None), minimum));
         self
     }
 
@@ -455,17 +540,24 @@ impl<'a> Frame<'a> {
             }
             frame.finish_mean();
         }
+        let mut std = frame
+            .chain
+            .uncertainty
+            .is_some()
+            .then(|| vec![0.0_f32; band_rows * cols]);
         for start in (0..rows).step_by(band_rows) {
             let band = start..(start + band_rows).min(rows);
             let len = band.len() * cols;
-            frame.read_band_parallel(band.clone(), &mut buffer[..len])?;
-            let image = ArrayView2::from_shape((band.len(), cols), &buffer[..len])
-                .expect("a band buffer holds rows * cols values");
+            frame.read_band_parallel(
+                band.clone(),
+                &mut buffer[..len],
+                std.as_mut().map(|s| &mut s[..len]),
+            )?;
             sink.write_band(StackedBand {
-                rows: band,
-                image,
+                rows: band.clone(),
+                image: band_view(&buffer, band.len(), cols),
                 count: None,
-                std: None,
+                std: std.as_deref().map(|s| band_view(s, band.len(), cols)),
             })?;
         }
         Ok(())
@@ -522,13 +614,15 @@ impl fmt::Debug for Frame<'_> {
                     "subtract {}",
                     terms
                         .iter()
-                        .map(|(a, k)| format!("{:?} x {k}", a.dim()))
+                        .map(|((a, _), k)| format!("{:?} x {k}", a.dim()))
                         .collect::<Vec<_>>()
                         .join(" + ")
                 ),
                 PendingOp::Scale(k) => format!("scale {k}"),
-                PendingOp::Divide(a) => format!("divide {:?}", a.dim()),
-                PendingOp::DivideAbove(a, m) => format!("divide {:?} where >= {m}", a.dim()),
+                PendingOp::Divide((a, _)) => format!("divide {:?}", a.dim()),
+                PendingOp::DivideAbove((a, _), m) => {
+                    format!("divide {:?} where >= {m}", a.dim())
+                }
             })
             .collect();
         f.debug_struct("Frame")
@@ -632,31 +726,47 @@ impl<'a> Prepared<'a> {
                 })
             }
         };
+        let tracks = frame.tracks_uncertainty();
         let mut ops = Vec::with_capacity(frame.ops.len());
+        let mut stds = Vec::with_capacity(frame.ops.len());
+        let std_of = |std: Option<ArrayView2<'a, f32>>| -> Result<Option<Operand<'a>>, Error> {
+            std.map(|s| check(s, "standard deviation image"))
+                .transpose()
+        };
         for op in frame.ops {
-            ops.push(match op {
+            let (op, op_stds) = match op {
                 PendingOp::Subtract(terms) => {
                     let single = terms.len() == 1;
-                    let terms = terms
-                        .into_iter()
-                        .map(|(image, k)| {
-                            let what = match (single, k == 1.0) {
-                                (true, true) => "subtracted image",
-                                (true, false) => "scaled subtracted image",
-                                (false, _) => "image of a subtracted level",
-                            };
-                            Ok((check(image, what)?, k))
-                        })
-                        .collect::<Result<Vec<_>, Error>>()?;
-                    Op::Subtract(terms)
+                    let mut checked = Vec::with_capacity(terms.len());
+                    let mut term_stds = Vec::with_capacity(terms.len());
+                    for ((image, std), k) in terms {
+                        let what = match (single, k == 1.0) {
+                            (true, true) => "subtracted image",
+                            (true, false) => "scaled subtracted image",
+                            (false, _) => "image of a subtracted level",
+                        };
+                        checked.push((check(image, what)?, k));
+                        term_stds.push(std_of(std)?);
+                    }
+                    (Op::Subtract(checked), term_stds)
                 }
-                PendingOp::Scale(k) => Op::Scale(k),
-                PendingOp::Divide(image) => Op::Divide(check(image, "divisor image")?),
-                PendingOp::DivideAbove(image, minimum) => {
-                    Op::DivideAbove(check(image, "divisor image")?, minimum)
-                }
-            });
+                PendingOp::Scale(k) => (Op::Scale(k), Vec::new()),
+                PendingOp::Divide((image, std)) => (
+                    Op::Divide(check(image, "divisor image")?),
+                    vec![std_of(std)?],
+                ),
+                PendingOp::DivideAbove((image, std), minimum) => (
+                    Op::DivideAbove(check(image, "divisor image")?, minimum),
+                    vec![std_of(std)?],
+                ),
+            };
+            ops.push(op);
+            stds.push(op_stds);
         }
+        let uncertainty = tracks.then_some(Uncertainty {
+            noise: frame.noise,
+            stds,
+        });
         Ok(Self {
             source: frame.source,
             source_cols: source_shape.1,
@@ -664,7 +774,11 @@ impl<'a> Prepared<'a> {
             crop: frame.crop,
             saturation: frame.saturation,
             raw: Vec::new(),
-            chain: Chain { ops, cols: shape.1 },
+            chain: Chain {
+                ops,
+                cols: shape.1,
+                uncertainty,
+            },
             normalize: frame.normalize,
             replace_invalid: frame.replace_invalid,
             divisor: None,
@@ -827,16 +941,44 @@ impl<'a> Prepared<'a> {
     }
 
     /// [`Prepared::read_band`] with the rows computed in parallel.
-    fn read_band_parallel(&mut self, rows: Range<usize>, out: &mut [f32]) -> Result<(), Error> {
+    fn read_band_parallel(
+        &mut self,
+        rows: Range<usize>,
+        out: &mut [f32],
+        std: Option<&mut [f32]>,
+    ) -> Result<(), Error> {
         self.read_raw(rows.clone(), out)?;
         let cols = self.cols();
-        if self.is_identity() || cols == 0 {
-            return Ok(());
-        }
         let tail = self.tail();
         let chain = &self.chain;
         let (lines, crop) = (self.lines.as_ref(), self.crop.as_ref());
         const ROWS_PER_TASK: usize = 8;
+        if let Some(std) = std {
+            if cols == 0 {
+                return Ok(());
+            }
+            out.par_chunks_mut(ROWS_PER_TASK * cols)
+                .zip(std.par_chunks_mut(ROWS_PER_TASK * cols))
+                .enumerate()
+                .for_each_init(
+                    || (Vec::new(), Vec::new()),
+                    |(y, v), (i, (chunk, std_chunk))| {
+                        for (j, (line, std_line)) in chunk
+                            .chunks_exact_mut(cols)
+                            .zip(std_chunk.chunks_exact_mut(cols))
+                            .enumerate()
+                        {
+                            let row = rows.start + i * ROWS_PER_TASK + j;
+                            let offset = offset(lines, crop, row);
+                            chain.apply_row_with_std(row, line, std_line, offset, tail, y, v);
+                        }
+                    },
+                );
+            return Ok(());
+        }
+        if self.is_identity() || cols == 0 {
+            return Ok(());
+        }
         out.par_chunks_mut(ROWS_PER_TASK * cols)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (i, chunk)| {
@@ -847,6 +989,12 @@ impl<'a> Prepared<'a> {
             });
         Ok(())
     }
+}
+
+/// The first `rows * cols` values of a band buffer as an image.
+fn band_view(values: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
+    ArrayView2::from_shape((rows, cols), &values[..rows * cols])
+        .expect("a band buffer holds rows * cols values")
 }
 
 /// What is subtracted first from row `row` of the frame (after the crop): its line value,

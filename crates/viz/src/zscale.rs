@@ -477,7 +477,10 @@ mod tests {
             ));
         }
         let empty = Array2::<f32>::zeros((0, 3));
-        assert!(zscale_limits(empty.view(), &ZScale::default()).is_err());
+        assert!(matches!(
+            zscale_limits(empty.view(), &ZScale::default()),
+            Err(Error::NoFinitePixels { rows: 0, cols: 3 })
+        ));
     }
 
     #[test]

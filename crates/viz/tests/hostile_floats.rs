@@ -55,7 +55,10 @@ proptest! {
                 prop_assert!(vmin.is_finite() && vmax.is_finite(), "{vmin} {vmax}");
                 prop_assert!(lo <= vmin && vmin <= vmax && vmax <= hi, "{lo} <= {vmin} <= {vmax} <= {hi}");
             }
-            Err(_) => prop_assert!(finite.is_empty() || iraf),
+            Err(e) => {
+                let no_finite = matches!(e, eloy_viz::Error::NoFinitePixels { .. });
+                prop_assert!(no_finite && (finite.is_empty() || iraf));
+            }
         }
     }
 

@@ -61,7 +61,10 @@ proptest! {
                 let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 prop_assert!(lo <= vmin && vmin <= vmax && vmax <= hi, "{lo} <= {vmin} <= {vmax} <= {hi}");
             }
-            Err(_) => prop_assert!(finite.is_empty() || params.sampling == Sampling::Iraf),
+            Err(e) => {
+                let no_finite = matches!(e, eloy_viz::Error::NoFinitePixels { .. });
+                prop_assert!(no_finite && (finite.is_empty() || params.sampling == Sampling::Iraf));
+            }
         }
     }
 

@@ -389,7 +389,10 @@ mod tests {
             temperature_tolerance: 1.0,
             ..Rules::default()
         };
-        assert!(compatible(&light, &close, &strict, false).is_err());
+        assert!(matches!(
+            compatible(&light, &close, &strict, false),
+            Err(Mismatch::Temperature { .. })
+        ));
     }
 
     #[test]
@@ -401,11 +404,23 @@ mod tests {
             ("FILTER", "Ha".into()),
         ]);
         let other_camera = meta(&[("INSTRUME", "QHY268M".into())]);
-        assert!(compatible(&light, &other_camera, &rules, false).is_err());
+        assert!(matches!(
+            compatible(&light, &other_camera, &rules, false),
+            Err(Mismatch::Field {
+                keyword: "INSTRUME",
+                ..
+            })
+        ));
         let same_camera = meta(&[("INSTRUME", "zwo asi294mm pro ".into())]);
         assert!(compatible(&light, &same_camera, &rules, false).is_ok());
         let mode = meta(&[("READOUTM", "Low Noise".into())]);
-        assert!(compatible(&light, &mode, &rules, false).is_err());
+        assert!(matches!(
+            compatible(&light, &mode, &rules, false),
+            Err(Mismatch::Field {
+                keyword: "READOUTM",
+                ..
+            })
+        ));
         let binned = meta(&[("XBINNING", 2.into()), ("YBINNING", 2.into())]);
         assert!(matches!(
             compatible(&light, &binned, &rules, false),
@@ -419,7 +434,10 @@ mod tests {
         ));
         let oiii = meta(&[("FILTER", "OIII".into())]);
         assert!(compatible(&light, &oiii, &rules, false).is_ok());
-        assert!(compatible(&light, &oiii, &rules, true).is_err());
+        assert!(matches!(
+            compatible(&light, &oiii, &rules, true),
+            Err(Mismatch::Filter(..))
+        ));
         let ha = meta(&[("FILTER", " ha".into())]);
         assert!(compatible(&light, &ha, &rules, true).is_ok());
     }

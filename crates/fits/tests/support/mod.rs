@@ -121,6 +121,7 @@ pub fn fitsverify(path: &Path) -> Option<(usize, usize, String)> {
                 std::env::var_os("ELOY_REQUIRE_FITSVERIFY").is_none(),
                 "fitsverify is required (ELOY_REQUIRE_FITSVERIFY is set) but not installed"
             );
+            eprintln!("skipped: fitsverify is not installed (apt-get install fitsverify)");
             return None;
         }
     };
