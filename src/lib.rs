@@ -16,6 +16,12 @@
 //! - [`viz`]: zscale display limits as astropy computes them ([`viz::zscale_limits`]) and
 //!   PNG pictures ([`viz::render`], [`viz::Figure`]).
 //!
+//! # Features
+//!
+//! - `synth` (off by default): `calib::synth`, a generator of realistic synthetic nights
+//!   whose true bias, dark and flat are known (eloy-calib's feature of the same name; it
+//!   pulls in `rand` and `rand_distr`). The example below uses it to make its night.
+//!
 //! # Example
 //!
 //! A night from disk to calibrated frames: scan the headers, plan, run.

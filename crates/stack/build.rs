@@ -1,5 +1,5 @@
 //! Unrolls the sorting networks and the median networks for small frame counts into
-//! straight-line code (`$OUT_DIR/unrolled_networks.rs`, included by `src/kernel.rs`): with
+//! straight-line code (`$OUT_DIR/unrolled_networks.rs`, included by `src/kernel/sort.rs`): with
 //! constant indices the rows of a pixel group stay in registers.
 
 use std::fmt::Write as _;
@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 mod batcher;
 #[path = "src/median_network.rs"]
 mod median_network;
+#[path = "src/median_network_table.rs"]
+mod median_network_table;
 
 use median_network::Keep;
 
@@ -18,6 +20,7 @@ const UNROLLED_MAX: usize = 32;
 fn main() {
     println!("cargo::rerun-if-changed=src/batcher.rs");
     println!("cargo::rerun-if-changed=src/median_network.rs");
+    println!("cargo::rerun-if-changed=src/median_network_table.rs");
     println!("cargo::rerun-if-changed=build.rs");
     let mut code = format!(
         "/// The largest frame count with an unrolled network.\n\
@@ -54,7 +57,7 @@ fn main() {
     code.push_str(
         "\n/// Calls `job` with the unrolled networks for `n` rows if there are, else with \
          `runtime`.\n\
-         fn with_sorter(n: usize, runtime: Runtime<'_>, job: impl WithSorter) {\n    \
+         pub(super) fn with_sorter(n: usize, runtime: Runtime<'_>, job: impl WithSorter) {\n    \
          match n {\n",
     );
     for n in 2..=UNROLLED_MAX {

@@ -160,6 +160,13 @@ pub enum Error {
         /// The frame.
         path: PathBuf,
     },
+    /// A synthetic night ([`crate::synth`]) that cannot be drawn: a size of 0, a negative
+    /// or NaN exposure, a gain that gives no conversion factor.
+    #[error("synthetic night: {problem}")]
+    Synth {
+        /// What is wrong, with the value.
+        problem: String,
+    },
 }
 
 /// "row" or "column": the lines of an overscan readout.

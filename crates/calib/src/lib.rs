@@ -27,8 +27,13 @@
 //! [`Section`](eloy_fits::Section)s of `BIASSEC` and `TRIMSEC`.
 //!
 //! Masters are built by [`eloy_stack`]'s streaming combine: memory does not grow with the
-//! number of frames. [`synth`] generates a realistic night whose true bias, dark and flat
-//! are known.
+//! number of frames.
+//!
+//! # Features
+//!
+//! - `synth` (off by default): the module `synth`, a generator of realistic nights whose
+//!   true bias, dark and flat are known, for tests, benchmarks and demonstrations. It pulls
+//!   in `rand` and `rand_distr`. The example below uses it.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,6 +62,7 @@ mod masters;
 mod overscan;
 mod plan;
 mod reduction;
+#[cfg(feature = "synth")]
 pub mod synth;
 
 pub use batch::{

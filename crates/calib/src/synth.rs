@@ -1,5 +1,7 @@
 //! A synthetic observing night whose true bias, dark current and flat field are known.
 //!
+//! Available with the crate feature `synth` (off by default).
+//!
 //! The generator models what a CCD camera records, so the masters and the calibration can be
 //! checked against the truth rather than against themselves:
 //!
@@ -20,6 +22,28 @@
 //!
 //! Every pixel is a deterministic function of the seed, the frame and the row: the same
 //! [`NightSpec`] gives the same files whatever the number of threads.
+//!
+//! [`RealNight`] writes nights as capture programs write them ([`Software`]: N.I.N.A.,
+//! SharpCap, MaxIm DL, ASIAIR) from the same pixel model, with a [`Camera`] whose gain
+//! and offset [`Settings`] shape every frame (a CMOS offset of 500 ADU under flats of
+//! 21000), sets of frames of several camera states and nights ([`FrameSet`]), and the
+//! value a right calibration gives each light ([`FrameTruth::sky`], checked with
+//! [`block_ratios`]):
+//!
+//! ```
+//! # fn main() -> Result<(), eloy_calib::Error> {
+//! use eloy_calib::synth::{RealNight, block_ratios};
+//! let dir = tempfile::tempdir().unwrap();
+//! let night = RealNight::nina().size(32, 48);
+//! let frames = night.write(dir.path())?;
+//! let light = &frames[0];
+//! let raw = eloy_fits::read(&light.path)?.data;
+//! let stars = night.truth()?.star_mask;
+//! // The raw light is its sky plus the camera's offset (about 500 ADU), vignetted.
+//! let ratios = block_ratios(raw.view(), light.sky.unwrap(), stars.view(), 16)?;
+//! assert!(ratios.iter().all(|b| (b.ratio - 1.0).abs() > 0.01));
+//! # Ok(()) }
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +57,12 @@ use rayon::prelude::*;
 use eloy_fits::{FrameKind, Header, Precision, WriteOptions};
 
 use crate::error::Result;
+
+mod real;
+
+pub use real::{
+    BlockRatio, Camera, FrameSet, FrameTruth, RealNight, Settings, Software, block_ratios,
+};
 
 /// What to generate. [`NightSpec::default`] is a small night that writes in well under a
 /// second; [`NightSpec::tutorial`] has the tutorial dataset's shape and counts.
@@ -73,6 +103,10 @@ pub struct NightSpec {
     /// Flat-field illumination, ADU per second (mean level of a flat ≈ this × exposure).
     /// Default 12000.
     pub flat_rate: f64,
+    /// Depth of the vignetting: the flat field falls off as `1 - vignetting * rho^2`,
+    /// `rho` the distance from the centre over the half-diagonal (before dust, pixel
+    /// response and the normalization to mean 1). Default 0.3.
+    pub vignetting: f64,
     /// Stars in the field. Default 60.
     pub stars: usize,
     /// Cosmic-ray hits per frame per megapixel per minute of exposure (at least one a
@@ -106,6 +140,7 @@ impl Default for NightSpec {
             dark_rate: 0.05,
             sky_rate: 8.0,
             flat_rate: 12_000.0,
+            vignetting: 0.3,
             stars: 60,
             cosmic_rate: 40.0,
             filter: "R".to_owned(),
@@ -180,6 +215,32 @@ struct Star {
     col: f64,
     sigma: f64,
     flux: f64,
+}
+
+/// How one frame is drawn from the truth (see `Night::draw`).
+#[derive(Clone, Copy, Debug)]
+struct Draw {
+    kind: FrameKind,
+    /// Random stream of the pixels and cosmic rays.
+    stream: u64,
+    /// Random stream of the stars' photons.
+    star_stream: u64,
+    /// Seconds of light.
+    exposure: f64,
+    /// Seconds of dark current.
+    dark_seconds: f64,
+    /// ADU per second before the flat field (sky or flat panel) in lights and flats.
+    illumination: f64,
+    /// Electrons per ADU.
+    gain: f64,
+    /// Read noise, ADU.
+    read_noise: f64,
+    /// ADU added to the truth's bias (a camera's offset setting).
+    bias_shift: f64,
+    /// Factor on the truth's dark current (gain, temperature).
+    dark_scale: f64,
+    /// Factor on the stars' fluxes.
+    star_scale: f64,
 }
 
 /// A generator of the frames of one night (see the [module docs](self)).
@@ -261,7 +322,7 @@ impl Night {
         let mut flat = Array2::from_shape_fn((rows, cols), |(r, c)| {
             let (dr, dc) = (r as f64 + 0.5 - cr, c as f64 + 0.5 - cc);
             let rho = (dr * dr + dc * dc).sqrt() / radius;
-            let mut response = 1.0 - 0.3 * rho * rho;
+            let mut response = 1.0 - spec.vignetting * rho * rho;
             for &(rr, rc, ring_radius, depth) in &rings {
                 let d = ((r as f64 - rr).powi(2) + (c as f64 - rc).powi(2)).sqrt();
                 let width = (ring_radius * 0.25).max(1.0);
@@ -377,48 +438,75 @@ impl Night {
     /// converter does; not yet rounded).
     pub fn pixels(&self, plan: &FramePlan) -> Array2<f32> {
         let spec = &self.spec;
-        let (rows, cols) = (spec.rows, spec.cols);
-        let stream = STREAM_FRAME + 100_000 * plan.kind as u64 + plan.index as u64;
         // Flats: the twilight dims, so each flat sees a different level.
         let illumination = match plan.kind {
             FrameKind::Flat => spec.flat_rate * 0.9f64.powi(plan.index as i32),
             FrameKind::Light => spec.sky_rate,
             _ => 0.0,
         };
+        self.draw(&Draw {
+            kind: plan.kind,
+            stream: STREAM_FRAME + 100_000 * plan.kind as u64 + plan.index as u64,
+            star_stream: STREAM_FRAME + 7_000_000 + plan.index as u64,
+            exposure: plan.exposure,
+            dark_seconds: plan.exposure,
+            illumination,
+            gain: spec.gain,
+            read_noise: spec.read_noise,
+            bias_shift: 0.0,
+            dark_scale: 1.0,
+            star_scale: 1.0,
+        })
+    }
+
+    /// Draws one frame from the truth: bias (shifted by `bias_shift`), dark current (the
+    /// truth's rate times `dark_scale`, for `dark_seconds`), light (`illumination` through
+    /// the flat, and the stars times `star_scale` in lights, for `exposure`), photon noise
+    /// through `gain`, read noise and cosmic rays; clipped to 0..=65535.
+    fn draw(&self, d: &Draw) -> Array2<f32> {
+        let spec = &self.spec;
+        let (rows, cols) = (spec.rows, spec.cols);
+        let lit = matches!(d.kind, FrameKind::Light | FrameKind::Flat);
         let mut data = Array2::<f32>::zeros((rows, cols));
         data.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
             .for_each(|(r, mut row)| {
-                let mut rng = rng_for(spec.seed, stream, r as u64);
+                let mut rng = rng_for(spec.seed, d.stream, r as u64);
                 for (c, out) in row.iter_mut().enumerate() {
                     let flat = f64::from(self.truth.flat[[r, c]]);
-                    let mut electrons_rate = f64::from(self.truth.dark_rate[[r, c]]);
-                    if plan.kind == FrameKind::Light || plan.kind == FrameKind::Flat {
-                        electrons_rate += illumination * flat;
-                    }
-                    let expected = electrons_rate * plan.exposure * spec.gain;
+                    let dark = f64::from(self.truth.dark_rate[[r, c]]) * d.dark_scale;
+                    let light = if lit { d.illumination * flat } else { 0.0 };
+                    #[allow(clippy::float_cmp)]
+                    let expected = if d.dark_seconds == d.exposure {
+                        (dark + light) * d.exposure * d.gain
+                    } else {
+                        (dark * d.dark_seconds + light * d.exposure) * d.gain
+                    };
                     let electrons = draw_photons(&mut rng, expected);
-                    let noise = spec.read_noise * rng.sample::<f64, _>(StandardNormal);
-                    let adu = f64::from(self.truth.bias[[r, c]]) + electrons / spec.gain + noise;
+                    let noise = d.read_noise * rng.sample::<f64, _>(StandardNormal);
+                    let adu = (f64::from(self.truth.bias[[r, c]]) + d.bias_shift)
+                        + electrons / d.gain
+                        + noise;
                     *out = adu as f32;
                 }
             });
-        if plan.kind == FrameKind::Light {
-            self.add_stars(&mut data, plan);
+        if d.kind == FrameKind::Light && d.star_scale > 0.0 {
+            self.add_stars(&mut data, d);
         }
-        self.add_cosmic_rays(&mut data, plan, stream);
+        self.add_cosmic_rays(&mut data, d);
         data.mapv_inplace(|v| v.clamp(0.0, 65535.0));
         data
     }
 
-    fn add_stars(&self, data: &mut Array2<f32>, plan: &FramePlan) {
+    fn add_stars(&self, data: &mut Array2<f32>, d: &Draw) {
         let spec = &self.spec;
         let (rows, cols) = (spec.rows as isize, spec.cols as isize);
-        let mut rng = rng_for(spec.seed, STREAM_FRAME + 7_000_000 + plan.index as u64, 0);
+        let mut rng = rng_for(spec.seed, d.star_stream, 0);
         for star in &self.stars {
             let reach = (6.0 * star.sigma).ceil() as isize;
-            let norm = star.flux / (2.0 * std::f64::consts::PI * star.sigma * star.sigma);
+            let norm =
+                star.flux * d.star_scale / (2.0 * std::f64::consts::PI * star.sigma * star.sigma);
             for dr in -reach..=reach {
                 for dc in -reach..=reach {
                     let (r, c) = (star.row as isize + dr, star.col as isize + dc);
@@ -428,26 +516,23 @@ impl Night {
                     let (y, x) = (r as f64 + 0.5 - star.row, c as f64 + 0.5 - star.col);
                     let profile = (-(x * x + y * y) / (2.0 * star.sigma * star.sigma)).exp();
                     let (r, c) = (r as usize, c as usize);
-                    let expected = norm
-                        * profile
-                        * f64::from(self.truth.flat[[r, c]])
-                        * plan.exposure
-                        * spec.gain;
+                    let expected =
+                        norm * profile * f64::from(self.truth.flat[[r, c]]) * d.exposure * d.gain;
                     let electrons = draw_photons(&mut rng, expected);
-                    data[[r, c]] += (electrons / spec.gain) as f32;
+                    data[[r, c]] += (electrons / d.gain) as f32;
                 }
             }
         }
     }
 
-    fn add_cosmic_rays(&self, data: &mut Array2<f32>, plan: &FramePlan, stream: u64) {
+    fn add_cosmic_rays(&self, data: &mut Array2<f32>, d: &Draw) {
         let spec = &self.spec;
         if spec.cosmic_rate <= 0.0 || spec.rows == 0 || spec.cols == 0 {
             return;
         }
-        let mut rng = rng_for(spec.seed, stream, u64::MAX);
+        let mut rng = rng_for(spec.seed, d.stream, u64::MAX);
         let megapixels = (spec.rows * spec.cols) as f64 / 1e6;
-        let expected = spec.cosmic_rate * megapixels * (plan.exposure.max(1.0) / 60.0);
+        let expected = spec.cosmic_rate * megapixels * (d.exposure.max(1.0) / 60.0);
         let hits = (expected.round() as usize).max(1);
         for _ in 0..hits {
             let (mut r, mut c) = (

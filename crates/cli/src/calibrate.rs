@@ -174,7 +174,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
             if !group
                 .decisions
                 .iter()
-                .any(|d| matches!(d, Decision::Uses { .. }))
+                .any(|d| matches!(d, Decision::Uses { .. } | Decision::NotCorrected { .. }))
             {
                 for light in &group.lights {
                     eprintln!(

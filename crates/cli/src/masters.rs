@@ -27,7 +27,8 @@ pub(crate) fn prepare(
     matching: &MatchArgs,
     rules: &Rules,
 ) -> Result<Night, Fatal> {
-    let mut scan = night.scan_options(&rules.masters.exposure_key);
+    let library_scan = night.scan_options(&rules.masters.exposure_key);
+    let mut scan = library_scan.clone();
     scan.exclude.extend(out.map(Path::to_path_buf));
     if let Some(library) = &matching.masters {
         scan.exclude.push(library.clone());
@@ -35,8 +36,8 @@ pub(crate) fn prepare(
     let catalog = Catalog::scan_with(dir, &scan)?;
     let library = match &matching.masters {
         Some(folder) => {
-            let library =
-                Library::scan(folder, &scan).map_err(|e| Fatal(format!("--masters: {e}")))?;
+            let library = Library::scan(folder, &library_scan)
+                .map_err(|e| Fatal(format!("--masters: {e}")))?;
             for (path, why) in &library.skipped {
                 eprintln!("  library: {}: not used: {why}", path.display());
             }

@@ -178,10 +178,26 @@ pub(crate) fn decision_line(decision: &Decision) -> Option<String> {
                 "  no {what} frames for {master}: {default}, as Python eloy does"
             ))
         }
-        Decision::NotCorrected { kind, frames, why } => Some(format!(
-            "  not corrected ({kind}, {} frame(s)): {why}",
-            frames.len()
-        )),
+        Decision::NotCorrected { kind, frames, why } => {
+            let names: Vec<String> = frames
+                .iter()
+                .take(3)
+                .map(|f| {
+                    f.file_name().map_or_else(
+                        || f.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect();
+            let more = match frames.len() {
+                0..=3 => String::new(),
+                n => format!(" and {} more", n - 3),
+            };
+            Some(format!(
+                "  not corrected ({kind}): {}{more}: {why}",
+                names.join(", ")
+            ))
+        }
         _ => None,
     }
 }

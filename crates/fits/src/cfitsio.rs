@@ -20,6 +20,8 @@ use crate::header::Header;
 
 /// An open cfitsio file; closed on drop.
 pub(crate) struct Handle {
+    /// An open file whenever a `Handle` is used: [`Handle::open_readonly`] returns one only
+    /// when cfitsio opened the file (the null pointer of a failed open is only dropped).
     ptr: *mut sys::fitsfile,
     /// The path shown in errors: the user's path, even when cfitsio reads a temporary copy.
     path: PathBuf,
@@ -119,7 +121,8 @@ impl Handle {
     pub(crate) fn hdu_count(&mut self) -> Result<usize> {
         let mut n = 0;
         let mut status = 0;
-        // SAFETY: `self.ptr` is an open file; out-pointers are valid.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `n` and `status` are valid
+        // out-pointers.
         unsafe { sys::ffthdu(self.ptr, &raw mut n, &raw mut status) };
         self.check(status, "cannot count HDUs")?;
         Ok(usize::try_from(n).unwrap_or(0))
@@ -131,7 +134,8 @@ impl Handle {
         let mut kind = 0;
         let mut status = 0;
         let n = c_int::try_from(number).unwrap_or(c_int::MAX);
-        // SAFETY: as above.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `kind` and `status` are valid
+        // out-pointers; cfitsio checks that HDU `n` exists.
         unsafe { sys::ffmahd(self.ptr, n, &raw mut kind, &raw mut status) };
         self.check(status, &format!("cannot read HDU {number}"))?;
         Ok(kind == sys::IMAGE_HDU as c_int)
@@ -141,7 +145,8 @@ impl Handle {
     pub(crate) fn image_axes(&mut self) -> Result<Vec<usize>> {
         let mut naxis = 0;
         let mut status = 0;
-        // SAFETY: as above.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `naxis` and `status` are
+        // valid out-pointers.
         unsafe { sys::ffgidm(self.ptr, &raw mut naxis, &raw mut status) };
         self.check(status, "cannot read NAXIS")?;
         let count = usize::try_from(naxis).unwrap_or(0);
@@ -149,7 +154,8 @@ impl Handle {
             return Ok(Vec::new());
         }
         let mut axes = vec![0 as sys::LONGLONG; count];
-        // SAFETY: `axes` holds `naxis` elements.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `axes` holds the `naxis`
+        // elements cfitsio writes; `status` is a valid out-pointer.
         unsafe { sys::ffgiszll(self.ptr, naxis, axes.as_mut_ptr(), &raw mut status) };
         self.check(status, "cannot read NAXISn")?;
         Ok(axes
@@ -162,7 +168,8 @@ impl Handle {
     pub(crate) fn bitpix(&mut self) -> Result<i32> {
         let mut bitpix = 0;
         let mut status = 0;
-        // SAFETY: as above.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `bitpix` and `status` are
+        // valid out-pointers.
         unsafe { sys::ffgidt(self.ptr, &raw mut bitpix, &raw mut status) };
         self.check(status, "cannot read BITPIX")?;
         Ok(bitpix)
@@ -170,7 +177,8 @@ impl Handle {
 
     pub(crate) fn is_compressed_image(&mut self) -> bool {
         let mut status = 0;
-        // SAFETY: as above.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `status` is a valid
+        // out-pointer.
         unsafe { sys::fits_is_compressed_image(self.ptr, &raw mut status) != 0 }
     }
 
@@ -178,7 +186,8 @@ impl Handle {
     pub(crate) fn data_start(&mut self) -> Result<u64> {
         let (mut head, mut data, mut end) = (0, 0, 0);
         let mut status = 0;
-        // SAFETY: as above.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `head`, `data`, `end` and
+        // `status` are valid out-pointers.
         unsafe {
             sys::ffghadll(
                 self.ptr,
@@ -212,7 +221,9 @@ impl Handle {
         let mut text: *mut c_char = ptr::null_mut();
         let mut nkeys = 0;
         let mut status = 0;
-        // SAFETY: exclusion list is empty (null, 0); cfitsio allocates `text`.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); the exclusion list is empty
+        // (null, 0); `text`, `nkeys` and `status` are valid out-pointers; cfitsio allocates
+        // `text`, freed below.
         unsafe {
             let convert_or_not = if convert {
                 sys::ffcnvthdr2str
@@ -268,7 +279,8 @@ impl Handle {
         // A NaN null value makes cfitsio check for undefined pixels and store NaN for them;
         // a zero null value turns the check off (for uncompressed images).
         let null = if check_nulls { f32::NAN } else { 0.0 };
-        // SAFETY: `out` has room for `out.len()` floats.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `out` has room for the
+        // `out.len()` floats asked for; `anynul` and `status` are valid out-pointers.
         unsafe {
             sys::ffgpve(
                 self.ptr,
@@ -289,7 +301,8 @@ impl Handle {
     pub(crate) fn verify_checksum(&mut self) -> Result<Option<bool>> {
         let (mut data_ok, mut hdu_ok) = (0, 0);
         let mut status = 0;
-        // SAFETY: as above.
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`); `data_ok`, `hdu_ok` and
+        // `status` are valid out-pointers.
         unsafe { sys::ffvcks(self.ptr, &raw mut data_ok, &raw mut hdu_ok, &raw mut status) };
         self.check(status, "cannot verify the checksum")?;
         Ok(match (data_ok, hdu_ok) {
@@ -304,7 +317,8 @@ impl Drop for Handle {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
             let mut status = 0;
-            // SAFETY: `self.ptr` is an open file, closed once.
+            // SAFETY: `self.ptr` is not null, so an open file (see `Handle::ptr`), closed once:
+            // the handle is dropped once.
             unsafe { sys::ffclos(self.ptr, &raw mut status) };
         }
     }

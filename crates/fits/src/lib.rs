@@ -64,6 +64,3 @@ pub use meta::{Binning, FrameMeta};
 pub use read::{Image, Reader, read, read_header};
 pub use section::Section;
 pub use write::{Complete, Precision, WriteOptions, Writer, is_temporary_name, write};
-
-pub use chrono;
-pub use ndarray;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use multiversion::multiversion;
 use ndarray::ArrayView2;
 
 use std::fs::File;
@@ -727,31 +728,14 @@ fn encode(
 }
 
 /// Writes the big-endian bytes of `values` into `bytes` (4 per value) and returns the sums
-/// of their high and low 16-bit halves: compiled for AVX2 when the CPU has it (byte swaps
-/// by shuffles), generic otherwise. Measured 4x faster than the two-pass SSE2 loops it
-/// replaces.
-fn encode_f32(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { encode_f32_avx2(values, bytes) };
-        }
-    }
-    encode_f32_generic(values, bytes)
-}
-
-/// [`encode_f32_generic`] compiled for AVX2: same results.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn encode_f32_avx2(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
-    encode_f32_generic(values, bytes)
-}
-
+/// of their high and low 16-bit halves: compiled for AVX2 too, and run so when the CPU has
+/// it (`multiversion`; byte swaps by shuffles); same results on every CPU. Measured 4x
+/// faster than the two-pass SSE2 loops it replaces.
+///
 /// One pass: swap and store, and sum the halves in `u32` lanes over chunks short enough
 /// (32768 values of at most 65535) never to overflow, widened to `u64` per chunk.
-#[inline(always)]
-fn encode_f32_generic(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
+#[multiversion(targets("x86_64+avx2"))]
+fn encode_f32(values: &[f32], bytes: &mut [u8]) -> (u64, u64) {
     const CHUNK: usize = 1 << 15;
     let (mut hi, mut lo) = (0u64, 0u64);
     for (out, chunk) in bytes.chunks_mut(4 * CHUNK).zip(values.chunks(CHUNK)) {

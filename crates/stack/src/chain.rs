@@ -339,31 +339,12 @@ pub(crate) fn replace(v: f32, value: f32) -> f32 {
     }
 }
 
-/// Python eloy's calibration over one row, fused: compiled for AVX2 when the CPU has it
-/// (twice the lanes of the baseline SSE2 for the `f64` division, which dominates).
+/// Python eloy's calibration over one row, fused: compiled for AVX2 too, and run so when
+/// the CPU has it (twice the lanes of the baseline SSE2 for the `f64` division, which
+/// dominates). Same results on every CPU: each operation is IEEE-rounded whatever the
+/// vector width, and Rust never fuses the multiply and the add on its own.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
 fn calibrate_row(x: &mut [f32], fused: &Fused<'_>, replace_invalid: Option<f32>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { calibrate_row_avx2(x, fused, replace_invalid) };
-            return;
-        }
-    }
-    calibrate_row_generic(x, fused, replace_invalid);
-}
-
-/// [`calibrate_row_generic`] compiled for AVX2. Same operations, same results: each
-/// operation is IEEE-rounded whatever the vector width, and Rust never fuses the multiply
-/// and the add on its own.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn calibrate_row_avx2(x: &mut [f32], fused: &Fused<'_>, replace_invalid: Option<f32>) {
-    calibrate_row_generic(x, fused, replace_invalid);
-}
-
-#[inline(always)]
-fn calibrate_row_generic(x: &mut [f32], fused: &Fused<'_>, replace_invalid: Option<f32>) {
     match replace_invalid {
         Some(value) => calibrate_with(x, fused, |v| replace(v, value)),
         None => calibrate_with(x, fused, |v| v),

@@ -57,6 +57,7 @@ mod fits;
 mod frame;
 mod kernel;
 mod median_network;
+mod median_network_table;
 mod simd;
 mod source;
 

@@ -169,8 +169,8 @@ mod x86 {
         }
     }
 
-    // SAFETY (every `unsafe` block below): an `Avx2` or a `Cpu<Avx2>` exists, so the CPU
-    // has AVX2; the loads and stores are of 8 values checked to be in bounds.
+    // Every `unsafe` block below calls AVX intrinsics, which need a CPU with AVX2: a
+    // `Cpu<Avx2>` is made only by `Cpu::avx2` on such a CPU, and an `Avx2` only from one.
     impl Vector for Avx2 {
         const WIDTH: usize = 8;
         type Nan = Avx2;
@@ -178,36 +178,44 @@ mod x86 {
         #[inline(always)]
         fn load(_: Cpu<Self>, values: &[f32]) -> Self {
             let values = &values[..8];
+            // SAFETY: the `Cpu<Avx2>` argument proves AVX2; `values` holds the 8 floats read
+            // (sliced above, which panics otherwise), and the load is unaligned.
             Avx2(unsafe { _mm256_loadu_ps(values.as_ptr()) })
         }
 
         #[inline(always)]
         fn no_nan(_: Cpu<Self>) -> Self {
+            // SAFETY: the `Cpu<Avx2>` argument proves AVX2; registers only.
             Avx2(unsafe { _mm256_setzero_ps() })
         }
 
         #[inline(always)]
         fn or_nan(self, nan: Self) -> Self {
+            // SAFETY: `self` exists, so the CPU has AVX2; registers only.
             Avx2(unsafe { _mm256_or_ps(nan.0, _mm256_cmp_ps::<_CMP_UNORD_Q>(self.0, self.0)) })
         }
 
         #[inline(always)]
         fn any_nan(nan: Self) -> bool {
+            // SAFETY: `nan` is an `Avx2`, so the CPU has AVX2; registers only.
             unsafe { _mm256_movemask_ps(nan.0) != 0 }
         }
 
         #[inline(always)]
         fn min(self, other: Self) -> Self {
+            // SAFETY: `self` exists, so the CPU has AVX2; registers only.
             Avx2(unsafe { _mm256_min_ps(self.0, other.0) })
         }
 
         #[inline(always)]
         fn max(self, other: Self) -> Self {
+            // SAFETY: `self` exists, so the CPU has AVX2; registers only.
             Avx2(unsafe { _mm256_max_ps(self.0, other.0) })
         }
 
         #[inline(always)]
         fn midpoint(self, other: Self) -> Self {
+            // SAFETY: `self` exists, so the CPU has AVX2; registers only.
             unsafe {
                 let half = _mm256_set1_pd(0.5);
                 let low = _mm256_add_pd(
@@ -228,6 +236,8 @@ mod x86 {
         #[inline(always)]
         fn store(self, out: &mut [f32]) {
             let out = &mut out[..8];
+            // SAFETY: `self` exists, so the CPU has AVX2; `out` holds the 8 floats written
+            // (sliced above, which panics otherwise), and the store is unaligned.
             unsafe { _mm256_storeu_ps(out.as_mut_ptr(), self.0) };
         }
     }

@@ -9,7 +9,7 @@ use eloy_fits::{Binning, Catalog, ExposureKey, FrameKind, FrameMeta};
 
 use super::geometry::Geometry;
 use super::rules::Rules;
-use super::select::{Choice, camera_cards, choose, compatible, number, same_filter};
+use super::select::{Choice, Mismatch, camera_cards, choose, compatible, number, same_filter};
 use super::{
     Decision, Failure, Input, LightGroup, MasterId, MasterPlan, MasterSource, Origin, Plan, Recipe,
     Step, Term,
@@ -169,11 +169,21 @@ impl<'a> Planner<'a> {
 
     fn plan_group(&mut self, lights: &[&'a FrameMeta]) {
         let target = Self::representative(lights);
-        let label = label(target.night, target.shape, target.binning);
+        let mut label = label(target.night, target.shape, target.binning);
+        // Groups of one night, shape, binning and filter differ by their camera state:
+        // said in the label of the second and the next.
+        let twin = self.plan.groups.iter().any(|g| {
+            g.label == label && same_filter(g.filter.as_deref(), target.filter.as_deref())
+        });
+        if twin {
+            if let Some(state) = state_suffix(&camera_cards(lights)) {
+                label = format!("{label}_{state}");
+            }
+        }
         let mut decisions = Vec::new();
         let bias = self.bias_for(&target, &label, &mut decisions);
         let model = self.dark_for(&target, &label, bias.as_ref(), lights, &mut decisions);
-        let flat = self.flat_for(&target, &label, &mut decisions);
+        let flat = self.flat_for(&target, &label, lights, &mut decisions);
         let group = self.plan.groups.len();
         let mut recipes = Vec::new();
         let mut failures = Vec::new();
@@ -239,7 +249,9 @@ impl<'a> Planner<'a> {
             }
             _ => {}
         }
-        if let Some(bias) = bias {
+        // A dark subtracted as it is holds the bias: the bias only where it is not.
+        let direct = matches!(model, DarkModel::Direct(_)) && !terms.is_empty();
+        if let (Some(bias), false) = (bias, direct) {
             terms.push(Term {
                 master: bias.id.clone(),
                 factor: 1.0,
@@ -363,14 +375,27 @@ impl<'a> Planner<'a> {
             let dark = self.rate_dark(target, &candidates, bias);
             match &dark {
                 Some(dark) => decisions.push(dark.decision()),
-                None => {
-                    // A dark of the lights' exposure from a library, subtracted as it is,
-                    // is no use with a bias: the library's dark already holds one.
-                    decisions.push(Decision::Default {
+                None => match self.state_mismatch(target, &candidates, false) {
+                    // Darks there are, of another camera state: not Python eloy's
+                    // "no frames", and said so.
+                    Some(mismatch) => decisions.push(Decision::NotCorrected {
                         kind: MasterKind::Dark,
-                        master: MasterId(format!("{label}_dark")),
-                    });
-                }
+                        frames: lights.iter().map(|l| l.path.clone()).collect(),
+                        why: format!("the darks do not serve: {mismatch}; dark not subtracted"),
+                    }),
+                    None => {
+                        // A library's darks of the lights' exposures, subtracted as they
+                        // are in place of the bias (they hold it).
+                        let darks = self.library_direct_darks(target, lights, decisions);
+                        if !darks.is_empty() {
+                            return DarkModel::Direct(darks);
+                        }
+                        decisions.push(Decision::Default {
+                            kind: MasterKind::Dark,
+                            master: MasterId(format!("{label}_dark")),
+                        });
+                    }
+                },
             }
             return DarkModel::Rate(dark);
         }
@@ -382,18 +407,7 @@ impl<'a> Planner<'a> {
             });
             return DarkModel::Direct(Vec::new());
         }
-        let mut exposures: Vec<f64> = Vec::new();
-        for light in lights {
-            if let Ok(t) = light.exposure_seconds(&self.key) {
-                if !exposures
-                    .iter()
-                    .any(|e| self.rules.exposure_match.matches(*e, t))
-                {
-                    exposures.push(t);
-                }
-            }
-        }
-        exposures.sort_by(f64::total_cmp);
+        let exposures = self.exposures(lights);
         let usable: Vec<&'a FrameMeta> = candidates
             .iter()
             .copied()
@@ -435,18 +449,91 @@ impl<'a> Planner<'a> {
                         })
                         .map(|l| l.path.clone())
                         .collect();
-                    decisions.push(Decision::NotCorrected {
-                        kind: MasterKind::Dark,
-                        frames,
-                        why: format!(
+                    let why = match self.state_mismatch(target, &of_exposure, false) {
+                        Some(mismatch) => format!(
+                            "the darks of {t} s do not serve: {mismatch}; no bias frames to scale darks of other exposures; dark not subtracted",
+                            t = number(t)
+                        ),
+                        None => format!(
                             "no bias frames, and no dark of {} s: darks of other exposures carry the camera's offset and cannot be scaled without a bias; dark not subtracted",
                             number(t)
                         ),
+                    };
+                    decisions.push(Decision::NotCorrected {
+                        kind: MasterKind::Dark,
+                        frames,
+                        why,
                     });
                 }
             }
         }
         DarkModel::Direct(darks)
+    }
+
+    /// The exposures of `frames`, each once (within the exposure match), sorted.
+    fn exposures(&self, frames: &[&FrameMeta]) -> Vec<f64> {
+        let mut exposures: Vec<f64> = Vec::new();
+        for frame in frames {
+            if let Ok(t) = frame.exposure_seconds(&self.key) {
+                if !exposures
+                    .iter()
+                    .any(|e| self.rules.exposure_match.matches(*e, t))
+                {
+                    exposures.push(t);
+                }
+            }
+        }
+        exposures.sort_by(f64::total_cmp);
+        exposures
+    }
+
+    /// For a group with a bias and no darks to scale: the library's darks of the lights'
+    /// exposures, subtracted as they are (they hold the bias). Empty when the library has
+    /// none; when it has some, the lights of an exposure it lacks are said not corrected.
+    fn library_direct_darks(
+        &mut self,
+        target: &FrameMeta,
+        lights: &[&FrameMeta],
+        decisions: &mut Vec<Decision>,
+    ) -> Vec<Placed> {
+        let exposures = self.exposures(lights);
+        let found: Vec<(f64, Option<Placed>)> = exposures
+            .into_iter()
+            .map(|t| {
+                (
+                    t,
+                    self.library_master(target, MasterKind::Dark, Some(t), false),
+                )
+            })
+            .collect();
+        if found.iter().all(|(_, d)| d.is_none()) {
+            return Vec::new();
+        }
+        let mut darks = Vec::new();
+        for (t, dark) in found {
+            match dark {
+                Some(dark) => {
+                    decisions.push(dark.decision());
+                    darks.push(dark);
+                }
+                None => decisions.push(Decision::NotCorrected {
+                    kind: MasterKind::Dark,
+                    frames: lights
+                        .iter()
+                        .filter(|l| {
+                            l.exposure_seconds(&self.key)
+                                .is_ok_and(|e| self.rules.exposure_match.matches(e, t))
+                        })
+                        .map(|l| l.path.clone())
+                        .collect(),
+                    why: format!(
+                        "no dark of {} s, and no darks tonight to scale; dark not subtracted",
+                        number(t)
+                    ),
+                }),
+            }
+        }
+        darks
     }
 
     /// Darks whose exposure matches `t`.
@@ -516,6 +603,7 @@ impl<'a> Planner<'a> {
         &mut self,
         target: &FrameMeta,
         label: &str,
+        lights: &[&FrameMeta],
         decisions: &mut Vec<Decision>,
     ) -> Option<Placed> {
         let candidates = self.frames(FrameKind::Flat);
@@ -532,10 +620,24 @@ impl<'a> Planner<'a> {
                 decisions.push(master.decision());
                 return Some(master);
             }
-            decisions.push(Decision::Default {
-                kind: MasterKind::Flat,
-                master: MasterId(format!("{flat_label}_flat")),
-            });
+            // Flats of the lights' filter there are, of another camera state: said, not
+            // taken for Python eloy's "no flats".
+            let tonight: Vec<&FrameMeta> = candidates
+                .iter()
+                .copied()
+                .filter(|f| self.rules.flats_from_other_nights || f.night == target.night)
+                .collect();
+            match self.state_mismatch(target, &tonight, true) {
+                Some(mismatch) => decisions.push(Decision::NotCorrected {
+                    kind: MasterKind::Flat,
+                    frames: lights.iter().map(|l| l.path.clone()).collect(),
+                    why: format!("the flats do not serve: {mismatch}; not flat-fielded"),
+                }),
+                None => decisions.push(Decision::Default {
+                    kind: MasterKind::Flat,
+                    master: MasterId(format!("{flat_label}_flat")),
+                }),
+            }
             return None;
         };
         let flats = choice.frames.clone();
@@ -785,6 +887,33 @@ impl<'a> Planner<'a> {
         placed
     }
 
+    /// Why none of `candidates` (calibration frames of one kind) serves `target` when the
+    /// reason is the camera state: their mismatches of camera settings or temperature
+    /// (`other gain (GAIN 100, the frames' 300)`), each once, joined by `; `. `None` when
+    /// one of them is compatible, or when none is of the target's shape, binning (and
+    /// filter, when `filter`): then there are no such frames at all.
+    fn state_mismatch(
+        &self,
+        target: &FrameMeta,
+        candidates: &[&FrameMeta],
+        filter: bool,
+    ) -> Option<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for candidate in candidates {
+            match compatible(target, candidate, self.rules, filter) {
+                Ok(()) => return None,
+                Err(m @ (Mismatch::Field { .. } | Mismatch::Temperature { .. })) => {
+                    let text = m.to_string();
+                    if !reasons.contains(&text) {
+                        reasons.push(text);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
     // --- Masters --------------------------------------------------------------------
 
     /// Places a master made of `choice`'s frames, each with the steps `steps_of` gives
@@ -999,22 +1128,8 @@ impl<'a> Planner<'a> {
             name = format!("{name}_{}s", sanitize(&number(t)));
         }
         if self.names.contains(&name) {
-            let state: Vec<String> = [
-                ("GAIN", "g"),
-                ("OFFSET", "o"),
-                ("READOUTM", ""),
-                ("SET-TEMP", ""),
-            ]
-            .iter()
-            .filter_map(|(k, prefix)| {
-                camera.get(*k).map(|v| {
-                    let suffix = if *k == "SET-TEMP" { "C" } else { "" };
-                    format!("{prefix}{}{suffix}", sanitize(v))
-                })
-            })
-            .collect();
-            if !state.is_empty() {
-                name = format!("{name}_{}", state.join("_"));
+            if let Some(state) = state_suffix(camera) {
+                name = format!("{name}_{state}");
             }
         }
         self.unique(name)
@@ -1216,6 +1331,25 @@ impl<'a> Planner<'a> {
             _ => "frames of another camera state or night were taken for its lights".to_owned(),
         }
     }
+}
+
+/// The camera state in a name, `g100_o50_Normal_-10C`; `None` when the cards hold none.
+fn state_suffix(camera: &BTreeMap<String, String>) -> Option<String> {
+    let state: Vec<String> = [
+        ("GAIN", "g"),
+        ("OFFSET", "o"),
+        ("READOUTM", ""),
+        ("SET-TEMP", ""),
+    ]
+    .iter()
+    .filter_map(|(k, prefix)| {
+        camera.get(*k).map(|v| {
+            let suffix = if *k == "SET-TEMP" { "C" } else { "" };
+            format!("{prefix}{}{suffix}", sanitize(v))
+        })
+    })
+    .collect();
+    (!state.is_empty()).then(|| state.join("_"))
 }
 
 /// `2016-01-05_1020x1530_bin1x1`: night, shape and binning.

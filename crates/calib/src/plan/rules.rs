@@ -92,7 +92,13 @@ pub enum Gain {
 /// nearest night (bias and dark libraries are shot on other nights); flats only of the
 /// same night unless [`Rules::flats_from_other_nights`]. Frames of different camera states
 /// are never stacked together: when several states qualify (a light without `GAIN`, darks
-/// at two gains), the one closest to the frame's is taken and the others said.
+/// at two gains), the one closest to the frame's is taken and the others said. When
+/// calibration frames of a kind are there but none is of the frame's camera state (darks
+/// and flats of another gain only), the correction is not made and the plan says why
+/// ([`Decision::NotCorrected`](crate::Decision::NotCorrected), "other gain (GAIN 100,
+/// the frames' 300)"): Python eloy's stand-ins (bias 0, dark 0, flat 1) are for nights
+/// without such frames at all. A night with bias frames but no darks takes a library's
+/// dark of its lights' exposure, subtracted as it is in place of the bias (it holds it).
 ///
 /// ```
 /// let rules = eloy_calib::Rules { temperature_tolerance: 1.0, ..Default::default() };

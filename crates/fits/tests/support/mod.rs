@@ -11,6 +11,7 @@ use fitsio::sys;
 
 /// An open cfitsio output file; panics on any cfitsio error (tests only).
 pub struct RawFile {
+    /// An open file: [`RawFile::create`] panics when cfitsio cannot create it.
     ptr: *mut sys::fitsfile,
 }
 
@@ -24,6 +25,7 @@ impl RawFile {
         let c = CString::new(name).unwrap();
         let mut ptr = ptr::null_mut();
         let mut status = 0;
+        // SAFETY: `c` is a NUL-terminated C string; `ptr` and `status` are valid out-pointers.
         unsafe { sys::ffinit(&raw mut ptr, c.as_ptr(), &raw mut status) };
         check(status, "ffinit");
         RawFile { ptr }
@@ -33,6 +35,8 @@ impl RawFile {
     pub fn image(&mut self, bitpix: i32, axes: &[i64]) -> &mut Self {
         let mut naxes: Vec<sys::LONGLONG> = axes.to_vec();
         let mut status = 0;
+        // SAFETY: `self.ptr` is an open file (see `RawFile::ptr`); `naxes` holds the
+        // `naxes.len()` axes passed; `status` is a valid out-pointer.
         unsafe {
             sys::ffcrimll(
                 self.ptr,
@@ -50,6 +54,8 @@ impl RawFile {
     pub fn card(&mut self, card: &str) -> &mut Self {
         let c = CString::new(card).unwrap();
         let mut status = 0;
+        // SAFETY: `self.ptr` is an open file (see `RawFile::ptr`); `c` is a NUL-terminated C
+        // string; `status` is a valid out-pointer.
         unsafe { sys::ffprec(self.ptr, c.as_ptr(), &raw mut status) };
         check(status, "ffprec");
         self
@@ -58,15 +64,33 @@ impl RawFile {
     /// Turns off cfitsio's scaling so that values are written as stored.
     pub fn raw_scaling(&mut self) -> &mut Self {
         let mut status = 0;
+        // SAFETY: `self.ptr` is an open file (see `RawFile::ptr`); `status` is a valid
+        // out-pointer.
         unsafe { sys::ffpscl(self.ptr, 1.0, 0.0, &raw mut status) };
         check(status, "ffpscl");
         self
     }
 
-    /// Writes pixels of cfitsio datatype `datatype` (TBYTE, TSHORT, TUSHORT, TINT, TLONGLONG,
-    /// TFLOAT, TDOUBLE...) from element 1.
+    /// Writes pixels of cfitsio datatype `datatype` (TBYTE, TSBYTE, TSHORT, TUSHORT, TINT,
+    /// TUINT, TLONGLONG, TFLOAT, TDOUBLE) from element 1.
+    ///
+    /// # Panics
+    ///
+    /// If a value of `datatype` is not the size of a `T`, or `datatype` is another.
     pub fn pixels<T>(&mut self, datatype: u32, values: &mut [T]) -> &mut Self {
+        let size = match datatype {
+            sys::TBYTE | sys::TSBYTE => 1,
+            sys::TSHORT | sys::TUSHORT => 2,
+            sys::TINT | sys::TUINT => size_of::<c_int>(),
+            sys::TFLOAT => 4,
+            sys::TLONGLONG | sys::TDOUBLE => 8,
+            other => panic!("RawFile::pixels does not know cfitsio datatype {other}"),
+        };
+        assert_eq!(size, size_of::<T>(), "cfitsio datatype {datatype}");
         let mut status = 0;
+        // SAFETY: `self.ptr` is an open file (see `RawFile::ptr`); `values` holds the
+        // `values.len()` values passed, each of the size cfitsio reads for `datatype`
+        // (checked above); `status` is a valid out-pointer.
         unsafe {
             sys::ffppr(
                 self.ptr,
@@ -83,6 +107,8 @@ impl RawFile {
 
     pub fn close(self) {
         let mut status = 0;
+        // SAFETY: `self.ptr` is an open file (see `RawFile::ptr`), closed once: `close` takes
+        // the `RawFile`.
         unsafe { sys::ffclos(self.ptr, &raw mut status) };
         check(status, "ffclos");
     }
