@@ -117,9 +117,11 @@ fn calibrated_header(
     steps: &[Step],
     masters: &dyn Lookup,
     overscan_mean: Option<f64>,
-) -> eloy_fits::Header {
+    raw_rows: usize,
+) -> Result<eloy_fits::Header> {
     let mut h = light.clone();
     geometry_cards(&mut h, steps, overscan_mean);
+    sensor_cards(&mut h, steps, raw_rows)?;
     let used: Vec<&Master> = steps
         .iter()
         .flat_map(Step::masters)
@@ -176,7 +178,30 @@ fn calibrated_header(
             h.push_history(&format!("master {}: {}", master.kind, path.display()));
         }
     }
-    h
+    Ok(h)
+}
+
+/// The cards of a colour sensor and of the pedestal: after a trim the Bayer keywords
+/// (`BAYERPAT`, `XBAYROFF`/`YBAYROFF`, `COLORTYP`) describe the trimmed frame, so that it
+/// still debayers right when the trim starts on an odd row or column; a pedestal step
+/// writes `PEDESTAL` in PixInsight's convention (ADU added; subtract to restore).
+fn sensor_cards(h: &mut eloy_fits::Header, steps: &[Step], raw_rows: usize) -> Result<()> {
+    if let Some(section) = steps.iter().find_map(|s| match s {
+        Step::Trim { section } => Some(section),
+        _ => None,
+    }) {
+        if let Some(layout) = crate::CfaLayout::from_header(h, raw_rows)? {
+            layout
+                .cropped(section.rows().start, section.cols().start)
+                .write_header(h, section.rows().len());
+        }
+    }
+    for step in steps {
+        if let Step::Pedestal { adu } = step {
+            crate::Pedestal::new(*adu)?.write_header(h, crate::PedestalConvention::PixInsight);
+        }
+    }
+    Ok(())
 }
 
 /// The cards of the overscan and trim, as IRAF `ccdproc` writes them: `OVERSCAN` (the
@@ -265,8 +290,49 @@ fn calibrate_steps(
     let shape = engine::output_shape(reader.shape(), steps);
     check_masters(steps, masters, light, shape)?;
     let light_header = reader.header().clone();
+    let raw_rows = reader.shape().0;
     let (frame, overscan_mean) = engine::prepare(reader, steps, masters)?;
-    let header = calibrated_header(&light_header, steps, masters, overscan_mean);
+    let cosmetic = steps
+        .iter()
+        .find(|s| matches!(s, Step::Cosmetic { .. }))
+        .map(|step| -> Result<_> {
+            let map =
+                crate::defects::defect_map(step, masters, shape).map_err(|e| Error::Frame {
+                    path: light.to_path_buf(),
+                    source: Box::new(e),
+                })?;
+            let Step::Cosmetic {
+                options, sensor, ..
+            } = step
+            else {
+                unreachable!("found as a cosmetic step")
+            };
+            Ok((map, *sensor, options.mode))
+        })
+        .transpose()?;
+    let mut header = calibrated_header(&light_header, steps, masters, overscan_mean, raw_rows)
+        .map_err(|e| Error::Frame {
+            path: light.to_path_buf(),
+            source: Box::new(e),
+        })?;
+    if let Some((map, _, mode)) = &cosmetic {
+        let what = match mode {
+            crate::CosmeticMode::Replace => "replaced from their neighbours",
+            crate::CosmeticMode::Mask => "marked invalid",
+        };
+        header.set(
+            "COSMETIC",
+            i64::try_from(map.count(crate::DefectKind::Hot) + map.count(crate::DefectKind::Cold))
+                .unwrap_or(i64::MAX),
+            &format!("hot and cold pixels {what}"),
+        );
+        header.push_history(&format!(
+            "eloy cosmetic: {} hot, {} cold pixels, {} defects in all, {what}",
+            map.count(crate::DefectKind::Hot),
+            map.count(crate::DefectKind::Cold),
+            map.len()
+        ));
+    }
     let write_options = WriteOptions {
         precision: options.precision,
         overwrite: options.overwrite,
@@ -281,7 +347,21 @@ fn calibrate_steps(
             writer: &mut writer,
             cancel,
         };
-        frame.stream_into(band_rows, &mut sink)
+        match cosmetic {
+            Some((map, sensor, mode)) => {
+                let invalid = steps
+                    .iter()
+                    .find_map(|s| match s {
+                        Step::Invalid { rule } => Some(*rule),
+                        _ => None,
+                    })
+                    .unwrap_or(InvalidPixels::Keep);
+                let mut repair =
+                    crate::defects::CosmeticSink::new(&mut sink, map, sensor, mode, invalid);
+                frame.stream_into(band_rows, &mut repair)
+            }
+            None => frame.stream_into(band_rows, &mut sink),
+        }
     };
     match stream {
         Ok(()) => Ok(writer.complete()?),

@@ -19,6 +19,17 @@ use crate::plan::{Input, MasterId, Step};
 pub(crate) trait Lookup {
     /// The master named `id`, if loaded.
     fn master(&self, id: &MasterId) -> Option<&Master>;
+
+    /// The defect map named `key`, made by `make` the first time (a set of masters keeps
+    /// it for the next lights; others make it each time).
+    fn defects(
+        &self,
+        key: &str,
+        make: &dyn Fn() -> Result<crate::DefectMap>,
+    ) -> Result<Arc<crate::DefectMap>> {
+        let _ = key;
+        make().map(Arc::new)
+    }
 }
 
 /// Masters by the names a plan gives them, loaded or built: what the engine calibrates
@@ -34,6 +45,8 @@ pub(crate) trait Lookup {
 #[derive(Clone, Debug, Default)]
 pub struct MasterSet {
     masters: BTreeMap<MasterId, Arc<Master>>,
+    /// Defect maps found in the masters, by what they were made of.
+    defects: Arc<std::sync::Mutex<BTreeMap<String, Arc<crate::DefectMap>>>>,
 }
 
 impl MasterSet {
@@ -52,8 +65,13 @@ impl MasterSet {
         self.masters.contains_key(id)
     }
 
-    /// Drops the master named `id` (its memory is freed once no one else holds it).
+    /// Drops the master named `id` (its memory is freed once no one else holds it), and
+    /// the defect maps found in the masters.
     pub fn remove(&mut self, id: &MasterId) -> Option<Arc<Master>> {
+        self.defects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         self.masters.remove(id)
     }
 
@@ -73,7 +91,7 @@ impl MasterSet {
     }
 }
 
-/// The trio's masters named `bias`, `dark` and `flat`, as [`Masters::steps`] names them.
+/// The trio's masters named `bias`, `dark` and `flat`, as [`Masters::steps`](crate::Masters::steps) names them.
 ///
 /// ```
 /// use eloy_calib::{Master, MasterId, MasterKind, MasterSet, Masters};
@@ -100,10 +118,27 @@ impl Lookup for MasterSet {
     fn master(&self, id: &MasterId) -> Option<&Master> {
         self.get(id)
     }
+
+    fn defects(
+        &self,
+        key: &str,
+        make: &dyn Fn() -> Result<crate::DefectMap>,
+    ) -> Result<Arc<crate::DefectMap>> {
+        let mut cache = self
+            .defects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(map) = cache.get(key) {
+            return Ok(Arc::clone(map));
+        }
+        let map = Arc::new(make()?);
+        cache.insert(key.to_owned(), Arc::clone(&map));
+        Ok(map)
+    }
 }
 
 /// The value that invalid pixels become under `rule` (`None`: kept as computed).
-fn replacement(rule: InvalidPixels) -> Option<f32> {
+pub(crate) fn replacement(rule: InvalidPixels) -> Option<f32> {
     match rule {
         InvalidPixels::MinusOne => Some(-1.0),
         InvalidPixels::Nan => Some(f32::NAN),
@@ -271,6 +306,8 @@ pub(crate) fn prepare<'a>(
         let mean = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
         mean
     });
+    // With a cosmetic correction, the invalid-pixel rule waits for it (the sink applies it).
+    let cosmetic = steps.iter().any(|s| matches!(s, Step::Cosmetic { .. }));
     let mut frame = Frame::new(source);
     if let Some(lines) = lines {
         frame = frame.subtract_lines(lines);
@@ -297,6 +334,9 @@ pub(crate) fn prepare<'a>(
             #[allow(clippy::cast_possible_truncation)]
             Step::Saturation { level } => frame.saturation(*level as f32),
             Step::ToElectrons { gain } => frame.scale(*gain),
+            Step::Pedestal { adu } => frame.add(*adu),
+            Step::Cosmetic { .. } => frame,
+            Step::Invalid { .. } if cosmetic => frame,
             Step::Invalid { rule } => match replacement(*rule) {
                 Some(value) => frame.replace_invalid(value),
                 None => frame,

@@ -154,6 +154,84 @@ pub enum Error {
         /// Values given.
         found: usize,
     },
+    /// A colour filter array pattern that is not one of the four Bayer patterns (an X-Trans
+    /// layout, a typo).
+    #[error("unknown Bayer pattern '{value}' (expected RGGB, BGGR, GRBG or GBRG)")]
+    UnknownBayerPattern {
+        /// The value as found (in the header, on the command line).
+        value: String,
+    },
+    /// A header keyword whose value cannot be used.
+    #[error("{keyword} = {value}: {expected}")]
+    BadKeyword {
+        /// The keyword.
+        keyword: String,
+        /// Its value, as written in the card.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A keyword that a value depends on (a bias level `OFFSET*16`) is not in the header.
+    #[error("keyword {keyword} is not in the header")]
+    MissingKeyword {
+        /// The keyword.
+        keyword: String,
+    },
+    /// A value given as text (a pedestal, a bias level) that cannot be read.
+    #[error("{what} '{text}': {expected}")]
+    BadValue {
+        /// What the text is for (`pedestal`, `bias level`).
+        what: &'static str,
+        /// The text.
+        text: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A line of a bad-pixel list (Siril's `P x y H` text format) that cannot be used.
+    #[error("bad-pixel list, line {line}: {problem}: '{text}'")]
+    BadPixelList {
+        /// The line, from 1.
+        line: usize,
+        /// The line's text.
+        text: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A defect placed outside its map's frame.
+    #[error("defect at row {row}, column {col} (from 0) lies outside the frame of {} x {} pixels (rows x columns)", shape.0, shape.1)]
+    DefectOutsideFrame {
+        /// The row, from 0 (0 for a bad column).
+        row: usize,
+        /// The column, from 0.
+        col: usize,
+        /// The frame's shape, `(rows, cols)`.
+        shape: (usize, usize),
+    },
+    /// A bad-pixel map applied to a frame of another shape.
+    #[error("bad-pixel map of {map:?} (rows, columns) does not fit a frame of {frame:?}")]
+    DefectMapShape {
+        /// The map's frame shape.
+        map: (usize, usize),
+        /// The frame's shape.
+        frame: (usize, usize),
+    },
+    /// Frames that must have one shape (a light and its masters) do not.
+    #[error("{what} has shape {found:?} (rows, columns), the light {expected:?}")]
+    FrameShapes {
+        /// Which frame (`master dark`, `master bias`).
+        what: &'static str,
+        /// The light's shape.
+        expected: (usize, usize),
+        /// That frame's shape.
+        found: (usize, usize),
+    },
+    /// A statistic has no pixels to work on (an all-NaN or all-zero frame, a region with no
+    /// pixel of a colour).
+    #[error("no usable pixels for {what}")]
+    NoPixels {
+        /// What was being measured.
+        what: String,
+    },
     /// The batch was cancelled before this frame was calibrated.
     #[error("{}: cancelled", path.display())]
     Cancelled {

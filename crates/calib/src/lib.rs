@@ -55,11 +55,16 @@
 
 mod batch;
 mod calibrate;
+mod cfa;
+mod cosmetic;
+mod dark_optimization;
+mod defects;
 mod engine;
 mod error;
 mod library;
 mod masters;
 mod overscan;
+mod pedestal;
 mod plan;
 mod reduction;
 #[cfg(feature = "synth")]
@@ -69,6 +74,16 @@ pub use batch::{
     Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, calibrate_file, output_name,
 };
 pub use calibrate::{InvalidPixels, calibrate};
+pub use cfa::{
+    BayerPattern, CFA_KEYWORDS, CfaColour, CfaEqualization, CfaLayout, ChannelStatistics, RowOrder,
+    cfa_equalization, cfa_statistics, equalize_cfa,
+};
+pub use cosmetic::{
+    Corrected, CosmeticMode, DeadDetection, Defect, DefectDetection, DefectKind, DefectMap,
+    Detection, MASK_COLD, MASK_COLUMN, MASK_HOT, MASK_ROW, Sensor, Sigma, correct, correct_band,
+    correct_like_siril, find_dead, find_defects,
+};
+pub use dark_optimization::{DarkOptimization, calibrated_noise, noise_region, optimize_dark};
 pub use engine::{MasterSet, run_steps};
 pub use error::{Error, Result};
 pub use library::{Library, LibraryMaster};
@@ -80,9 +95,10 @@ pub use overscan::{
     FitFunction, LineStatistic, OverscanAxis, OverscanFit, OverscanMethod, collapse_overscan,
     overscan_model, subtract_overscan,
 };
+pub use pedestal::{BiasLevel, PEDESTAL_KEYWORD, Pedestal, PedestalConvention};
 pub use plan::{
-    Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId, MasterPlan, MasterSource,
-    Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
+    Cosmetic, DarkScale, Decision, ExposureMatch, Failure, Gain, Input, LightGroup, MasterId,
+    MasterPlan, MasterSource, Origin, Plan, Recipe, Rules, Saturation, Step, Term, formula, plan,
 };
 pub use reduction::{
     Event, MasterEvent, Reduction, ReductionReport, build_masters, load_library_master,

@@ -120,6 +120,7 @@ pub fn master_digest(master: &MasterPlan, options: &MasterOptions) -> String {
             inputs_digest(&all)
         }
         MasterSource::Library { path, .. } => inputs_digest(std::slice::from_ref(path)),
+        MasterSource::Constant { value } => format!("constant {value}"),
     }
 }
 
@@ -393,6 +394,16 @@ impl<'a> Reduction<'a> {
         report: &mut ReductionReport,
     ) -> std::result::Result<Master, String> {
         match &plan.source {
+            MasterSource::Constant { value } => {
+                // A synthetic bias: the level everywhere, in memory only.
+                #[allow(clippy::cast_possible_truncation)]
+                let mut master = Master::new(
+                    plan.kind,
+                    ndarray::Array2::from_elem(plan.shape, *value as f32),
+                );
+                master.method = format!("a constant level of {value} ADU (--bias-level)");
+                Ok(master)
+            }
             MasterSource::Library {
                 path, normalize, ..
             } => {
@@ -427,6 +438,14 @@ impl<'a> Reduction<'a> {
                     engine::build_master(plan.kind, plan.exposure, inputs, set, &self.plan.options)
                         .map_err(|e| format!("master {} of {}: {e}", plan.kind, plan.id))?;
                 master.cards = plan.cards.clone();
+                if let Some(pattern) = plan.equalize_cfa {
+                    crate::equalize_cfa(master.data.view_mut(), pattern)
+                        .map_err(|e| format!("master {} of {}: {e}", plan.kind, plan.id))?;
+                    master.method.push_str(&format!(
+                        "; CFA equalized ({}: R and B scaled to G)",
+                        pattern.name()
+                    ));
+                }
                 master
                     .save_with_digest(&path, self.options.overwrite, &digest)
                     .map_err(|e| e.to_string())?;

@@ -46,6 +46,7 @@ fn inputs(master: &MasterPlan) -> Vec<PathBuf> {
     match &master.source {
         MasterSource::Frames { inputs } => inputs.iter().map(|i| i.frame.clone()).collect(),
         MasterSource::Library { path, .. } => vec![path.clone()],
+        MasterSource::Constant { .. } => Vec::new(),
     }
 }
 

@@ -283,6 +283,124 @@ impl CcdArgs {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CosmeticArg {
+    /// Hot pixels take the mean of their 8 same-colour neighbours, cold ones the median
+    /// of a 5x5 same-colour window (Siril's rules).
+    Replace,
+    /// Hot and cold pixels become invalid (NaN).
+    Mask,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DarkScaleArg {
+    /// With bias frames, Python eloy's dark rate x exposure; without, darks of the
+    /// light's exposure as they are.
+    Exposure,
+    /// Only darks of the light's exposure, subtracted as they are.
+    None,
+    /// Siril's -opt: the dark rate x exposure x a factor k in [0, 2] per light, the one
+    /// that makes the light's centre least noisy (needs bias frames).
+    Optimize,
+}
+
+/// Sensor defects and colour sensors.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SensorArgs {
+    /// Correct hot pixels (found in the master dark) and dead pixels (in the master
+    /// flat) of the lights: 'replace' (the default) or 'mask'.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "replace")]
+    pub(crate) cosmetic: Option<CosmeticArg>,
+    /// With --cosmetic: hot where the master dark is at least this many robust sigma
+    /// above its median (Siril's -cc=dark sighi).
+    #[arg(long, value_name = "SIGMA", default_value_t = 3.0)]
+    pub(crate) hot_sigma: f64,
+    /// With --cosmetic: also cold where the master dark is this many robust sigma below
+    /// its median (Siril's siglo; off by default).
+    #[arg(long, value_name = "SIGMA")]
+    pub(crate) cold_sigma: Option<f64>,
+    /// With --cosmetic: do not look for dead pixels in the master flat.
+    #[arg(long)]
+    pub(crate) no_dead_pixels: bool,
+    /// With --cosmetic: a bad-pixel list in Siril's format ('P x y H', 'L y H', 'C x H'),
+    /// added to what is found.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cosmetic_list: Option<PathBuf>,
+    /// ADU added to every calibrated light, recorded as PEDESTAL (PixInsight's
+    /// convention: subtract it to restore), so that faint sky is not clipped to -1.
+    #[arg(long, value_name = "ADU")]
+    pub(crate) pedestal: Option<f64>,
+    /// A constant bias for nights without bias frames: 'N' or 'KEYWORD*K' (Siril's
+    /// '=2048' and '=64*$OFFSET' are read too).
+    #[arg(long, value_name = "LEVEL")]
+    pub(crate) bias_level: Option<String>,
+    /// How darks are scaled to the lights.
+    #[arg(long, value_enum, default_value_t = DarkScaleArg::Exposure)]
+    pub(crate) dark_scale: DarkScaleArg,
+    /// Scale the red and blue cells of colour master flats so their means match green's
+    /// (Siril's -equalize_cfa).
+    #[arg(long)]
+    pub(crate) equalize_cfa: bool,
+}
+
+impl SensorArgs {
+    /// The rules with these options.
+    pub(crate) fn apply(&self, rules: Rules) -> Result<Rules, String> {
+        use eloy::calib::{
+            BiasLevel, Cosmetic, CosmeticMode, DarkScale, DeadDetection, DefectDetection,
+        };
+        for (name, sigma) in [
+            ("--hot-sigma", Some(self.hot_sigma)),
+            ("--cold-sigma", self.cold_sigma),
+        ] {
+            if let Some(s) = sigma {
+                if !(s.is_finite() && s > 0.0) {
+                    return Err(format!("{name} {s}: not a positive number of sigma"));
+                }
+            }
+        }
+        let cosmetic = self.cosmetic.map(|mode| Cosmetic {
+            mode: match mode {
+                CosmeticArg::Replace => CosmeticMode::Replace,
+                CosmeticArg::Mask => CosmeticMode::Mask,
+            },
+            detection: DefectDetection {
+                hot_sigma: Some(self.hot_sigma),
+                cold_sigma: self.cold_sigma,
+                ..DefectDetection::default()
+            },
+            dead: (!self.no_dead_pixels).then(DeadDetection::default),
+            list: self.cosmetic_list.clone(),
+        });
+        if self.cosmetic.is_none() && self.cosmetic_list.is_some() {
+            return Err("--cosmetic-list needs --cosmetic".to_owned());
+        }
+        let pedestal = match self.pedestal {
+            Some(p) if !p.is_finite() => {
+                return Err(format!("--pedestal {p}: not a finite number of ADU"));
+            }
+            p => p,
+        };
+        let bias_level = self
+            .bias_level
+            .as_deref()
+            .map(|text| BiasLevel::parse(text).map_err(|e| format!("--bias-level {text}: {e}")))
+            .transpose()?;
+        Ok(Rules {
+            cosmetic,
+            pedestal,
+            bias_level,
+            dark_scale: match self.dark_scale {
+                DarkScaleArg::Exposure => DarkScale::Exposure,
+                DarkScaleArg::None => DarkScale::None,
+                DarkScaleArg::Optimize => DarkScale::Optimize,
+            },
+            equalize_cfa: self.equalize_cfa,
+            ..rules
+        })
+    }
+}
+
 impl MatchArgs {
     /// The planner's rules, with how masters are combined and the invalid-pixel rule.
     pub(crate) fn rules(
@@ -325,6 +443,8 @@ pub(crate) struct SummaryArgs {
     pub(crate) matching: MatchArgs,
     #[command(flatten)]
     pub(crate) ccd: CcdArgs,
+    #[command(flatten)]
+    pub(crate) sensor: SensorArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -431,6 +551,8 @@ pub(crate) struct MastersArgs {
     pub(crate) matching: MatchArgs,
     #[command(flatten)]
     pub(crate) ccd: CcdArgs,
+    #[command(flatten)]
+    pub(crate) sensor: SensorArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -493,6 +615,8 @@ pub(crate) struct CalibrateArgs {
     pub(crate) matching: MatchArgs,
     #[command(flatten)]
     pub(crate) ccd: CcdArgs,
+    #[command(flatten)]
+    pub(crate) sensor: SensorArgs,
 }
 
 #[derive(Debug, Args)]

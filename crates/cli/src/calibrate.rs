@@ -87,11 +87,11 @@ fn cancel_on_interrupt() -> Arc<AtomicBool> {
 pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     let started = Instant::now();
     let started_at = SystemTime::now();
-    let rules = args.ccd.apply(args.matching.rules(
+    let rules = args.sensor.apply(args.ccd.apply(args.matching.rules(
         args.combine.master_options(),
         args.invalid.into(),
         args.night_of,
-    ))?;
+    ))?)?;
     let Night { catalog, plan } = prepare(
         &args.dir,
         Some(&args.out),

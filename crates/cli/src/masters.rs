@@ -112,11 +112,11 @@ fn write_preview(master: &Master, path: &Path, overwrite: bool) {
 pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
     let rules = Rules {
         all_masters: true,
-        ..args.ccd.apply(args.matching.rules(
+        ..args.sensor.apply(args.ccd.apply(args.matching.rules(
             args.combine.master_options(),
             InvalidPixels::default(),
             args.night_of,
-        ))?
+        ))?)?
     };
     let night = prepare(
         &args.dir,

@@ -144,6 +144,7 @@ fn origin_words(origin: &Origin) -> String {
             night.map_or_else(|| "undated".to_owned(), |d| d.to_string())
         ),
         Origin::Library { path } => format!("from the library: {}", path.display()),
+        Origin::Synthetic { level } => format!("synthetic bias level {level}"),
     }
 }
 
@@ -246,6 +247,9 @@ pub(crate) fn print_plan(plan: &Plan) {
             }
             MasterSource::Library { path, .. } => {
                 println!("  {}: from the library: {}", master.id, path.display());
+            }
+            MasterSource::Constant { value } => {
+                println!("  {}: a constant level of {value} ADU", master.id);
             }
         }
     }

@@ -16,11 +16,11 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<Status, Fatal> {
         flat_mean_propagates_nan: false,
         exposure_key: args.exposure_key.clone(),
     };
-    let rules = args.ccd.apply(args.matching.rules(
+    let rules = args.sensor.apply(args.ccd.apply(args.matching.rules(
         combine.master_options(),
         InvalidPixels::default(),
         None,
-    ))?;
+    ))?)?;
     let Night { catalog, plan } = prepare(&args.dir, None, &args.night, &args.matching, &rules)?;
     if args.json {
         #[derive(serde::Serialize)]

@@ -109,6 +109,10 @@ pub struct FrameMeta {
     /// Row order of the pixels (`ROWORDER`): `TOP-DOWN` or `BOTTOM-UP`.
     #[serde(default)]
     pub row_order: Option<String>,
+    /// Offsets of the colour filter array, `(XBAYROFF, YBAYROFF)`, when the header gives
+    /// either.
+    #[serde(default)]
+    pub bayer_offset: Option<(i64, i64)>,
     /// The level at and above which a pixel is saturated (`SATURATE`, else `DATAMAX`), in
     /// the file's units.
     #[serde(default)]
@@ -262,6 +266,12 @@ impl FrameMeta {
             readout_mode: text(&["READOUTM"]),
             bayer_pattern: text(&BAYER_KEYWORDS).map(|p| p.to_ascii_uppercase()),
             row_order: text(&["ROWORDER"]).map(|p| p.to_ascii_uppercase()),
+            bayer_offset: (header.contains("XBAYROFF") || header.contains("YBAYROFF")).then(|| {
+                (
+                    header.get::<i64>("XBAYROFF").unwrap_or(0),
+                    header.get::<i64>("YBAYROFF").unwrap_or(0),
+                )
+            }),
             saturation: number(&["SATURATE", "DATAMAX"]),
             read_noise: number(&["RDNOISE", "READNOIS", "RON"]),
             biassec: text(&["BIASSEC"]),

@@ -28,6 +28,8 @@ pub(crate) enum Op<'a> {
     Subtract(Vec<(Operand<'a>, f64)>),
     /// `y * factor`.
     Scale(f64),
+    /// `y + value`.
+    Add(f64),
     /// `y / a`.
     Divide(Operand<'a>),
     /// `y / a` where `a >= minimum`, NaN elsewhere.
@@ -88,6 +90,7 @@ impl Chain<'_> {
             match op {
                 Op::Subtract(terms) => subtract_level(y, terms, span.clone()),
                 Op::Scale(k) => y.iter_mut().for_each(|v| *v *= k),
+                Op::Add(a) => y.iter_mut().for_each(|v| *v += a),
                 Op::Divide(a) => y
                     .iter_mut()
                     .zip(&a[span.clone()])
@@ -223,6 +226,7 @@ impl Chain<'_> {
                     y.iter_mut().for_each(|y| *y *= k);
                     v.iter_mut().for_each(|v| *v *= k * k);
                 }
+                Op::Add(a) => y.iter_mut().for_each(|y| *y += a),
                 Op::Divide(a) | Op::DivideAbove(a, _) => {
                     let minimum = match op {
                         Op::DivideAbove(_, m) => Some(*m),

@@ -619,6 +619,26 @@ pub struct StackedBand<'a> {
     pub std: Option<ArrayView2<'a, f32>>,
 }
 
+impl<'a> StackedBand<'a> {
+    /// A band of values alone (no count, no standard deviation): what a sink that
+    /// transforms bands hands on to the next.
+    ///
+    /// ```
+    /// let image = ndarray::Array2::<f32>::zeros((2, 3));
+    /// let band = eloy_stack::StackedBand::new(4..6, image.view());
+    /// assert_eq!(band.rows, 4..6);
+    /// assert!(band.count.is_none() && band.std.is_none());
+    /// ```
+    pub fn new(rows: Range<usize>, image: ArrayView2<'a, f32>) -> Self {
+        StackedBand {
+            rows,
+            image,
+            count: None,
+            std: None,
+        }
+    }
+}
+
 /// Where [`Combine::run_into`] sends the result, band by band: a file writer, a
 /// checksum, a collector.
 ///

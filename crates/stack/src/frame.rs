@@ -157,6 +157,7 @@ pub enum Lines {
 enum PendingOp<'a> {
     Subtract(Vec<(WithStd<'a>, f64)>),
     Scale(f64),
+    Add(f64),
     Divide(WithStd<'a>),
     DivideAbove(WithStd<'a>, f32),
 }
@@ -253,7 +254,7 @@ impl<'a> Frame<'a> {
             || self.ops.iter().any(|op| match op {
                 PendingOp::Subtract(terms) => terms.iter().any(|((_, s), _)| s.is_some()),
                 PendingOp::Divide((_, s)) | PendingOp::DivideAbove((_, s), _) => s.is_some(),
-                PendingOp::Scale(_) => false,
+                PendingOp::Scale(_) | PendingOp::Add(_) => false,
             })
     }
 
@@ -403,6 +404,21 @@ impl<'a> Frame<'a> {
             Some(PendingOp::Scale(k)) => *k *= factor,
             _ => self.ops.push(PendingOp::Scale(factor)),
         }
+        self
+    }
+
+    /// Adds `value` to every pixel (a pedestal).
+    ///
+    /// ```
+    /// use eloy_stack::{Frame, InMemory};
+    /// use ndarray::array;
+    /// let a = array![[1.0_f32, -2.0]];
+    /// assert_eq!(Frame::new(InMemory::new(a.view())).add(100.0).collect()?, array![[101.0, 98.0]]);
+    /// # Ok::<(), eloy_stack::Error>(())
+    /// ```
+    #[must_use]
+    pub fn add(mut self, value: f64) -> Self {
+        self.ops.push(PendingOp::Add(value));
         self
     }
 
@@ -619,6 +635,7 @@ impl fmt::Debug for Frame<'_> {
                         .join(" + ")
                 ),
                 PendingOp::Scale(k) => format!("scale {k}"),
+                PendingOp::Add(a) => format!("add {a}"),
                 PendingOp::Divide((a, _)) => format!("divide {:?}", a.dim()),
                 PendingOp::DivideAbove((a, _), m) => {
                     format!("divide {:?} where >= {m}", a.dim())
@@ -751,6 +768,7 @@ impl<'a> Prepared<'a> {
                     (Op::Subtract(checked), term_stds)
                 }
                 PendingOp::Scale(k) => (Op::Scale(k), Vec::new()),
+                PendingOp::Add(a) => (Op::Add(a), Vec::new()),
                 PendingOp::Divide((image, std)) => (
                     Op::Divide(check(image, "divisor image")?),
                     vec![std_of(std)?],

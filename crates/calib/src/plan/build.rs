@@ -182,7 +182,12 @@ impl<'a> Planner<'a> {
         }
         let mut decisions = Vec::new();
         let bias = self.bias_for(&target, &label, &mut decisions);
-        let model = self.dark_for(&target, &label, bias.as_ref(), lights, &mut decisions);
+        // `--dark-scale none`: darks of the lights' exposures only, as they are.
+        let scaling_bias = match self.rules.dark_scale {
+            super::rules::DarkScale::None => None,
+            _ => bias.as_ref(),
+        };
+        let model = self.dark_for(&target, &label, scaling_bias, lights, &mut decisions);
         let flat = self.flat_for(&target, &label, lights, &mut decisions);
         let group = self.plan.groups.len();
         let mut recipes = Vec::new();
@@ -270,6 +275,31 @@ impl<'a> Planner<'a> {
         if let Some(gain) = self.gain_of(light)? {
             steps.push(Step::ToElectrons { gain });
         }
+        if let Some(adu) = self.rules.pedestal {
+            steps.push(Step::Pedestal { adu });
+        }
+        if let Some(options) = &self.rules.cosmetic {
+            let dark = match model {
+                DarkModel::Rate(Some(dark)) => Some(dark.id.clone()),
+                DarkModel::Direct(darks) => terms_dark(&steps, darks),
+                DarkModel::Rate(None) => None,
+            };
+            let flat = options.dead.and(flat.map(|f| f.id.clone()));
+            let sensor = if light.bayer_pattern.is_some() {
+                crate::Sensor::Bayer
+            } else {
+                crate::Sensor::Mono
+            };
+            if dark.is_some() || flat.is_some() || options.list.is_some() {
+                steps.push(Step::Cosmetic {
+                    dark,
+                    flat,
+                    list: options.list.clone(),
+                    options: options.clone(),
+                    sensor,
+                });
+            }
+        }
         steps.push(Step::Invalid {
             rule: self.rules.invalid,
         });
@@ -353,11 +383,84 @@ impl<'a> Planner<'a> {
             decisions.push(master.decision());
             return Some(master);
         }
+        if let Some(level) = &self.rules.bias_level {
+            match self.synthetic_bias(target, label, level) {
+                Ok(master) => {
+                    decisions.push(master.decision());
+                    return Some(master);
+                }
+                Err(why) => decisions.push(Decision::NotCorrected {
+                    kind: MasterKind::Bias,
+                    frames: vec![target.path.clone()],
+                    why,
+                }),
+            }
+        }
         decisions.push(Decision::Default {
             kind: MasterKind::Bias,
             master: MasterId(format!("{label}_bias")),
         });
         None
+    }
+
+    /// A constant bias (`--bias-level`) for frames like `target`: the level, or a keyword
+    /// of theirs (`OFFSET`, `BLKLEVEL`) times a factor.
+    fn synthetic_bias(
+        &mut self,
+        target: &FrameMeta,
+        label: &str,
+        level: &crate::BiasLevel,
+    ) -> Result<Placed, String> {
+        let value = match level {
+            crate::BiasLevel::Constant(v) => *v,
+            crate::BiasLevel::Keyword { keyword, factor } => {
+                let value = match keyword.as_str() {
+                    "OFFSET" | "BLKLEVEL" => target.offset,
+                    other => {
+                        return Err(format!(
+                            "--bias-level {level}: eloy reads OFFSET and BLKLEVEL, not {other}"
+                        ));
+                    }
+                };
+                value.map(|v| v * factor).ok_or_else(|| {
+                    format!(
+                        "{}: --bias-level {level} needs {keyword}, which the header lacks; bias not subtracted",
+                        target.path.display()
+                    )
+                })?
+            }
+        };
+        let signature = format!("constant|{value}|{:?}", target.shape);
+        let id = match self.by_signature.get(&signature) {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.unique(format!("{label}_bias_level_{}", sanitize(&number(value))));
+                self.by_signature.insert(signature, id.clone());
+                self.plan.masters.push(MasterPlan {
+                    id: id.clone(),
+                    kind: MasterKind::Bias,
+                    exposure: None,
+                    night: target.night,
+                    shape: target.shape,
+                    binning: target.binning,
+                    filter: None,
+                    cards: BTreeMap::new(),
+                    source: MasterSource::Constant { value },
+                    equalize_cfa: None,
+                });
+                id
+            }
+        };
+        Ok(Placed {
+            id,
+            kind: MasterKind::Bias,
+            exposure: None,
+            frames: None,
+            origin: Origin::Synthetic {
+                level: level.to_string(),
+            },
+            dark_time: false,
+        })
     }
 
     // --- Dark -----------------------------------------------------------------------
@@ -732,7 +835,10 @@ impl<'a> Planner<'a> {
         let bias = self.bias_for(&target, &label, &mut flat_decisions);
         if let Some(bias) = bias {
             let candidates = self.frames(FrameKind::Dark);
-            let dark = self.rate_dark(&target, &candidates, &bias);
+            let dark = match self.rules.dark_scale {
+                super::rules::DarkScale::None => None,
+                _ => self.rate_dark(&target, &candidates, &bias),
+            };
             let bias_id = bias.id.clone();
             return self.place_frames(
                 MasterKind::Flat,
@@ -1014,6 +1120,14 @@ impl<'a> Planner<'a> {
             },
             cards,
             source: MasterSource::Frames { inputs },
+            equalize_cfa: if kind == MasterKind::Flat && self.rules.equalize_cfa {
+                first
+                    .bayer_pattern
+                    .as_deref()
+                    .and_then(|p| crate::BayerPattern::parse(p).ok())
+            } else {
+                None
+            },
         });
         Some(Placed {
             id,
@@ -1092,6 +1206,7 @@ impl<'a> Planner<'a> {
                         frames: best.frames,
                         normalize: filter && !best.eloy,
                     },
+                    equalize_cfa: None,
                 });
                 id
             }
@@ -1350,6 +1465,17 @@ fn state_suffix(camera: &BTreeMap<String, String>) -> Option<String> {
     })
     .collect();
     (!state.is_empty()).then(|| state.join("_"))
+}
+
+/// The direct dark among `darks` that a light's steps subtract, if any.
+fn terms_dark(steps: &[Step], darks: &[Placed]) -> Option<MasterId> {
+    steps.iter().find_map(|s| match s {
+        Step::Subtract { terms } => terms
+            .iter()
+            .find(|t| darks.iter().any(|d| d.id == t.master))
+            .map(|t| t.master.clone()),
+        _ => None,
+    })
 }
 
 /// `2016-01-05_1020x1530_bin1x1`: night, shape and binning.

@@ -93,7 +93,11 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                 compound = true;
                 e
             }
-            Step::Saturation { .. } => expr,
+            Step::Saturation { .. } | Step::Cosmetic { .. } => expr,
+            Step::Pedestal { adu } => {
+                compound = true;
+                format!("{expr} + {} ADU", seconds(*adu))
+            }
             Step::ToElectrons { gain } => {
                 let e = if compound {
                     format!("({expr}) * {} e/ADU", seconds(*gain))

@@ -37,6 +37,29 @@ pub(super) fn prepare(catalog: &Catalog, rules: &Rules) -> Geometry {
             Ok((frame_steps, shape, trim)) => {
                 let mut effective = frame.clone();
                 effective.shape = shape;
+                // The colour mosaic of the frame as the steps leave it: the pattern after
+                // the trim, stored top-down with no offset.
+                match crate::cfa::CfaLayout::of_frame(frame) {
+                    Ok(Some(layout)) => {
+                        let (r0, c0) = trim
+                            .as_ref()
+                            .map_or((0, 0), |t| (t.rows().start, t.cols().start));
+                        effective.bayer_pattern =
+                            Some(layout.cropped(r0, c0).pattern.name().to_owned());
+                        effective.bayer_offset = None;
+                        effective.row_order = None;
+                    }
+                    Ok(None) => {}
+                    Err(e) if rules.cosmetic.is_some() || rules.equalize_cfa => {
+                        problems.push((
+                            frame.path.clone(),
+                            frame.kind,
+                            format!("{}: {e}", frame.path.display()),
+                        ));
+                        continue;
+                    }
+                    Err(_) => effective.bayer_pattern = None,
+                }
                 if let Some(trim) = trim {
                     effective.trimsec = Some(trim.to_string());
                 }

@@ -30,7 +30,7 @@ use crate::library::Library;
 use crate::masters::{MasterKind, MasterOptions};
 
 pub use describe::formula;
-pub use rules::{ExposureMatch, Gain, Rules, Saturation};
+pub use rules::{Cosmetic, DarkScale, ExposureMatch, Gain, Rules, Saturation};
 
 /// The name of a master in a plan, which is also its file name without `.fits`:
 /// `2016-01-05_1020x1530_bin1x1_bias`, `2016-01-05_1020x1530_bin1x1_R_flat`.
@@ -157,6 +157,26 @@ pub enum Step {
         /// Electrons per ADU (`EGAIN`, `GAIN` or given).
         gain: f64,
     },
+    /// Add a pedestal (ADU), written as `PEDESTAL`.
+    Pedestal {
+        /// The ADU added.
+        adu: f64,
+    },
+    /// Correct hot and cold pixels after the calibration, before the invalid-pixel rule
+    /// (Siril's `-cc=dark`): the defects found in `dark` (and dead pixels of `flat`, and
+    /// those of `list`), repaired from their same-colour neighbours or marked invalid.
+    Cosmetic {
+        /// The master dark the hot (and cold) pixels are found in.
+        dark: Option<MasterId>,
+        /// The master flat the dead pixels are found in.
+        flat: Option<MasterId>,
+        /// A bad-pixel list (Siril's format).
+        list: Option<PathBuf>,
+        /// The detection and the correction.
+        options: crate::Cosmetic,
+        /// Mono or Bayer: how far the same-colour neighbours are.
+        sensor: crate::Sensor,
+    },
     /// What becomes of invalid (negative, non-finite) values, after the rounding.
     Invalid {
         /// The rule.
@@ -170,6 +190,7 @@ impl Step {
         match self {
             Step::Subtract { terms } => terms.iter().map(|t| &t.master).collect(),
             Step::DivideByFlat { master, .. } => vec![master],
+            Step::Cosmetic { dark, flat, .. } => dark.iter().chain(flat.iter()).collect(),
             _ => Vec::new(),
         }
     }
@@ -192,6 +213,11 @@ pub enum MasterSource {
     Frames {
         /// The frames, each with its steps, in observation order.
         inputs: Vec<Input>,
+    },
+    /// A constant level, a synthetic bias (`--bias-level`).
+    Constant {
+        /// The level, ADU.
+        value: f64,
     },
     /// A master file of a library (eloy's or another program's).
     Library {
@@ -228,6 +254,10 @@ pub struct MasterPlan {
     pub cards: BTreeMap<String, String>,
     /// Where it comes from.
     pub source: MasterSource,
+    /// For a colour master flat: its R and B cells scaled to G's mean (`--equalize-cfa`),
+    /// in the pattern of the master as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equalize_cfa: Option<crate::BayerPattern>,
 }
 
 impl MasterPlan {
@@ -242,6 +272,7 @@ impl MasterPlan {
         match &self.source {
             MasterSource::Frames { inputs } => Some(inputs.len()),
             MasterSource::Library { frames, .. } => *frames,
+            MasterSource::Constant { .. } => None,
         }
     }
 
@@ -252,7 +283,7 @@ impl MasterPlan {
                 .iter()
                 .flat_map(|i| i.steps.iter().flat_map(Step::masters))
                 .collect(),
-            MasterSource::Library { .. } => Vec::new(),
+            MasterSource::Library { .. } | MasterSource::Constant { .. } => Vec::new(),
         };
         ids.sort();
         ids.dedup();
@@ -327,6 +358,11 @@ pub enum Origin {
     Library {
         /// The file.
         path: PathBuf,
+    },
+    /// A constant level given on the command line (`--bias-level`).
+    Synthetic {
+        /// The level as given (`2048`, `OFFSET*64`).
+        level: String,
     },
 }
 

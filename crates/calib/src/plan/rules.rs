@@ -75,6 +75,61 @@ pub enum Gain {
     Given(f64),
 }
 
+/// Hot and cold pixels of the lights, corrected after the calibration (Siril's `-cc=dark`):
+/// found in the master dark (and dead pixels in the master flat, and a list), replaced from
+/// their same-colour neighbours or marked invalid.
+///
+/// ```
+/// let cosmetic = eloy_calib::Cosmetic::default();
+/// assert_eq!(cosmetic.detection.hot_sigma, Some(3.0));
+/// assert!(cosmetic.dead.is_some());
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Cosmetic {
+    /// Replace the defects, or mark them invalid. Default replace.
+    pub mode: crate::CosmeticMode,
+    /// How hot (and cold) pixels are found in the master dark. Default: hot at 3 robust
+    /// sigma, cold off ([`DefectDetection`](crate::DefectDetection)).
+    pub detection: crate::DefectDetection,
+    /// Dead pixels from the master flat; `None`: not looked for. Default on (half of
+    /// their neighbours' light).
+    pub dead: Option<crate::DeadDetection>,
+    /// A bad-pixel list in Siril's format (`P x y H` lines...), added to what is found.
+    pub list: Option<std::path::PathBuf>,
+}
+
+impl Default for Cosmetic {
+    fn default() -> Self {
+        Cosmetic {
+            mode: crate::CosmeticMode::Replace,
+            detection: crate::DefectDetection::default(),
+            dead: Some(crate::DeadDetection::default()),
+            list: None,
+        }
+    }
+}
+
+/// How darks are scaled to a frame's exposure.
+///
+/// ```
+/// assert_eq!(eloy_calib::DarkScale::default(), eloy_calib::DarkScale::Exposure);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DarkScale {
+    /// With bias frames, Python eloy's dark rate times the exposure (the default);
+    /// without, darks of the frame's exposure as they are.
+    #[default]
+    Exposure,
+    /// Only darks of the frame's exposure, subtracted as they are (they carry the bias),
+    /// bias frames or not.
+    None,
+    /// Siril's `-opt`: the dark rate times the exposure times a factor `k` in [0, 2] found
+    /// per light, the one that makes the calibrated frame's central region least noisy.
+    /// Needs bias frames (a dark without its bias).
+    Optimize,
+}
+
 /// What the planner may do: how masters are combined, the invalid-pixel rule, and the
 /// matching rules, with their tolerances.
 ///
@@ -154,6 +209,21 @@ pub struct Rules {
     pub saturation: Saturation,
     /// Calibrated lights in electrons. Default [`Gain::None`].
     pub gain: Gain,
+    /// Hot and cold pixels of the lights corrected; `None` (the default) leaves them.
+    pub cosmetic: Option<Cosmetic>,
+    /// How darks are scaled. Default [`DarkScale::Exposure`].
+    pub dark_scale: DarkScale,
+    /// ADU added to calibrated lights, written as `PEDESTAL` (PixInsight's convention:
+    /// subtract it to restore the values), so that faint sky is not clipped at zero by
+    /// the invalid-pixel rule. Default `None`.
+    pub pedestal: Option<f64>,
+    /// A constant bias when the night has no bias frames (Siril's `-bias="=2048"` or
+    /// `=64*$OFFSET`). Default `None`.
+    pub bias_level: Option<crate::BiasLevel>,
+    /// Scale the R and B cells of colour master flats so their means match G's (Siril's
+    /// `-equalize_cfa`): the flat corrects vignetting without imposing its light's colour.
+    /// Default `false`.
+    pub equalize_cfa: bool,
 }
 
 impl Default for Rules {
@@ -177,6 +247,11 @@ impl Default for Rules {
             flat_minimum: None,
             saturation: Saturation::Header,
             gain: Gain::None,
+            cosmetic: None,
+            dark_scale: DarkScale::Exposure,
+            pedestal: None,
+            bias_level: None,
+            equalize_cfa: false,
         }
     }
 }
