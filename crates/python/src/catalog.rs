@@ -281,6 +281,8 @@ impl Catalog {
                     .map(|i| i.frame.to_string_lossy().into_owned())
                     .collect(),
                 MasterSource::Library { path, .. } => vec![path.to_string_lossy().into_owned()],
+                // a synthetic bias level: no frame
+                MasterSource::Constant { .. } => Vec::new(),
             };
             let key = master.kind.name();
             if !dict.contains(key)?
