@@ -334,7 +334,7 @@ pub(crate) fn prepare<'a>(
             #[allow(clippy::cast_possible_truncation)]
             Step::Saturation { level } => frame.saturation(*level as f32),
             Step::ToElectrons { gain } => frame.scale(*gain),
-            Step::Pedestal { adu } => frame.add(*adu),
+            Step::Pedestal { adu } => frame.add_constant(*adu),
             Step::Cosmetic { .. } => frame,
             Step::Invalid { .. } if cosmetic => frame,
             Step::Invalid { rule } => match replacement(*rule) {

@@ -413,11 +413,11 @@ impl<'a> Frame<'a> {
     /// use eloy_stack::{Frame, InMemory};
     /// use ndarray::array;
     /// let a = array![[1.0_f32, -2.0]];
-    /// assert_eq!(Frame::new(InMemory::new(a.view())).add(100.0).collect()?, array![[101.0, 98.0]]);
+    /// assert_eq!(Frame::new(InMemory::new(a.view())).add_constant(100.0).collect()?, array![[101.0, 98.0]]);
     /// # Ok::<(), eloy_stack::Error>(())
     /// ```
     #[must_use]
-    pub fn add(mut self, value: f64) -> Self {
+    pub fn add_constant(mut self, value: f64) -> Self {
         self.ops.push(PendingOp::Add(value));
         self
     }

@@ -557,6 +557,24 @@ impl<'a> Planner<'a> {
                             "the darks of {t} s do not serve: {mismatch}; no bias frames to scale darks of other exposures; dark not subtracted",
                             t = number(t)
                         ),
+                        None if self.rules.dark_scale == super::rules::DarkScale::None => {
+                            let mut others: Vec<String> = usable
+                                .iter()
+                                .filter_map(|d| d.exposure_seconds(&self.key).ok())
+                                .map(|e| format!("{} s", number(e)))
+                                .collect();
+                            others.sort();
+                            others.dedup();
+                            format!(
+                                "no dark of {} s (the darks: {}), and darks are not scaled (dark scale 'none'); dark not subtracted",
+                                number(t),
+                                if others.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    others.join(", ")
+                                }
+                            )
+                        }
                         None => format!(
                             "no bias frames, and no dark of {} s: darks of other exposures carry the camera's offset and cannot be scaled without a bias; dark not subtracted",
                             number(t)
