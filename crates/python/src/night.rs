@@ -472,6 +472,134 @@ fn ccd_rules(
     })
 }
 
+/// The sensor options of the planner (the command's `--cosmetic`, `--hot-sigma`,
+/// `--cold-sigma`, `--no-dead-pixels`, `--cosmetic-list`, `--pedestal`, `--bias-level`,
+/// `--dark-scale` and `--equalize-cfa`), onto `rules`, with the command's checks.
+#[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+fn sensor_rules(
+    rules: Rules,
+    cosmetic: Option<&Bound<'_, PyAny>>,
+    hot_sigma: f64,
+    cold_sigma: Option<f64>,
+    dead_pixels: bool,
+    cosmetic_list: Option<PathBuf>,
+    pedestal: Option<f64>,
+    bias_level: Option<&Bound<'_, PyAny>>,
+    dark_scale: &str,
+    equalize_cfa: bool,
+) -> PyResult<Rules> {
+    use eloy::calib::{
+        BiasLevel, Cosmetic, CosmeticMode, DarkScale, DeadDetection, DefectDetection,
+    };
+    let expected_cosmetic = "cosmetic: None or False (off), \"replace\" or True (hot and cold pixels take their same-colour neighbours' values), or \"mask\" (they become invalid)";
+    let mode = match cosmetic.filter(|c| !c.is_none()) {
+        None => None,
+        Some(c) => {
+            if c.is_instance_of::<pyo3::types::PyBool>() {
+                c.extract::<bool>()?.then_some(CosmeticMode::Replace)
+            } else {
+                match c.extract::<String>().as_deref() {
+                    Ok("replace") => Some(CosmeticMode::Replace),
+                    Ok("mask") => Some(CosmeticMode::Mask),
+                    Ok(other) => {
+                        return Err(PyValueError::new_err(format!(
+                            "cosmetic {other:?}: {}",
+                            &expected_cosmetic["cosmetic: ".len()..]
+                        )));
+                    }
+                    Err(_) => return Err(PyValueError::new_err(expected_cosmetic)),
+                }
+            }
+        }
+    };
+    for (name, sigma) in [("hot_sigma", Some(hot_sigma)), ("cold_sigma", cold_sigma)] {
+        if let Some(s) = sigma {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(PyValueError::new_err(format!(
+                    "{name} {s}: not a positive number of sigma"
+                )));
+            }
+        }
+    }
+    if mode.is_none() && cosmetic_list.is_some() {
+        return Err(PyValueError::new_err(
+            "cosmetic_list needs cosmetic=\"replace\" or \"mask\"",
+        ));
+    }
+    // Absolute, as the other paths of a plan: Dask workers may run elsewhere.
+    let list = match cosmetic_list {
+        None => None,
+        Some(list) => {
+            let list = std::path::absolute(&list).unwrap_or(list);
+            if !list.is_file() {
+                return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
+                    "cosmetic_list {}: no such file",
+                    list.display()
+                )));
+            }
+            Some(list)
+        }
+    };
+    let cosmetic = mode.map(|mode| Cosmetic {
+        mode,
+        detection: DefectDetection {
+            hot_sigma: Some(hot_sigma),
+            cold_sigma,
+            ..DefectDetection::default()
+        },
+        dead: dead_pixels.then(DeadDetection::default),
+        list,
+    });
+    if let Some(p) = pedestal {
+        if !p.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "pedestal {p}: not a finite number of ADU"
+            )));
+        }
+    }
+    let expected_level = "bias_level: None, a number of ADU (2048) or a keyword times a number (\"OFFSET*64\", Siril's \"=64*$OFFSET\")";
+    let bias_level = match bias_level.filter(|b| !b.is_none()) {
+        None => None,
+        Some(b) if b.is_instance_of::<pyo3::types::PyBool>() => {
+            return Err(PyValueError::new_err(expected_level));
+        }
+        Some(b) => match b.extract::<String>() {
+            Ok(text) => Some(
+                BiasLevel::parse(&text)
+                    .map_err(|e| PyValueError::new_err(format!("bias_level {text:?}: {e}")))?,
+            ),
+            Err(_) => match b.extract::<f64>() {
+                Ok(x) if x.is_finite() => Some(BiasLevel::Constant(x)),
+                _ => return Err(PyValueError::new_err(expected_level)),
+            },
+        },
+    };
+    let dark_scale = match dark_scale {
+        "exposure" => DarkScale::Exposure,
+        "none" => DarkScale::None,
+        // The planner does not apply Siril's -opt yet (it plans as "exposure"): refused
+        // rather than silently ignored.
+        "optimize" => {
+            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "dark_scale \"optimize\" (Siril's -opt): not applied by eloy's planner yet; \"exposure\" or \"none\"",
+            ));
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "dark_scale {other:?}: \"exposure\" (the default) or \"none\""
+            )));
+        }
+    };
+    Ok(Rules {
+        cosmetic,
+        pedestal,
+        bias_level,
+        dark_scale,
+        equalize_cfa,
+        ..rules
+    })
+}
+
 pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
     match name {
         "eloy" => Ok(InvalidPixels::MinusOne),
@@ -532,6 +660,35 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 ///     or a level in ADU: saturated pixels have no value in masters, are invalid in lights.
 /// gain : str, float or None
 ///     Calibrated lights in electrons: ``"header"`` (``EGAIN``...) or electrons per ADU.
+/// cosmetic : str, bool or None
+///     Correct the lights' hot pixels (found in the master dark), cold ones (with
+///     ``cold_sigma``) and dead ones (in the master flat), after the calibration:
+///     ``"replace"`` (or True: from their same-colour neighbours, Siril's rules) or
+///     ``"mask"`` (they become invalid); None (the default) leaves them. A light's header
+///     gets the count (``COSMETIC``).
+/// hot_sigma, cold_sigma : float
+///     With ``cosmetic``: hot where the master dark is at least ``hot_sigma`` robust sigma
+///     above its median (default 3, Siril's ``sighi``); cold where it is ``cold_sigma``
+///     below (default None: off).
+/// dead_pixels : bool
+///     With ``cosmetic``: look for dead pixels in the master flat (default True).
+/// cosmetic_list : str, os.PathLike or None
+///     With ``cosmetic``: a bad-pixel list in Siril's format (``P x y H``, ``L y H``,
+///     ``C x H`` lines), added to what is found.
+/// pedestal : float or None
+///     ADU added to every calibrated light, recorded as ``PEDESTAL`` (PixInsight's
+///     convention: subtract it to restore the values), so that faint sky is not clipped
+///     by the invalid-pixel rule.
+/// bias_level : str, float or None
+///     A constant bias for nights without bias frames: a number of ADU (``2048``) or a
+///     keyword times a number (``"OFFSET*64"``; Siril's ``"=64*$OFFSET"`` is read too).
+/// dark_scale : str
+///     How darks are scaled to the lights: ``"exposure"`` (the default: with bias frames,
+///     Python eloy's dark rate times the exposure; without, darks of the light's exposure
+///     as they are) or ``"none"`` (only darks of the light's exposure, as they are).
+/// equalize_cfa : bool
+///     Scale the red and blue cells of colour master flats so that their means match
+///     green's (Siril's ``-equalize_cfa``).
 ///
 /// Returns
 /// -------
@@ -540,9 +697,15 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 /// Raises
 /// ------
 /// OSError
-///     ``path`` or ``masters`` cannot be read.
+///     ``path`` or ``masters`` cannot be read; ``cosmetic_list`` is no file
+///     (``FileNotFoundError``).
+/// ValueError
+///     An option has a value the command would refuse (its message names the option and
+///     the values it takes).
+/// NotImplementedError
+///     ``dark_scale="optimize"`` (Siril's ``-opt``), which the planner does not apply yet.
 #[pyfunction]
-#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false, overscan=Some("median"), overscan_order=1, overscan_niterate=1, overscan_reject=(3.0, 3.0), overscan_axis=None, trim=true, biassec=None, trimsec=None, flat_normalization="mean", flat_region=None, flat_minimum=None, saturation=None, gain=None))]
+#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false, overscan=Some("median"), overscan_order=1, overscan_niterate=1, overscan_reject=(3.0, 3.0), overscan_axis=None, trim=true, biassec=None, trimsec=None, flat_normalization="mean", flat_region=None, flat_minimum=None, saturation=None, gain=None, cosmetic=None, hot_sigma=3.0, cold_sigma=None, dead_pixels=true, cosmetic_list=None, pedestal=None, bias_level=None, dark_scale="exposure", equalize_cfa=false))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub(crate) fn plan(
     py: Python<'_>,
@@ -578,6 +741,15 @@ pub(crate) fn plan(
     flat_minimum: Option<f32>,
     saturation: Option<Bound<'_, PyAny>>,
     gain: Option<Bound<'_, PyAny>>,
+    cosmetic: Option<Bound<'_, PyAny>>,
+    hot_sigma: f64,
+    cold_sigma: Option<f64>,
+    dead_pixels: bool,
+    cosmetic_list: Option<PathBuf>,
+    pedestal: Option<f64>,
+    bias_level: Option<Bound<'_, PyAny>>,
+    dark_scale: &str,
+    equalize_cfa: bool,
 ) -> PyResult<Plan> {
     let options = master_options(
         method,
@@ -617,6 +789,18 @@ pub(crate) fn plan(
         flat_minimum,
         saturation.as_ref().unwrap_or(&header),
         gain.as_ref(),
+    )?;
+    let rules = sensor_rules(
+        rules,
+        cosmetic.as_ref(),
+        hot_sigma,
+        cold_sigma,
+        dead_pixels,
+        cosmetic_list,
+        pedestal,
+        bias_level.as_ref(),
+        dark_scale,
+        equalize_cfa,
     )?;
     let mut scan = ScanOptions {
         night_rule: NightRule {
@@ -891,6 +1075,18 @@ fn load_cached(plan: &eloy::calib::MasterPlan) -> Result<Arc<Master>, String> {
     Ok(master)
 }
 
+/// A master that is a constant level (a synthetic bias, `bias_level`), made in memory by
+/// eloy's engine as a whole run makes it (no file: there is none to load).
+fn constant_master(plan: &eloy::calib::MasterPlan, out: &Path) -> Result<Arc<Master>, String> {
+    let one = eloy::calib::Plan {
+        masters: vec![plan.clone()],
+        ..Default::default()
+    };
+    let mut set = eloy::calib::build_masters(&one, out).map_err(|e| e.to_string())?;
+    set.remove(&plan.id)
+        .ok_or_else(|| format!("master {} was not made", plan.id))
+}
+
 /// Calibrate the lights of a task's sub-plan (:meth:`Plan.lights_task`) with eloy's batch,
 /// as a whole run calibrates a group: the masters loaded from their files (kept in memory
 /// for the next tasks of this process while their files do not change), the output folders
@@ -939,7 +1135,11 @@ pub(crate) fn run_lights<'py>(
         let mut failed_masters = std::collections::BTreeMap::new();
         let mut missing: Option<String> = None;
         for master in &plan.masters {
-            match load_cached(master) {
+            let loaded = match master.source {
+                MasterSource::Constant { .. } => constant_master(master, &out),
+                _ => load_cached(master),
+            };
+            match loaded {
                 Ok(loaded) => set.insert(master.id.clone(), loaded),
                 Err(why) => {
                     failed_masters.insert(master.id.clone(), why.clone());

@@ -59,14 +59,20 @@ def max_relative_difference(ours, reference) -> float:
 
 
 def eloy_cli() -> str:
-    """The ``eloy`` command to compare with: ``ELOY_CLI``, else ``eloy`` on PATH, else the
-    checkout's ``target/release/eloy`` or ``target/debug/eloy``. Skips (fails under
-    ELOY_RS_REQUIRE_TEST_DEPS=1) when there is none."""
+    """The ``eloy`` command to compare with: ``ELOY_CLI``, else the newest of the checkout's
+    ``target/release/eloy`` and ``target/debug/eloy`` (an older one may predate the
+    sources), else ``eloy`` on PATH. Skips (fails under ELOY_RS_REQUIRE_TEST_DEPS=1) when
+    there is none."""
     import shutil
 
-    candidates = [os.environ.get("ELOY_CLI"), shutil.which("eloy")]
     root = HERE.parent.parent.parent
-    candidates += [str(root / "target" / p / "eloy") for p in ("release", "debug")]
+    built = [root / "target" / p / "eloy" for p in ("release", "debug")]
+    built = sorted(
+        (p for p in built if p.is_file() and os.access(p, os.X_OK)),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    candidates = [os.environ.get("ELOY_CLI"), *map(str, built), shutil.which("eloy")]
     for candidate in candidates:
         if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
@@ -74,3 +80,59 @@ def eloy_cli() -> str:
     if os.environ.get("ELOY_RS_REQUIRE_TEST_DEPS") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def synth(cli: str, folder: Path, lights: int, rows: int = 96, cols: int = 128) -> Path:
+    """A synthetic night written by ``eloy synth`` (bias, darks, flats, lights)."""
+    import subprocess
+
+    subprocess.run(
+        [cli, "synth", str(folder), "--rows", str(rows), "--cols", str(cols),
+         "--calibration", "5", "--lights", str(lights)],
+        check=True, capture_output=True,
+    )
+    return folder
+
+
+def cli_calibrate(cli: str, raw: Path, out: Path, *options: str) -> None:
+    """``eloy calibrate RAW --out OUT OPTIONS...``, which must succeed."""
+    import subprocess
+
+    done = subprocess.run(
+        [cli, "calibrate", str(raw), "--out", str(out), *options], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def files(folder: Path) -> dict:
+    """Every file under ``folder`` by relative path, with its bytes."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def same_outputs(ours: Path, theirs: Path) -> None:
+    """The two output folders hold the same files, byte for byte (FITS and PNG)."""
+    a, b = files(ours), files(theirs)
+    assert sorted(a) == sorted(b)
+    different = [name for name in a if a[name] != b[name]]
+    assert different == [], different
+
+
+@pytest.fixture
+def cli():
+    """The eloy command (:func:`eloy_cli`)."""
+    return eloy_cli()
+
+
+@pytest.fixture
+def cluster():
+    """A client of a local Dask cluster: two worker processes of one thread each."""
+    require("distributed")
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as local, Client(local) as client:
+        yield client

@@ -4,52 +4,12 @@ bit; a worker killed mid-run; Ctrl-C-free resumption."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-from pathlib import Path
 
-import pytest
-from conftest import eloy_cli, require
+from conftest import cli_calibrate, same_outputs, synth
 
 import eloy_rs
-
-
-def synth(cli: str, folder: Path, lights: int, rows: int = 96, cols: int = 128) -> Path:
-    """A synthetic night written by ``eloy synth`` (bias, darks, flats, lights)."""
-    subprocess.run(
-        [cli, "synth", str(folder), "--rows", str(rows), "--cols", str(cols),
-         "--calibration", "5", "--lights", str(lights)],
-        check=True, capture_output=True,
-    )
-    return folder
-
-
-def cli_calibrate(cli: str, raw: Path, out: Path) -> None:
-    done = subprocess.run(
-        [cli, "calibrate", str(raw), "--out", str(out)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def files(folder: Path) -> dict:
-    """Every file under ``folder`` by relative path, with its bytes."""
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
-
-
-def same_outputs(ours: Path, theirs: Path) -> None:
-    """The two output folders hold the same files, byte for byte (FITS and PNG)."""
-    a, b = files(ours), files(theirs)
-    assert sorted(a) == sorted(b)
-    different = [name for name in a if a[name] != b[name]]
-    assert different == [], different
-
-
-@pytest.fixture
-def cli():
-    return eloy_cli()
 
 
 def test_plan_is_the_commands(cli, tmp_path):
@@ -100,18 +60,6 @@ def test_failures_are_reported_per_file(cli, tmp_path):
     assert [f["path"] for f in report.unreadable] == [str(raw / "notes.fits")]
     assert not report.ok
     assert str(light) in str(report)
-
-
-@pytest.fixture
-def cluster():
-    require("distributed")
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None,
-    ) as local, Client(local) as client:
-        yield client
 
 
 def test_dask_equals_the_command_and_survives_a_killed_worker(cli, cluster, tmp_path):

@@ -222,6 +222,15 @@ def plan(
     flat_minimum: Optional[float] = None,
     saturation: Union[str, float, None] = None,
     gain: Union[str, float, None] = None,
+    cosmetic: Union[Literal["replace", "mask"], bool, None] = None,
+    hot_sigma: float = 3.0,
+    cold_sigma: Optional[float] = None,
+    dead_pixels: bool = True,
+    cosmetic_list: Optional[_Path] = None,
+    pedestal: Optional[float] = None,
+    bias_level: Union[str, float, None] = None,
+    dark_scale: Literal["exposure", "none"] = "exposure",
+    equalize_cfa: bool = False,
 ) -> Plan:
     """Plan the reduction of a folder of raw frames (``eloy calibrate --dry-run``)."""
 

@@ -263,7 +263,15 @@ def calibrate_night(
     **options
         The planner's options (:func:`eloy_rs.plan`): ``night_of``, ``longitude``,
         ``utc_offset``, ``method``, ``sigma_clip``, ``minmax``, ``memory``,
-        ``flat_mean_propagates_nan``, ``exposure_key``, ``invalid``, matching tolerances.
+        ``flat_mean_propagates_nan``, ``exposure_key``, ``invalid``, the matching
+        tolerances; the CCD options (``overscan``..., ``trim``, ``biassec``, ``trimsec``,
+        ``flat_normalization``, ``flat_region``, ``flat_minimum``, ``saturation``,
+        ``gain``); the sensor options: ``cosmetic`` (``"replace"`` or ``"mask"`` the
+        lights' hot, cold and dead pixels, with ``hot_sigma``, ``cold_sigma``,
+        ``dead_pixels``, ``cosmetic_list``), ``pedestal`` (ADU added to every light,
+        recorded as ``PEDESTAL``), ``bias_level`` (a constant bias for nights without bias
+        frames: ``2048`` or ``"OFFSET*64"``), ``dark_scale`` (``"exposure"`` or
+        ``"none"``) and ``equalize_cfa`` (colour master flats grey).
 
     Returns
     -------
@@ -274,6 +282,8 @@ def calibrate_night(
     ------
     OSError
         ``path`` cannot be read, ``out`` cannot be created.
+    ValueError, NotImplementedError
+        An option's value is refused (:func:`eloy_rs.plan`); nothing is written then.
     KeyboardInterrupt
         Ctrl-C (without a client): lights in flight finish, nothing partial is left.
     """
