@@ -10,34 +10,39 @@ import numpy as np
 import eloy_rs
 
 
-def longest_pause(call) -> tuple[float, float]:
-    """Runs ``call`` in a thread while this thread loops; returns the call's duration and
-    the longest time this thread went without running (the whole call when the GIL is
-    held)."""
+def longest_pause(call, at_least: float = 0.25) -> tuple[float, float]:
+    """Runs ``call`` in a thread, again and again for ``at_least`` seconds, while this
+    thread loops; returns the shortest call's duration and the longest time this thread
+    went without running (at least a whole call when a call holds the GIL). Repeating the
+    call keeps the test meaningful on machines (or page caches) where one call is fast."""
     done = threading.Event()
     errors = []
+    durations = []
 
     def work():
         try:
-            call()
+            started = time.perf_counter()
+            while not durations or time.perf_counter() - started < at_least:
+                begin = time.perf_counter()
+                call()
+                durations.append(time.perf_counter() - begin)
         except BaseException as e:  # noqa: BLE001 - re-raised below
             errors.append(e)
         finally:
             done.set()
 
     thread = threading.Thread(target=work)
-    start = last = time.perf_counter()
+    last = time.perf_counter()
     thread.start()
     pause = 0.0
     while not done.is_set():
         now = time.perf_counter()
         pause = max(pause, now - last)
         last = now
-    duration = time.perf_counter() - start
     thread.join()
     if errors:
         raise errors[0]
-    return duration, pause
+    return min(durations), pause
 
 
 def test_stack_and_calibrate_release_the_gil(tmp_path):
@@ -57,6 +62,7 @@ def test_stack_and_calibrate_release_the_gil(tmp_path):
     }
     for name, call in calls.items():
         duration, pause = longest_pause(call)
-        print(f"{name}: {duration * 1e3:.0f} ms, longest pause of the other thread {pause * 1e3:.0f} ms")
-        assert duration > 0.05, f"{name} too short to tell"
+        print(f"{name}: {duration * 1e3:.0f} ms a call, longest pause of the other thread {pause * 1e3:.0f} ms")
+        # Python hands the GIL over every 5 ms: a call of 20 ms or more tells.
+        assert duration > 0.02, f"{name} too short to tell"
         assert pause < duration / 2, name
