@@ -190,10 +190,16 @@ fn sensor_cards(h: &mut eloy_fits::Header, steps: &[Step], raw_rows: usize) -> R
         Step::Trim { section } => Some(section),
         _ => None,
     }) {
-        if let Some(layout) = crate::CfaLayout::from_header(h, raw_rows)? {
-            layout
+        match crate::CfaLayout::from_header(h, raw_rows) {
+            Ok(Some(layout)) => layout
                 .cropped(section.rows().start, section.cols().start)
-                .write_header(h, section.rows().len());
+                .write_header(h, section.rows().len()),
+            Ok(None) => {}
+            // Keywords eloy cannot read do not stop a calibration that does not need
+            // them; the header says they were not updated.
+            Err(e) => h.push_history(&format!(
+                "eloy: colour keywords not updated after the trim: {e}"
+            )),
         }
     }
     for step in steps {
@@ -286,6 +292,11 @@ fn calibrate_steps(
     options: &CalibrateOptions,
     cancel: Option<&AtomicBool>,
 ) -> Result<Complete> {
+    let optimized = engine::resolve_dark_optimization(light, steps, masters)?;
+    let (steps, dark_factor) = match &optimized {
+        Some((resolved, k)) => (resolved.as_slice(), Some(*k)),
+        None => (steps, None),
+    };
     let reader = Reader::open(light)?;
     let shape = engine::output_shape(reader.shape(), steps);
     check_masters(steps, masters, light, shape)?;
@@ -315,6 +326,16 @@ fn calibrate_steps(
             path: light.to_path_buf(),
             source: Box::new(e),
         })?;
+    if let Some(k) = dark_factor {
+        header.set(
+            "DARKOPT",
+            k,
+            "master dark scaled by this factor (Siril's -opt)",
+        );
+        header.push_history(&format!(
+            "eloy dark optimisation: k = {k:.4} (least noise of the centre; search in [0, 2])"
+        ));
+    }
     if let Some((map, _, mode)) = &cosmetic {
         let what = match mode {
             crate::CosmeticMode::Replace => "replaced from their neighbours",

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{ArrayView2, ArrayViewMut2, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 
 use crate::{Error, Result};
 
@@ -786,6 +786,56 @@ pub fn equalize_cfa(
         }
     }
     Ok(e)
+}
+
+/// A bilinear demosaic of a Bayer frame: full-resolution red, green and blue planes, each
+/// pixel of a colour it lacks the mean of the pixels of that colour among its 8 neighbours
+/// (green at a red or blue site: the 4 beside it; red at a blue site: the 4 diagonal;
+/// red at a green site: the 2 beside it), its own value for its own colour. At the edges
+/// the neighbours inside the frame; NaN neighbours are left out (NaN when none is left).
+/// For previews (`eloy preview --debayer`), not for measurements: bilinear interpolation
+/// blurs and colours edges.
+///
+/// Cost: 9 reads a pixel per plane; three planes of the frame's size.
+///
+/// ```
+/// use eloy_calib::{BayerPattern, debayer_bilinear};
+/// // A uniform grey scene seen through an RGGB mosaic whose cells read 10, 20, 30.
+/// let image = ndarray::Array2::from_shape_fn((4, 4), |(r, c)| match (r % 2, c % 2) {
+///     (0, 0) => 10.0f32,
+///     (1, 1) => 30.0,
+///     _ => 20.0,
+/// });
+/// let [red, green, blue] = debayer_bilinear(image.view(), BayerPattern::Rggb);
+/// assert!(red.iter().all(|&v| v == 10.0));
+/// assert!(green.iter().all(|&v| v == 20.0));
+/// assert!(blue.iter().all(|&v| v == 30.0));
+/// ```
+pub fn debayer_bilinear(image: ArrayView2<'_, f32>, pattern: BayerPattern) -> [Array2<f32>; 3] {
+    let (rows, cols) = image.dim();
+    CfaColour::ALL.map(|colour| {
+        Array2::from_shape_fn((rows, cols), |(r, c)| {
+            if pattern.colour(r, c) == colour {
+                return image[[r, c]];
+            }
+            let (mut sum, mut n) = (0.0f64, 0u32);
+            for y in r.saturating_sub(1)..(r + 2).min(rows) {
+                for x in c.saturating_sub(1)..(c + 2).min(cols) {
+                    let v = image[[y, x]];
+                    if pattern.colour(y, x) == colour && !v.is_nan() {
+                        sum += f64::from(v);
+                        n += 1;
+                    }
+                }
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            if n == 0 {
+                f32::NAN
+            } else {
+                (sum / f64::from(n)) as f32
+            }
+        })
+    })
 }
 
 #[cfg(test)]

@@ -335,7 +335,8 @@ pub(crate) fn prepare<'a>(
             Step::Saturation { level } => frame.saturation(*level as f32),
             Step::ToElectrons { gain } => frame.scale(*gain),
             Step::Pedestal { adu } => frame.add_constant(*adu),
-            Step::Cosmetic { .. } => frame,
+            // Resolved per light before the engine runs ([`resolve_dark_optimization`]).
+            Step::Cosmetic { .. } | Step::OptimizeDark { .. } => frame,
             Step::Invalid { .. } if cosmetic => frame,
             Step::Invalid { rule } => match replacement(*rule) {
                 Some(value) => frame.replace_invalid(value),
@@ -440,4 +441,109 @@ pub(crate) fn run_in_memory(
     )?;
     let source = eloy_stack::InMemory::new(raw);
     Ok(frame(source, steps, masters)?.collect()?)
+}
+
+/// Resolves a [`Step::OptimizeDark`] of `steps` for the light `light`: finds the factor `k`
+/// ([`optimize_dark`](crate::optimize_dark)) on the central square of the light after its
+/// overscan and trim (read from the file: the rows of that square, not the whole frame),
+/// and returns the steps without the optimisation, the dark's term multiplied by `k`, and
+/// `k`. `None` when there is nothing to optimise.
+///
+/// # Errors
+/// [`Error::MasterMissing`]; read errors naming the light; the errors of
+/// [`optimize_dark`](crate::optimize_dark) (shapes, no finite pixel).
+pub(crate) fn resolve_dark_optimization(
+    light: &std::path::Path,
+    steps: &[Step],
+    masters: &dyn Lookup,
+) -> Result<Option<(Vec<Step>, f64)>> {
+    let Some((dark, bias, search)) = steps.iter().find_map(|s| match s {
+        Step::OptimizeDark { dark, bias, search } => Some((dark, bias, search)),
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    let find = |id: &MasterId| {
+        masters.master(id).ok_or_else(|| Error::MasterMissing {
+            path: light.to_path_buf(),
+            master: id.clone(),
+        })
+    };
+    let (dark_master, bias_master) = (find(dark)?, find(bias)?);
+    let seconds = steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Subtract { terms } => terms.iter().find(|t| t.master == *dark).map(|t| t.factor),
+            _ => None,
+        })
+        .unwrap_or(1.0);
+    let geometry: Vec<Step> = steps
+        .iter()
+        .filter(|s| matches!(s, Step::Overscan { .. } | Step::Trim { .. }))
+        .cloned()
+        .collect();
+    let reader = Reader::open(light)?;
+    let shape = output_shape(reader.shape(), &geometry);
+    let in_frame = |e: Error| Error::Frame {
+        path: light.to_path_buf(),
+        source: Box::new(e),
+    };
+    for master in [dark_master, bias_master] {
+        if master.data.dim() != shape {
+            return Err(Error::ShapeMismatch {
+                path: light.to_path_buf(),
+                expected: master.data.dim(),
+                found: shape,
+            });
+        }
+    }
+    let (rows, cols) = crate::noise_region(shape, search.region);
+    let (first_row, first_col) = geometry
+        .iter()
+        .find_map(|s| match s {
+            Step::Trim { section } => Some((section.rows().start, section.cols().start)),
+            _ => None,
+        })
+        .unwrap_or((0, 0));
+    let (frame, _) = prepare(reader, &geometry, masters)?;
+    let region = frame
+        .crop(
+            first_row + rows.start..first_row + rows.end,
+            first_col + cols.start..first_col + cols.end,
+        )
+        .collect()?;
+    let window = ndarray::s![rows, cols];
+    #[allow(clippy::cast_possible_truncation)]
+    let scaled_dark = dark_master
+        .data
+        .slice(window)
+        .mapv(|v| (f64::from(v) * seconds) as f32);
+    let k = crate::optimize_dark(
+        region.view(),
+        Some(bias_master.data.slice(window)),
+        scaled_dark.view(),
+        search,
+    )
+    .map_err(in_frame)?;
+    let resolved = steps
+        .iter()
+        .filter(|s| !matches!(s, Step::OptimizeDark { .. }))
+        .map(|s| match s {
+            Step::Subtract { terms } => Step::Subtract {
+                terms: terms
+                    .iter()
+                    .map(|t| crate::Term {
+                        master: t.master.clone(),
+                        factor: if t.master == *dark {
+                            t.factor * k
+                        } else {
+                            t.factor
+                        },
+                    })
+                    .collect(),
+            },
+            other => other.clone(),
+        })
+        .collect();
+    Ok(Some((resolved, k)))
 }

@@ -76,7 +76,7 @@ pub use batch::{
 pub use calibrate::{InvalidPixels, calibrate};
 pub use cfa::{
     BayerPattern, CFA_KEYWORDS, CfaColour, CfaEqualization, CfaLayout, ChannelStatistics, RowOrder,
-    cfa_equalization, cfa_statistics, equalize_cfa,
+    cfa_equalization, cfa_statistics, debayer_bilinear, equalize_cfa,
 };
 pub use cosmetic::{
     Corrected, CosmeticMode, DeadDetection, Defect, DefectDetection, DefectKind, DefectMap,

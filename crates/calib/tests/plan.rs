@@ -414,3 +414,37 @@ fn a_plan_serializes_and_says_its_frames() {
     assert_eq!(recipe, plan.recipes[0]);
     assert_eq!(plan.frames().len(), 3 + 4 + 4 + 4 + 1);
 }
+
+/// A mosaic (one image extension per amplifier or CCD) is not calibrated from its first
+/// extension alone: a light is a failure saying why, a calibration frame is left out.
+#[test]
+fn mosaics_are_refused_with_why() {
+    let dir = tempfile::tempdir().unwrap();
+    two_nights(dir.path());
+    let mut catalog = Catalog::scan(dir.path()).unwrap();
+    let plain = plan(&catalog, &Rules::default(), &Library::default());
+    let light = plain.recipes[0].frame.clone();
+    let bias = plain
+        .masters
+        .iter()
+        .find(|m| m.kind == MasterKind::Bias)
+        .map(|m| inputs(m)[0].clone())
+        .unwrap();
+    for frame in &mut catalog.frames {
+        if frame.path == light || frame.path == bias {
+            frame.images = 4;
+        }
+    }
+    let planned = plan(&catalog, &Rules::default(), &Library::default());
+    assert_eq!(planned.recipes.len(), plain.recipes.len() - 1);
+    let failure = planned.failures.iter().find(|f| f.frame == light).unwrap();
+    assert!(
+        failure.why.contains("a mosaic of 4 image extensions"),
+        "{}",
+        failure.why
+    );
+    assert!(planned.decisions.iter().any(|d| matches!(
+        d,
+        Decision::LeftOut { frame, why } if *frame == bias && why.contains("mosaic")
+    )));
+}

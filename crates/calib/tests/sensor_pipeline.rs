@@ -516,3 +516,44 @@ fn equalized_master_flats_have_grey_cells() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn dark_optimisation_finds_how_much_warmer_the_lights_are() {
+    // Bias frames, darks of 120 s shot colder than the lights: the warm pixels have 1.6x
+    // their dark current in the lights.
+    let night = night(LIGHT_SECONDS, true, 17);
+    let (plain, flat) = night.run_with_flat(&Rules::default(), "exposure");
+    let rules = Rules {
+        dark_scale: DarkScale::Optimize,
+        ..Rules::default()
+    };
+    let plan = night.plan(&rules);
+    assert!(
+        plan.recipes
+            .iter()
+            .all(|r| eloy_calib::formula(&r.steps).contains("k * dark")),
+        "{}",
+        eloy_calib::formula(&plan.recipes[0].steps)
+    );
+    let optimized = night.run(&rules, "optimized");
+    for ((name, plain), (_, opt)) in plain.iter().zip(&optimized) {
+        let k = opt.header.get::<f64>("DARKOPT").unwrap();
+        let before = night.warm_off(&plain.data, &flat, (0, 0));
+        let after = night.warm_off(&opt.data, &flat, (0, 0));
+        println!("{name}: k = {k:.3}; warm pixels beyond 5 sigma {before:.3} -> {after:.3}");
+        assert!((k - WARMING).abs() < 0.1, "{name}: k = {k}");
+        assert!(after < before / 2.0, "{name}: {before} -> {after}");
+    }
+    // Without bias frames there is no bias-free dark to scale: said, and not done.
+    let no_bias = night_without_bias_plan(&rules);
+    assert!(format!("{:?}", no_bias.groups).contains("dark optimisation needs bias frames"));
+    assert!(no_bias.recipes.iter().all(|r| {
+        !r.steps
+            .iter()
+            .any(|s| matches!(s, eloy_calib::Step::OptimizeDark { .. }))
+    }));
+}
+
+fn night_without_bias_plan(rules: &Rules) -> Plan {
+    night(LIGHT_SECONDS, false, 19).plan(rules)
+}

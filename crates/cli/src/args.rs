@@ -375,6 +375,11 @@ impl SensorArgs {
         if self.cosmetic.is_none() && self.cosmetic_list.is_some() {
             return Err("--cosmetic-list needs --cosmetic".to_owned());
         }
+        if let Some(list) = &self.cosmetic_list {
+            // Said before any master is built; its lines are checked against each frame.
+            std::fs::File::open(list)
+                .map_err(|e| format!("--cosmetic-list {}: {e}", list.display()))?;
+        }
         let pedestal = match self.pedestal {
             Some(p) if !p.is_finite() => {
                 return Err(format!("--pedestal {p}: not a finite number of ADU"));
@@ -639,6 +644,10 @@ pub(crate) struct PreviewArgs {
     /// Replace the PNG if it exists.
     #[arg(long)]
     pub(crate) overwrite: bool,
+    /// A colour preview of a Bayer frame (BAYERPAT): a bilinear demosaic, each colour
+    /// through its own zscale. By default Bayer frames are drawn as grey mosaics.
+    #[arg(long)]
+    pub(crate) debayer: bool,
 }
 
 #[derive(Debug, Args)]

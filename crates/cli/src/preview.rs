@@ -19,7 +19,23 @@ pub(crate) fn run(args: &PreviewArgs) -> Result<Status, Fatal> {
         .iter()
         .map(|f| eloy::fits::read(f).map(|image| (f, image)))
         .collect::<Result<Vec<_>, _>>()?;
-    let picture = if images.len() == 1 {
+    let picture = if args.debayer {
+        let [(path, image)] = images.as_slice() else {
+            return Err(Fatal(
+                "--debayer draws one frame (give one file)".to_owned(),
+            ));
+        };
+        let layout = eloy::calib::CfaLayout::from_header(&image.header, image.data.nrows())
+            .map_err(|e| Fatal(format!("{}: {e}", path.display())))?
+            .ok_or_else(|| {
+                Fatal(format!(
+                    "{}: --debayer: not a Bayer frame (no BAYERPAT or COLORTYP)",
+                    path.display()
+                ))
+            })?;
+        let [r, g, b] = eloy::calib::debayer_bilinear(image.data.view(), layout.pattern);
+        eloy::viz::render_colour([r.view(), g.view(), b.view()], &render)?
+    } else if images.len() == 1 {
         eloy::viz::render(images[0].1.data.view(), &render)?
     } else {
         let mut figure = Figure::new().options(render);

@@ -25,6 +25,17 @@ struct Stats {
     /// Sample standard deviation (n - 1), as IRAF imstatistics.
     stddev: Option<f64>,
     zscale: Option<[f64; 2]>,
+    /// On a Bayer frame (`BAYERPAT`/`COLORTYP`): its pattern (top-down, after
+    /// `XBAYROFF`/`YBAYROFF` and `ROWORDER`) and the statistics of each colour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cfa: Option<Cfa>,
+}
+
+/// The colour channels of a Bayer frame.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Cfa {
+    pattern: &'static str,
+    channels: [eloy::calib::ChannelStatistics; 3],
 }
 
 /// One line of the JSON output: the numbers, or why there are none.
@@ -72,7 +83,14 @@ fn stats_of(path: &Path, zscale: &ZScale) -> Result<Stats, String> {
     let zscale = zscale_limits(data.view(), zscale)
         .ok()
         .map(|l| [l.vmin, l.vmax]);
+    let cfa = eloy::calib::CfaLayout::from_header(&image.header, data.nrows())
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .map(|layout| Cfa {
+            pattern: layout.pattern.name(),
+            channels: eloy::calib::cfa_statistics(data.view(), layout.pattern),
+        });
     Ok(Stats {
+        cfa,
         shape: [data.nrows(), data.ncols()],
         bitpix: image.bitpix,
         pixels: n,
@@ -127,20 +145,41 @@ pub(crate) fn run(args: &StatsArgs) -> Result<Status, Fatal> {
         );
         for (path, result) in args.files.iter().zip(results) {
             match result {
-                Ok(s) => println!(
-                    "{:<32} {:>11} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>25}",
-                    path.display(),
-                    format!("{}x{}", s.shape[0], s.shape[1]),
-                    s.bitpix,
-                    show(s.min),
-                    show(s.max),
-                    show(s.mean),
-                    show(s.median),
-                    show(s.stddev),
-                    s.nan,
-                    s.zscale
-                        .map_or_else(|| "-".to_owned(), |[a, b]| format!("{a:.4} {b:.4}")),
-                ),
+                Ok(s) => {
+                    println!(
+                        "{:<32} {:>11} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>25}",
+                        path.display(),
+                        format!("{}x{}", s.shape[0], s.shape[1]),
+                        s.bitpix,
+                        show(s.min),
+                        show(s.max),
+                        show(s.mean),
+                        show(s.median),
+                        show(s.stddev),
+                        s.nan,
+                        s.zscale
+                            .map_or_else(|| "-".to_owned(), |[a, b]| format!("{a:.4} {b:.4}")),
+                    );
+                    for channel in s.cfa.iter().flat_map(|cfa| &cfa.channels) {
+                        let label = format!(
+                            "  {} ({})",
+                            channel.colour.name(),
+                            s.cfa.as_ref().map_or("", |c| c.pattern)
+                        );
+                        println!(
+                            "{:<32} {:>11} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8}",
+                            label,
+                            channel.pixels + channel.nan,
+                            "",
+                            show(channel.min),
+                            show(channel.max),
+                            show(channel.mean),
+                            show(channel.median),
+                            show(channel.stddev),
+                            channel.nan,
+                        );
+                    }
+                }
                 Err(e) => eprintln!("error: {e}"),
             }
         }

@@ -147,6 +147,15 @@ pub struct FrameMeta {
     /// [`Catalog`](crate::Catalog) never stacks or calibrates such frames.
     #[serde(default)]
     pub processed: Option<String>,
+    /// The images of the file ([`Reader::image_count`](crate::Reader::image_count)): more
+    /// than 1 for a mosaic (one image extension per amplifier or CCD), which eloy does not
+    /// calibrate yet and says so. 1 when described from a header alone.
+    #[serde(default = "one")]
+    pub images: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 const FILTER_KEYWORDS: [&str; 4] = ["FILTER", "FILTER1", "FILTNAME", "ESO INS FILT1 NAME"];
@@ -187,6 +196,7 @@ impl FrameMeta {
             reader.bitpix(),
             night_rule,
         )?;
+        meta.images = reader.image_count();
         if *exposure_key != ExposureKey::Standard {
             meta.exposure_card = exposure_key.find(reader.header());
             meta.exposure = meta.exposure_card.as_ref().and_then(|c| c.seconds);
@@ -283,6 +293,7 @@ impl FrameMeta {
             object: text(&["OBJECT"]),
             site_longitude: longitude,
             processed: processed_marker(header),
+            images: 1,
         })
     }
 }

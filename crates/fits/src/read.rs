@@ -160,6 +160,8 @@ pub struct Reader {
     cols: usize,
     bitpix: i32,
     hdu: usize,
+    /// Image extensions with data after the one read, when the primary has none.
+    more_images: usize,
     /// Whether cfitsio must look for undefined pixels: integer images (BLANK) and
     /// tile-compressed images (ZBLANK). Uncompressed floats are read as stored.
     check_nulls: bool,
@@ -241,7 +243,7 @@ impl Reader {
             .len();
         let mut handle = Handle::open_readonly(real, path)?;
         let primary = handle.header()?;
-        let (hdu, axes) = find_image(&mut handle, path)?;
+        let (hdu, axes, more_images) = find_image(&mut handle, path)?;
         let (rows, cols) = two_dimensional(&axes, path)?;
         if rows
             .checked_mul(cols)
@@ -296,6 +298,7 @@ impl Reader {
             cols,
             bitpix,
             hdu,
+            more_images,
             check_nulls: bitpix > 0 || compressed,
             direct,
             _decompressed: decompressed,
@@ -319,6 +322,23 @@ impl Reader {
     /// header of a multi-extension file); structural keywords are not inherited.
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// How many images the file holds as one frame's parts: 1, or, for a file whose
+    /// primary HDU has no data and whose image extensions are several (a mosaic of
+    /// amplifiers or CCDs, as GMOS and WFPC2 write them), their number. The reader serves
+    /// the first. Extensions after a primary image (uncertainty and mask planes) do not
+    /// count.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("frame.fits");
+    /// # eloy_fits::write(&path, ndarray::Array2::<f32>::zeros((3, 4)).view(), &eloy_fits::Header::new(), &Default::default())?;
+    /// assert_eq!(eloy_fits::Reader::open(&path)?.image_count(), 1);
+    /// # Ok::<(), eloy_fits::Error>(())
+    /// ```
+    pub fn image_count(&self) -> usize {
+        1 + self.more_images
     }
 
     /// BITPIX as stored (of the uncompressed image for tile-compressed files).

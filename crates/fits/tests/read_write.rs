@@ -221,6 +221,43 @@ fn image_in_extension_inherits_primary_keywords() {
     assert_eq!(read(&p).unwrap().data[[1, 1]], (COLS + 1) as f32);
 }
 
+/// A mosaic (no data in the primary, one image extension per amplifier) says how many
+/// images it holds; a primary image followed by extensions (uncertainty, mask) is one.
+#[test]
+fn mosaics_count_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let mosaic = dir.path().join("mosaic.fits");
+    let mut values: Vec<f32> = (0..ROWS * COLS).map(|i| i as f32).collect();
+    let mut f = RawFile::create(name(&mosaic));
+    f.image(8, &[]).card("EXPTIME =                 30.0");
+    for amp in ["AMP1", "AMP2", "AMP3"] {
+        f.image(-32, &axes())
+            .card(&format!("EXTNAME = '{amp}    '"))
+            .card("BIASSEC = '[1:2,*]'")
+            .pixels(sys::TFLOAT, &mut values);
+    }
+    f.close();
+    let reader = Reader::open(&mosaic).unwrap();
+    assert_eq!((reader.hdu(), reader.image_count()), (2, 3));
+    assert_eq!(
+        reader.header().get::<String>("EXTNAME").as_deref(),
+        Some("AMP1")
+    );
+    assert_eq!(read(&mosaic).unwrap().data[[1, 1]], (COLS + 1) as f32);
+    let meta = eloy_fits::FrameMeta::read(&mosaic, &Default::default()).unwrap();
+    assert_eq!(meta.images, 3);
+
+    let planes = dir.path().join("planes.fits");
+    let mut f = RawFile::create(name(&planes));
+    f.image(-32, &axes()).pixels(sys::TFLOAT, &mut values);
+    f.image(-32, &axes())
+        .card("EXTNAME = 'UNCERT  '")
+        .pixels(sys::TFLOAT, &mut values);
+    f.close();
+    let reader = Reader::open(&planes).unwrap();
+    assert_eq!((reader.hdu(), reader.image_count()), (1, 1));
+}
+
 #[test]
 fn gzip_files_and_cut_gzip() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,14 @@ pub enum Error {
         /// Height in pixels.
         height: usize,
     },
+    /// The planes of a colour picture differ in shape.
+    #[error("colour planes of different shapes: {expected:?} and {found:?} (rows, columns)")]
+    ShapeMismatch {
+        /// The first plane's shape.
+        expected: (usize, usize),
+        /// The other shape.
+        found: (usize, usize),
+    },
     /// A figure was rendered without any panel.
     #[error("figure has no panel")]
     EmptyFigure,

@@ -53,5 +53,5 @@ mod zscale;
 
 pub use error::Error;
 pub use figure::Figure;
-pub use render::{Overwrite, Picture, Render, render};
+pub use render::{Overwrite, Picture, Render, render, render_colour};
 pub use zscale::{Limits, Sampling, ZScale, z_scale, zscale_limits};

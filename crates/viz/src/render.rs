@@ -92,6 +92,8 @@ pub enum Overwrite {
 pub struct Picture {
     width: usize,
     height: usize,
+    /// 1 (gray) or 3 (red, green, blue interleaved).
+    channels: usize,
     pixels: Vec<u8>,
 }
 
@@ -101,8 +103,45 @@ impl Picture {
         Self {
             width,
             height,
+            channels: 1,
             pixels: vec![level; width * height],
         }
+    }
+
+    /// Whether the picture is in colour ([`render_colour`]): its [`pixels`](Self::pixels)
+    /// are then red, green and blue levels interleaved.
+    ///
+    /// ```
+    /// # use eloy_viz::{Render, render};
+    /// # let image = ndarray::Array2::<f32>::zeros((2, 5));
+    /// assert!(!render(image.view(), &Render::default())?.is_colour());
+    /// # Ok::<(), eloy_viz::Error>(())
+    /// ```
+    pub fn is_colour(&self) -> bool {
+        self.channels == 3
+    }
+
+    /// The red, green and blue levels at column `x`, row `y` from the top (a gray
+    /// picture's level three times); `None` outside.
+    ///
+    /// ```
+    /// use eloy_viz::{Render, render_colour};
+    /// let red = ndarray::array![[1.0_f32, 0.0]];
+    /// let zero = ndarray::Array2::<f32>::zeros((1, 2));
+    /// let picture = render_colour([red.view(), zero.view(), zero.view()], &Render::default())?;
+    /// assert_eq!(picture.rgb(0, 0), Some([255, 0, 0]));
+    /// # Ok::<(), eloy_viz::Error>(())
+    /// ```
+    pub fn rgb(&self, x: usize, y: usize) -> Option<[u8; 3]> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let i = (y * self.width + x) * self.channels;
+        Some(if self.channels == 3 {
+            [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
+        } else {
+            [self.pixels[i]; 3]
+        })
     }
 
     /// Width in pixels.
@@ -133,7 +172,8 @@ impl Picture {
         self.height
     }
 
-    /// The gray levels, row by row from the top row (0 black, 255 white).
+    /// The gray levels, row by row from the top row (0 black, 255 white); red, green and
+    /// blue interleaved for a colour picture.
     ///
     /// # Examples
     ///
@@ -148,7 +188,8 @@ impl Picture {
         &self.pixels
     }
 
-    /// The gray level at column `x`, row `y` counted from the top; `None` outside.
+    /// The gray level at column `x`, row `y` counted from the top (of a colour picture:
+    /// the mean of its three levels); `None` outside.
     ///
     /// # Examples
     ///
@@ -165,7 +206,9 @@ impl Picture {
     /// # Ok::<(), eloy_viz::Error>(())
     /// ```
     pub fn pixel(&self, x: usize, y: usize) -> Option<u8> {
-        (x < self.width && y < self.height).then(|| self.pixels[y * self.width + x])
+        let [r, g, b] = self.rgb(x, y)?;
+        #[allow(clippy::cast_possible_truncation)]
+        Some(((u16::from(r) + u16::from(g) + u16::from(b)) / 3) as u8)
     }
 
     /// Mutable access for drawing.
@@ -188,7 +231,7 @@ impl Picture {
         }
     }
 
-    /// Encodes the picture as an 8-bit grayscale PNG.
+    /// Encodes the picture as an 8-bit grayscale (or RGB, for a colour picture) PNG.
     ///
     /// # Errors
     ///
@@ -215,7 +258,11 @@ impl Picture {
         let height = u32::try_from(self.height).map_err(|_| too_large())?;
         let mut bytes = Vec::new();
         let mut encoder = png::Encoder::new(&mut bytes, width, height);
-        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_color(if self.is_colour() {
+            png::ColorType::Rgb
+        } else {
+            png::ColorType::Grayscale
+        });
         encoder.set_depth(png::BitDepth::Eight);
         // Previews of noisy frames hardly compress: the fast deflate (fdeflate) costs a
         // fraction of the default and gives files within a few percent of its size.
@@ -367,6 +414,50 @@ pub fn render(image: ArrayView2<'_, f32>, options: &Render) -> Result<Picture, E
         }
     }
     Ok(picture)
+}
+
+/// Renders three planes (red, green, blue: a debayered colour frame) to a colour picture,
+/// each plane through its own zscale limits as [`render`] draws a gray frame (so the
+/// preview is roughly white-balanced on the sky; not a calibrated colour rendering).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when the planes differ in shape; the errors of [`render`] for
+/// each plane.
+///
+/// ```
+/// use eloy_viz::{Render, render_colour};
+/// let plane = ndarray::Array2::from_shape_fn((4, 6), |(r, c)| (r + c) as f32);
+/// let picture = render_colour([plane.view(), plane.view(), plane.view()], &Render::default())?;
+/// assert!(picture.is_colour());
+/// assert_eq!(picture.pixels().len(), 3 * 4 * 6);
+/// # Ok::<(), eloy_viz::Error>(())
+/// ```
+pub fn render_colour(planes: [ArrayView2<'_, f32>; 3], options: &Render) -> Result<Picture, Error> {
+    if planes.iter().any(|p| p.dim() != planes[0].dim()) {
+        return Err(Error::ShapeMismatch {
+            expected: planes[0].dim(),
+            found: planes
+                .iter()
+                .map(ArrayView2::dim)
+                .find(|d| *d != planes[0].dim())
+                .unwrap_or_default(),
+        });
+    }
+    let [r, g, b] = [
+        render(planes[0], options)?,
+        render(planes[1], options)?,
+        render(planes[2], options)?,
+    ];
+    let mut pixels = Vec::with_capacity(3 * r.pixels.len());
+    for ((&r, &g), &b) in r.pixels.iter().zip(&g.pixels).zip(&b.pixels) {
+        pixels.extend_from_slice(&[r, g, b]);
+    }
+    Ok(Picture {
+        width: r.width,
+        height: r.height,
+        channels: 3,
+        pixels,
+    })
 }
 
 /// matplotlib's lookup in a 256-entry colormap: `min(floor(256 v), 255)`; NaN gives 0.

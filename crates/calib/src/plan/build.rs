@@ -188,6 +188,15 @@ impl<'a> Planner<'a> {
             _ => bias.as_ref(),
         };
         let model = self.dark_for(&target, &label, scaling_bias, lights, &mut decisions);
+        if self.rules.dark_scale == super::rules::DarkScale::Optimize
+            && !(bias.is_some() && matches!(model, DarkModel::Rate(Some(_))))
+        {
+            decisions.push(Decision::NotCorrected {
+                kind: MasterKind::Dark,
+                frames: lights.iter().map(|l| l.path.clone()).collect(),
+                why: "dark optimisation needs bias frames (or --bias-level) and darks to scale (Siril's -opt scales a bias-free dark); the dark is subtracted without it".to_owned(),
+            });
+        }
         let flat = self.flat_for(&target, &label, lights, &mut decisions);
         let group = self.plan.groups.len();
         let mut recipes = Vec::new();
@@ -263,6 +272,15 @@ impl<'a> Planner<'a> {
             });
         }
         let mut steps = self.geometry_of(&light.path);
+        if let (super::rules::DarkScale::Optimize, DarkModel::Rate(Some(dark)), Some(bias)) =
+            (self.rules.dark_scale, model, bias)
+        {
+            steps.push(Step::OptimizeDark {
+                dark: dark.id.clone(),
+                bias: bias.id.clone(),
+                search: crate::DarkOptimization::default(),
+            });
+        }
         if !terms.is_empty() {
             steps.push(Step::Subtract { terms });
         }

@@ -57,7 +57,12 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                     .iter()
                     .map(|t| {
                         let name = short_name(&t.master);
-                        if t.factor == 1.0 {
+                        let optimized = steps.iter().any(
+                            |s| matches!(s, Step::OptimizeDark { dark, .. } if *dark == t.master),
+                        );
+                        if optimized {
+                            format!("k * {name} * {}", time(t.factor))
+                        } else if t.factor == 1.0 {
                             name.to_owned()
                         } else {
                             format!("{name} * {}", time(t.factor))
@@ -93,7 +98,7 @@ fn render(steps: &[Step], raw: &str, keyword: Option<&str>) -> String {
                 compound = true;
                 e
             }
-            Step::Saturation { .. } | Step::Cosmetic { .. } => expr,
+            Step::Saturation { .. } | Step::Cosmetic { .. } | Step::OptimizeDark { .. } => expr,
             Step::Pedestal { adu } => {
                 compound = true;
                 format!("{expr} + {} ADU", seconds(*adu))

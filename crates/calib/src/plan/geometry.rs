@@ -33,6 +33,18 @@ pub(super) fn prepare(catalog: &Catalog, rules: &Rules) -> Geometry {
             frames.push(frame.clone());
             continue;
         }
+        if frame.images > 1 {
+            problems.push((
+                frame.path.clone(),
+                frame.kind,
+                format!(
+                    "{}: a mosaic of {} image extensions (one per amplifier or CCD): eloy does not calibrate mosaics yet (each extension with the masters of the same extension); split it into one file per extension",
+                    frame.path.display(),
+                    frame.images
+                ),
+            ));
+            continue;
+        }
         match frame_steps(frame, rules) {
             Ok((frame_steps, shape, trim)) => {
                 let mut effective = frame.clone();

@@ -162,6 +162,19 @@ pub enum Step {
         /// The ADU added.
         adu: f64,
     },
+    /// Siril's dark optimisation (`-opt`, [`optimize_dark`](crate::optimize_dark)), run per
+    /// light before the next [`Step::Subtract`]: the factor of the `dark` term there is
+    /// multiplied by the `k` in `[search.low, search.high]` that makes
+    /// `light - bias - k * dark * t` least noisy in the central square of the light (after
+    /// the overscan and trim). The light's calibrated header records `k` as `DARKOPT`.
+    OptimizeDark {
+        /// The master dark (a rate, bias-free) whose term is scaled.
+        dark: MasterId,
+        /// The master bias subtracted while the noise is measured.
+        bias: MasterId,
+        /// The search interval, tolerance and region.
+        search: crate::DarkOptimization,
+    },
     /// Correct hot and cold pixels after the calibration, before the invalid-pixel rule
     /// (Siril's `-cc=dark`): the defects found in `dark` (and dead pixels of `flat`, and
     /// those of `list`), repaired from their same-colour neighbours or marked invalid.
@@ -191,6 +204,7 @@ impl Step {
             Step::Subtract { terms } => terms.iter().map(|t| &t.master).collect(),
             Step::DivideByFlat { master, .. } => vec![master],
             Step::Cosmetic { dark, flat, .. } => dark.iter().chain(flat.iter()).collect(),
+            Step::OptimizeDark { dark, bias, .. } => vec![dark, bias],
             _ => Vec::new(),
         }
     }

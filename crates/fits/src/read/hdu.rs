@@ -60,24 +60,36 @@ pub(crate) fn is_structural(key: &str) -> bool {
 }
 
 /// Finds the HDU that holds the image: the primary if it has data, else the first image
-/// extension with data. Returns its number and axes.
-pub(super) fn find_image(handle: &mut Handle, path: &Path) -> Result<(usize, Vec<usize>)> {
+/// extension with data. Returns its number, its axes, and, when the primary has no data,
+/// how many image extensions with data follow it (a mosaic: one per amplifier or CCD).
+pub(super) fn find_image(handle: &mut Handle, path: &Path) -> Result<(usize, Vec<usize>, usize)> {
+    let has_data = |axes: &[usize]| !axes.is_empty() && axes.iter().all(|&a| a > 0);
     let axes = handle.image_axes()?;
-    if !axes.is_empty() && axes.iter().all(|&a| a > 0) {
-        return Ok((1, axes));
+    if has_data(&axes) {
+        return Ok((1, axes, 0));
     }
     let count = handle.hdu_count()?;
+    let mut found = None;
+    let mut more = 0;
     for number in 2..=count {
         if handle.move_to(number)? {
             let axes = handle.image_axes()?;
-            if !axes.is_empty() && axes.iter().all(|&a| a > 0) {
-                return Ok((number, axes));
+            if has_data(&axes) {
+                match found {
+                    None => found = Some((number, axes)),
+                    Some(_) => more += 1,
+                }
             }
         }
     }
-    Err(Error::NoImage {
-        path: path.to_path_buf(),
-    })
+    let Some((number, axes)) = found else {
+        return Err(Error::NoImage {
+            path: path.to_path_buf(),
+        });
+    };
+    // Back to the image the reader serves.
+    handle.move_to(number)?;
+    Ok((number, axes, more))
 }
 
 pub(super) fn two_dimensional(axes: &[usize], path: &Path) -> Result<(usize, usize)> {
