@@ -531,11 +531,11 @@ fn sensor_rules(
         None => None,
         Some(list) => {
             let list = std::path::absolute(&list).unwrap_or(list);
-            if !list.is_file() {
-                return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
-                    "cosmetic_list {}: no such file",
-                    list.display()
-                )));
+            // Said before anything is done, as the command does (FileNotFoundError,
+            // PermissionError...); its lines are checked against each frame.
+            if let Err(e) = std::fs::File::open(&list) {
+                let message = format!("cosmetic_list {}: {e}", list.display());
+                return Err(std::io::Error::new(e.kind(), message).into());
             }
             Some(list)
         }
@@ -577,16 +577,10 @@ fn sensor_rules(
     let dark_scale = match dark_scale {
         "exposure" => DarkScale::Exposure,
         "none" => DarkScale::None,
-        // The planner does not apply Siril's -opt yet (it plans as "exposure"): refused
-        // rather than silently ignored.
-        "optimize" => {
-            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
-                "dark_scale \"optimize\" (Siril's -opt): not applied by eloy's planner yet; \"exposure\" or \"none\"",
-            ));
-        }
+        "optimize" => DarkScale::Optimize,
         other => {
             return Err(PyValueError::new_err(format!(
-                "dark_scale {other:?}: \"exposure\" (the default) or \"none\""
+                "dark_scale {other:?}: \"exposure\" (the default), \"none\" or \"optimize\""
             )));
         }
     };
@@ -685,7 +679,10 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 /// dark_scale : str
 ///     How darks are scaled to the lights: ``"exposure"`` (the default: with bias frames,
 ///     Python eloy's dark rate times the exposure; without, darks of the light's exposure
-///     as they are) or ``"none"`` (only darks of the light's exposure, as they are).
+///     as they are), ``"none"`` (only darks of the light's exposure, as they are) or
+///     ``"optimize"`` (Siril's ``-opt``: the dark rate times the exposure times a factor
+///     ``k`` in [0, 2] found per light, the one that leaves the light's centre least
+///     noisy, recorded as ``DARKOPT``; needs bias frames).
 /// equalize_cfa : bool
 ///     Scale the red and blue cells of colour master flats so that their means match
 ///     green's (Siril's ``-equalize_cfa``).
@@ -697,13 +694,11 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 /// Raises
 /// ------
 /// OSError
-///     ``path`` or ``masters`` cannot be read; ``cosmetic_list`` is no file
-///     (``FileNotFoundError``).
+///     ``path``, ``masters`` or ``cosmetic_list`` cannot be read (``FileNotFoundError``,
+///     ``PermissionError``...).
 /// ValueError
 ///     An option has a value the command would refuse (its message names the option and
 ///     the values it takes).
-/// NotImplementedError
-///     ``dark_scale="optimize"`` (Siril's ``-opt``), which the planner does not apply yet.
 #[pyfunction]
 #[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false, overscan=Some("median"), overscan_order=1, overscan_niterate=1, overscan_reject=(3.0, 3.0), overscan_axis=None, trim=true, biassec=None, trimsec=None, flat_normalization="mean", flat_region=None, flat_minimum=None, saturation=None, gain=None, cosmetic=None, hot_sigma=3.0, cold_sigma=None, dead_pixels=true, cosmetic_list=None, pedestal=None, bias_level=None, dark_scale="exposure", equalize_cfa=false))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]

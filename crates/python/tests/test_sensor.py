@@ -61,12 +61,12 @@ def test_pedestal_adds_to_every_valid_pixel(night, tmp_path):
         ({"cosmetic": True, "cold_sigma": -2.0}, ValueError, "cold_sigma -2: not a positive"),
         ({"cosmetic_list": "bad.lst"}, ValueError, "cosmetic_list needs cosmetic"),
         ({"cosmetic": "mask", "cosmetic_list": "/no/such/bad.lst"}, FileNotFoundError,
-         "cosmetic_list /no/such/bad.lst: no such file"),
+         "cosmetic_list /no/such/bad.lst: No such file"),
         ({"bias_level": "64*"}, ValueError, 'bias_level "64\\*": .*OFFSET\\*64'),
         ({"bias_level": True}, ValueError, "bias_level: None, a number of ADU"),
         ({"bias_level": math.inf}, ValueError, "bias_level: None, a number of ADU"),
-        ({"dark_scale": "linear"}, ValueError, 'dark_scale "linear": "exposure" .* or "none"'),
-        ({"dark_scale": "optimize"}, NotImplementedError, "not applied by eloy's planner yet"),
+        ({"dark_scale": "linear"}, ValueError,
+         'dark_scale "linear": "exposure" .*, "none" or "optimize"'),
         ({"equalize_cfa": "yes"}, TypeError, "equalize_cfa"),
     ],
 )
@@ -96,6 +96,7 @@ SAME_PLANS = {
         {"dark_scale": "none", "equalize_cfa": True},
         ["--dark-scale", "none", "--equalize-cfa"],
     ),
+    "dark_scale_optimize": ({"dark_scale": "optimize"}, ["--dark-scale", "optimize"]),
     "bias_level_number": ({"bias_level": 2048}, ["--bias-level", "2048"]),
     "bias_level_keyword": ({"bias_level": "=64*$OFFSET"}, ["--bias-level", "=64*$OFFSET"]),
 }

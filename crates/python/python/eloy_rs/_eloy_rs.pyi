@@ -229,7 +229,7 @@ def plan(
     cosmetic_list: Optional[_Path] = None,
     pedestal: Optional[float] = None,
     bias_level: Union[str, float, None] = None,
-    dark_scale: Literal["exposure", "none"] = "exposure",
+    dark_scale: Literal["exposure", "none", "optimize"] = "exposure",
     equalize_cfa: bool = False,
 ) -> Plan:
     """Plan the reduction of a folder of raw frames (``eloy calibrate --dry-run``)."""

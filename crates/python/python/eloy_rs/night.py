@@ -270,8 +270,9 @@ def calibrate_night(
         lights' hot, cold and dead pixels, with ``hot_sigma``, ``cold_sigma``,
         ``dead_pixels``, ``cosmetic_list``), ``pedestal`` (ADU added to every light,
         recorded as ``PEDESTAL``), ``bias_level`` (a constant bias for nights without bias
-        frames: ``2048`` or ``"OFFSET*64"``), ``dark_scale`` (``"exposure"`` or
-        ``"none"``) and ``equalize_cfa`` (colour master flats grey).
+        frames: ``2048`` or ``"OFFSET*64"``), ``dark_scale`` (``"exposure"``, ``"none"``
+        or ``"optimize"``, Siril's ``-opt``) and ``equalize_cfa`` (colour master flats
+        grey).
 
     Returns
     -------
@@ -282,7 +283,7 @@ def calibrate_night(
     ------
     OSError
         ``path`` cannot be read, ``out`` cannot be created.
-    ValueError, NotImplementedError
+    ValueError
         An option's value is refused (:func:`eloy_rs.plan`); nothing is written then.
     KeyboardInterrupt
         Ctrl-C (without a client): lights in flight finish, nothing partial is left.
