@@ -136,6 +136,18 @@ def test_cosmetic_and_pedestal_equal_the_command_bit_for_bit(cli, tmp_path):
     assert "COSMETIC" in header
 
 
+def test_dark_optimisation_equals_the_command_bit_for_bit(cli, tmp_path):
+    raw = synth(cli, tmp_path / "raw", lights=2)
+    out = tmp_path / "out"
+    cli_calibrate(cli, raw, out, "--dark-scale", "optimize")
+    out.rename(tmp_path / "out-cli")
+    report = eloy_rs.calibrate_night(raw, out, progress=False, dark_scale="optimize")
+    assert report.ok and len(report.written) == 2
+    same_outputs(out, tmp_path / "out-cli")
+    _, header = eloy_rs.read(outputs(report)[0])
+    assert 0.0 <= header["DARKOPT"] <= 2.0
+
+
 def test_dask_with_a_synthetic_bias_equals_the_command(cli, cluster, tmp_path):
     # No bias frames: a constant bias level, a master no file holds, which every task of
     # lights must make itself.
