@@ -946,7 +946,13 @@ fn calibrate_options(
             Precision::F32
         },
         overwrite,
-        sync,
+        // True: every output on disk before the call returns (the command's default,
+        // `--sync end`); False: `--sync none`.
+        sync: if sync {
+            eloy::calib::SyncPolicy::End
+        } else {
+            eloy::calib::SyncPolicy::Never
+        },
         ..CalibrateOptions::default()
     }
 }
@@ -1170,6 +1176,7 @@ pub(crate) fn run_lights<'py>(
                         )
                     })
                     .collect(),
+                synced: None,
             },
             None => {
                 let jobs: Vec<Job> = plan
@@ -1216,8 +1223,9 @@ pub(crate) fn run_lights<'py>(
 /// masters_only : bool
 ///     Build the masters only (``eloy masters``).
 /// overwrite, float64, sync, preview
-///     Replace outputs and masters; write float64 outputs; fsync each output; write the
-///     masters' PNG previews.
+///     Replace outputs and masters; write float64 outputs; every output on disk before
+///     the call returns (one sync of all of them at the end, the command's default
+///     ``--sync end``; ``False``: ``--sync none``); write the masters' PNG previews.
 /// threads : int or None
 ///     Threads of the work (default: eloy's pool, one per core).
 /// on_event : callable or None

@@ -251,7 +251,8 @@ def calibrate_night(
     client : dask.distributed.Client or None
         Run on this cluster instead of this machine.
     overwrite, float64, sync, preview
-        As the command's ``--overwrite``, ``--float64``, ``--no-sync`` (sync=False) and
+        As the command's ``--overwrite``, ``--float64``, ``--sync none`` (sync=False; by
+        default every output is on disk when the call returns, ``--sync end``) and
         ``--no-preview`` (preview=False).
     threads : int or None
         Threads per run (default: every core) or, with a client, per task (default: the
