@@ -123,6 +123,15 @@ pub fn master_digest(master: &MasterPlan, options: &MasterOptions) -> String {
                 "combine": options.combine,
                 "flat_mean": options.flat_mean,
             });
+            // Said only when on, so that the digests of masters saved before it stay.
+            let how = match master.equalize_cfa {
+                Some(equalize) => {
+                    let mut how = how;
+                    how["equalize_cfa"] = serde_json::json!(equalize);
+                    how
+                }
+                None => how,
+            };
             let mut all = paths;
             all.push(PathBuf::from(how.to_string()));
             inputs_digest(&all)

@@ -480,41 +480,50 @@ fn dark_scale_none_takes_only_darks_of_the_lights_exposure() {
 #[test]
 fn equalized_master_flats_have_grey_cells() {
     let night = night(LIGHT_SECONDS, false, 13);
-    let rules = Rules {
+    let out = night.dir.path().join("flats");
+    let flat_of = |rules: &Rules, overwrite: bool| {
+        let plan = night.plan(rules);
+        let options = eloy_calib::CalibrateOptions {
+            overwrite,
+            ..Default::default()
+        };
+        let report = Reduction::new(&plan, &out).options(options).run();
+        assert!(
+            report.failed_masters.is_empty(),
+            "{:?}",
+            report.failed_masters
+        );
+        let flat = plan
+            .masters
+            .iter()
+            .find(|m| m.kind == MasterKind::Flat)
+            .unwrap();
+        let data = eloy_fits::read(out.join(flat.file())).unwrap().data;
+        eloy_calib::cfa_statistics(data.view(), BayerPattern::Rggb).map(|s| s.mean.unwrap())
+    };
+    // Without, the lamp's colour stays: red at 4000/9000 of green.
+    let plain = flat_of(&Rules::default(), false);
+    assert!(plain[0] / plain[1] < 0.6, "{plain:?}");
+    // With, into the same folder: the saved flat is not taken for the equalized one (it
+    // is not overwritten without asking, and with --overwrite it is made again, grey).
+    let equalized = Rules {
         equalize_cfa: true,
         ..Rules::default()
     };
-    let plan = night.plan(&rules);
-    let out = night.dir.path().join("equalized");
-    let report = Reduction::new(&plan, &out).run();
-    assert!(report.failed_masters.is_empty());
-    let flat = plan
-        .masters
-        .iter()
-        .find(|m| m.kind == MasterKind::Flat)
-        .unwrap();
-    let data = eloy_fits::read(out.join(flat.file())).unwrap().data;
-    let stats = eloy_calib::cfa_statistics(data.view(), BayerPattern::Rggb);
-    let means: Vec<f64> = stats.iter().map(|s| s.mean.unwrap()).collect();
+    let refused = Reduction::new(&night.plan(&equalized), &out).run();
+    assert!(
+        refused
+            .failed_masters
+            .values()
+            .any(|why| why.contains("built from other frames")),
+        "{:?}",
+        refused.failed_masters
+    );
+    let means = flat_of(&equalized, true);
     println!("equalized flat means (R, G, B): {means:?}");
     for m in &means {
         assert!((m / means[1] - 1.0).abs() < 1e-3, "{means:?}");
     }
-    // Without, the lamp's colour stays: red at 4000/9000 of green.
-    let plain = night.plan(&Rules::default());
-    let out = night.dir.path().join("plain_flat");
-    Reduction::new(&plain, &out).run();
-    let flat = plain
-        .masters
-        .iter()
-        .find(|m| m.kind == MasterKind::Flat)
-        .unwrap();
-    let data = eloy_fits::read(out.join(flat.file())).unwrap().data;
-    let stats = eloy_calib::cfa_statistics(data.view(), BayerPattern::Rggb);
-    assert!(
-        stats[0].mean.unwrap() / stats[1].mean.unwrap() < 0.6,
-        "{stats:?}"
-    );
 }
 
 #[test]
