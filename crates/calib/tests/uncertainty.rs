@@ -352,7 +352,8 @@ fn the_propagated_uncertainty_is_the_slow_references() {
 }
 
 /// Without `--uncertainty` nothing changes: a single HDU, `BUNIT = 'ADU'`; with it the data
-/// plane is the same, bit for bit.
+/// plane is the same to 2 units in the last place (the default path's fused kernel divides
+/// by the flat in `f32`, the propagating path in `f64`), with the same invalid pixels.
 #[test]
 fn the_default_path_is_unchanged_and_the_data_plane_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -382,7 +383,12 @@ fn the_default_path_is_unchanged_and_the_data_plane_the_same() {
     );
     let planes = planes(&with_out.join(&with.recipes[0].output));
     for (a, b) in planes.data.iter().zip(&plain_image.data) {
-        assert_eq!(a.to_bits(), b.to_bits());
+        assert_eq!(*a == -1.0, *b == -1.0, "{a} {b}");
+        let ulp = f64::from(b.abs()) * f64::from(f32::EPSILON);
+        assert!(
+            (f64::from(*a) - f64::from(*b)).abs() <= 2.0 * ulp,
+            "{a} {b}"
+        );
     }
     // Masters built without an uncertainty are not taken for masters with one.
     let catalog = Catalog::scan(dir.path().join("night")).unwrap();
