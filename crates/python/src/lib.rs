@@ -44,6 +44,8 @@ fn _eloy_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(night::plan, m)?)?;
     m.add_function(wrap_pyfunction!(night::run_plan, m)?)?;
     m.add_function(wrap_pyfunction!(night::run_lights, m)?)?;
+    m.add_function(wrap_pyfunction!(night::lock_folder, m)?)?;
+    m.add_class::<night::FolderLock>()?;
     m.add_class::<night::Plan>()?;
     Ok(())
 }

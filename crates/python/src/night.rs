@@ -1314,3 +1314,64 @@ pub(crate) fn run_plan<'py>(
     }
     report_dict(py, &report)
 }
+
+/// The lock of an output folder (``OUT/.eloy.lock``), as ``eloy calibrate`` takes it: two
+/// runs into one folder never write at once. Use it as a context manager; the lock goes
+/// when it is released, when the object is dropped, or with the process.
+#[pyclass(module = "eloy_rs._eloy_rs", name = "FolderLock")]
+pub(crate) struct FolderLock {
+    held: Mutex<Option<eloy::calib::FolderLock>>,
+}
+
+#[pymethods]
+impl FolderLock {
+    /// Releases the lock (again: nothing).
+    fn release(&self) {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.release();
+        false
+    }
+}
+
+/// Locks the output folder ``out`` (created if needed) for a run, as ``eloy calibrate``
+/// does.
+///
+/// Parameters
+/// ----------
+/// out : str or os.PathLike
+///     The output folder.
+///
+/// Returns
+/// -------
+/// FolderLock
+///     The held lock, a context manager.
+///
+/// Raises
+/// ------
+/// BlockingIOError
+///     Another run holds the folder (its process, host and start time are named).
+/// OSError
+///     The folder or its lock file cannot be made.
+#[pyfunction]
+pub(crate) fn lock_folder(out: PathBuf) -> PyResult<FolderLock> {
+    match eloy::calib::FolderLock::try_lock(&out) {
+        Ok(lock) => Ok(FolderLock {
+            held: Mutex::new(Some(lock)),
+        }),
+        Err(e @ eloy::calib::Error::Locked { .. }) => {
+            Err(pyo3::exceptions::PyBlockingIOError::new_err(e.to_string()))
+        }
+        Err(e) => Err(crate::convert::Failure::from(e).into()),
+    }
+}

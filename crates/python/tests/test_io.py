@@ -113,13 +113,6 @@ def ones_complement_sum(data: bytes) -> int:
     return (hi << 16) | lo
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="eloy-fits writes `CHECKSUM= '...' / HDU checksum` without padding the value to "
-    "column 30; astropy re-renders the card in its own format before summing, so "
-    "fits.open(checksum=True) warns although the checksum is right (the test above sums the "
-    "file's bytes; fitsverify accepts it). A fix belongs in crates/fits/src/write.rs.",
-)
 def test_astropy_verifies_the_checksum(fits, tmp_path):
     path = tmp_path / "c.fits"
     eloy_rs.write(path, np.ones((3, 4)), {"EXPTIME": 1.0})

@@ -114,9 +114,27 @@ def test_dask_tasks_as_delayed(cli, cluster, tmp_path):
     plan = eloy_rs.plan(raw, out)
     graph = eloy_rs.dask.tasks(plan, str(out), lights_per_task=2)
     assert len(graph["masters"]) == 3 and len(graph["lights"]) == 3
-    results = dask.compute(*graph["masters"].values(), *graph["lights"])
+    # Whoever runs the tasks holds the folder, as calibrate_night and the command do.
+    with eloy_rs.lock_folder(out):
+        results = dask.compute(*graph["masters"].values(), *graph["lights"])
     report = eloy_rs.NightReport(out=str(out), plan=plan)
     for result in results:
         report.add(result)
     assert report.ok and len(report.written) == 5
     same_outputs(out, tmp_path / "out-cli")
+
+
+def test_a_locked_folder_is_refused_naming_its_holder(cli, tmp_path):
+    raw = synth(cli, tmp_path / "raw", lights=2)
+    out = tmp_path / "out"
+    with eloy_rs.lock_folder(out):
+        try:
+            eloy_rs.calibrate_night(raw, out, progress=False)
+        except BlockingIOError as e:
+            assert str(os.getpid()) in str(e), e
+        else:
+            raise AssertionError("a second run into a locked folder went on")
+    # Released: the run goes on, and leaves the lock file as the command does.
+    report = eloy_rs.calibrate_night(raw, out, progress=False)
+    assert report.ok
+    assert (out / ".eloy.lock").exists()

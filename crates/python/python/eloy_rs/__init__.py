@@ -21,8 +21,10 @@ Example
 from eloy_rs import calibration, viz
 from eloy_rs._eloy_rs import (
     Catalog,
+    FolderLock,
     Plan,
     __version__,
+    lock_folder,
     plan,
     read,
     read_header,
@@ -36,11 +38,13 @@ from eloy_rs.night import NightReport, calibrate_night
 
 __all__ = [
     "Catalog",
+    "FolderLock",
     "NightReport",
     "Plan",
     "__version__",
     "calibrate_night",
     "calibration",
+    "lock_folder",
     "plan",
     "read",
     "read_header",

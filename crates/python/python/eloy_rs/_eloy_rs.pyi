@@ -234,6 +234,18 @@ def plan(
 ) -> Plan:
     """Plan the reduction of a folder of raw frames (``eloy calibrate --dry-run``)."""
 
+class FolderLock:
+    """The held lock of an output folder (``OUT/.eloy.lock``); a context manager."""
+
+    def release(self) -> None:
+        """Releases the lock (again: nothing)."""
+    def __enter__(self) -> FolderLock: ...
+    def __exit__(self, *args: object) -> bool: ...
+
+def lock_folder(out: _Path) -> FolderLock:
+    """Locks the output folder for a run, as ``eloy calibrate`` does; BlockingIOError
+    names the run that holds it."""
+
 def run_plan(
     plan: Plan,
     out: _Path,

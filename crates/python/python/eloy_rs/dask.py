@@ -170,7 +170,9 @@ def tasks(
     dict
         ``{"masters": {id: Delayed}, "lights": [Delayed, ...]}``; each computes to a
         result dict of :func:`eloy_rs.run_plan` (add them to a
-        :class:`eloy_rs.night.NightReport` with ``report.add``).
+        :class:`eloy_rs.night.NightReport` with ``report.add``). Hold the folder while
+        they run (``with eloy_rs.lock_folder(out): dask.compute(...)``), as
+        :func:`eloy_rs.calibrate_night` and the command do.
     """
     import dask
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Callable, Optional, Union
 
-from eloy_rs._eloy_rs import Plan, plan, run_plan
+from eloy_rs._eloy_rs import Plan, lock_folder, plan, run_plan
 
 __all__ = ["NightReport", "calibrate_night", "plan", "sweep_temporaries"]
 
@@ -299,6 +299,8 @@ def calibrate_night(
         masters = os.path.abspath(os.fspath(masters))
     night_plan = plan(path, out, masters=masters, **options)
     os.makedirs(out, exist_ok=True)
+    # As the command: one run at a time in a folder (BlockingIOError names the holder).
+    folder_lock = lock_folder(out)
     report = NightReport(out=out, plan=night_plan)
     report.failed.extend((f["frame"], f["why"]) for f in night_plan.failures)
     report.unreadable.extend(night_plan.unreadable)
@@ -337,5 +339,6 @@ def calibrate_night(
             )
     finally:
         close()
+        folder_lock.release()
     report.seconds = time.perf_counter() - started
     return report
