@@ -10,6 +10,7 @@ use eloy::fits::Precision;
 
 use crate::args::CalibrateArgs;
 use crate::masters::{Night, master_event, output_folders, prepare};
+use crate::previews::Previews;
 use crate::report::{Progress, decision_line, failure_line, seconds};
 use crate::{Fatal, Status};
 
@@ -181,7 +182,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         ..CalibrateOptions::default()
     };
     let cancel = cancel_on_interrupt();
-    let preview = !args.no_preview;
+    let previews = (!args.no_preview).then(|| Previews::start(options.sync));
     let progress: Mutex<Option<Progress>> = Mutex::new(None);
     let on_event = |event: &Event<'_>| match event {
         Event::Group { index, group } => {
@@ -213,7 +214,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
             }
             *bar = Some(Progress::new("calibrating", lights));
         }
-        Event::Master(event) => master_event(event, preview, args.overwrite),
+        Event::Master(event) => master_event(event, previews.as_ref(), args.overwrite),
         Event::Light(p) => {
             let bar = lock(&progress);
             if let Some(bar) = bar.as_ref() {
@@ -232,6 +233,9 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         .run();
     if let Some(bar) = lock(&progress).take() {
         bar.finish();
+    }
+    for line in previews.map(Previews::finish).unwrap_or_default() {
+        eprintln!("  preview not written: {line}");
     }
     let mut tally = Tally::default();
     for (light, outcome) in &report.lights.outcomes {

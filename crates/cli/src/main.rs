@@ -18,6 +18,7 @@ mod calibrate;
 mod demo;
 mod masters;
 mod preview;
+mod previews;
 mod report;
 mod stats;
 mod summary;

@@ -3,13 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use eloy::calib::{
-    CalibrateOptions, InvalidPixels, Library, Master, MasterEvent, Plan, Reduction, Rules,
-};
+use eloy::calib::{CalibrateOptions, InvalidPixels, Library, MasterEvent, Plan, Reduction, Rules};
 use eloy::fits::Catalog;
-use eloy::viz::{Overwrite, Render};
 
 use crate::args::{MastersArgs, MatchArgs, NightArgs};
+use crate::previews::Previews;
 use crate::report::{failure_line, plan_lines, print_plan, seconds};
 use crate::{Fatal, Status};
 
@@ -50,8 +48,8 @@ pub(crate) fn prepare(
 }
 
 /// The line for a master event; a preview is drawn for built and reused masters when
-/// `preview` (a preview that cannot be made is a note: the master is what matters).
-pub(crate) fn master_event(event: &MasterEvent<'_>, preview: bool, overwrite: bool) {
+/// `previews` is given.
+pub(crate) fn master_event(event: &MasterEvent<'_>, previews: Option<&Previews>, overwrite: bool) {
     match event {
         MasterEvent::Built {
             plan,
@@ -72,9 +70,9 @@ pub(crate) fn master_event(event: &MasterEvent<'_>, preview: bool, overwrite: bo
                 seconds(*took),
                 damaged.map_or_else(String::new, |why| format!(" (the saved one was {why})"))
             );
-            if preview {
+            if let Some(previews) = previews {
                 // A rebuilt master's old preview is replaced with it.
-                write_preview(master, path, overwrite || damaged.is_some());
+                previews.draw(master, path, overwrite || damaged.is_some());
             }
         }
         MasterEvent::Reused { plan, master, path } => {
@@ -84,8 +82,8 @@ pub(crate) fn master_event(event: &MasterEvent<'_>, preview: bool, overwrite: bo
                 plan.frames().unwrap_or(0)
             );
             // A run stopped between the master and its preview left no preview.
-            if preview && !path.with_extension("png").exists() {
-                write_preview(master, path, overwrite);
+            if let Some(previews) = previews.filter(|_| !path.with_extension("png").exists()) {
+                previews.draw(master, path, overwrite);
             }
         }
         MasterEvent::FromLibrary { plan, path } => {
@@ -98,22 +96,6 @@ pub(crate) fn master_event(event: &MasterEvent<'_>, preview: bool, overwrite: bo
         }
         MasterEvent::Failed { why, .. } => eprintln!("  failed: {why}"),
         _ => {}
-    }
-}
-
-/// Writes the PNG preview of the master saved at `path`.
-fn write_preview(master: &Master, path: &Path, overwrite: bool) {
-    let png = path.with_extension("png");
-    let overwrite = if overwrite {
-        Overwrite::Replace
-    } else {
-        Overwrite::Never
-    };
-    let written = eloy::viz::render(master.data.view(), &Render::default())
-        .map_err(|e| format!("{}: {e}", png.display()))
-        .and_then(|picture| picture.save_png(&png, overwrite).map_err(|e| e.to_string()));
-    if let Err(e) = written {
-        eprintln!("  preview not written: {e}");
     }
 }
 
@@ -186,20 +168,23 @@ pub(crate) fn run(args: &MastersArgs) -> Result<Status, Fatal> {
             eprintln!("{line}");
         }
     }
-    let preview = !args.no_preview;
-    let on_event = |event: &eloy::calib::Event<'_>| {
-        if let eloy::calib::Event::Master(event) = event {
-            master_event(event, preview, args.overwrite);
-        }
-    };
     let options = CalibrateOptions {
         overwrite: args.overwrite,
         ..CalibrateOptions::default()
+    };
+    let previews = (!args.no_preview).then(|| Previews::start(options.sync));
+    let on_event = |event: &eloy::calib::Event<'_>| {
+        if let eloy::calib::Event::Master(event) = event {
+            master_event(event, previews.as_ref(), args.overwrite);
+        }
     };
     let report = Reduction::new(&plan, args.out.clone())
         .options(options)
         .on_event(&on_event)
         .masters();
+    for line in previews.map(Previews::finish).unwrap_or_default() {
+        eprintln!("  preview not written: {line}");
+    }
     failed += report.failed_masters.len();
     eprintln!(
         "done: {} master(s) built, {} reused, {} failed; in {}",

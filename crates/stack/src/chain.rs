@@ -320,6 +320,13 @@ fn subtract_level(y: &mut [f64], terms: &[(Operand<'_>, f64)], span: std::ops::R
             .iter_mut()
             .zip(&a[span])
             .for_each(|(v, &a)| *v -= f64::from(a) * k),
+        // The same operations in the same order as the general case (`a*k0 + b*k1`, then
+        // subtracted), without a row of levels: the usual bias-and-scaled-dark pair.
+        [(a, k0), (b, k1)] => y
+            .iter_mut()
+            .zip(&a[span.clone()])
+            .zip(&b[span])
+            .for_each(|((v, &a), &b)| *v -= f64::from(a) * k0 + f64::from(b) * k1),
         [(a, k), rest @ ..] => {
             let mut level: Vec<f64> = a[span.clone()].iter().map(|&a| f64::from(a) * k).collect();
             for (b, k) in rest {

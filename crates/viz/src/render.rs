@@ -303,7 +303,34 @@ impl Picture {
     /// # Ok::<(), eloy_viz::Error>(())
     /// ```
     pub fn save_png(&self, path: impl AsRef<Path>, overwrite: Overwrite) -> Result<(), Error> {
-        let path = path.as_ref();
+        self.save_png_as(path.as_ref(), overwrite, true)
+    }
+
+    /// [`Picture::save_png`] without the fsync: the picture takes its name at once (still
+    /// whole or not at all: written under a temporary name, then renamed), and reaches
+    /// the disk when the system writes it back, or when the caller syncs the file and its
+    /// folder (what `eloy calibrate` does once, for all its files, at the end of a run).
+    ///
+    /// ```
+    /// use eloy_viz::{Overwrite, Render, render};
+    /// use ndarray::Array2;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("frame.png");
+    /// let image = Array2::from_shape_fn((16, 16), |(r, c)| (r * c) as f32);
+    /// render(image.view(), &Render::default())?.save_png_unsynced(&path, Overwrite::Never)?;
+    /// assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
+    /// # Ok::<(), eloy_viz::Error>(())
+    /// ```
+    pub fn save_png_unsynced(
+        &self,
+        path: impl AsRef<Path>,
+        overwrite: Overwrite,
+    ) -> Result<(), Error> {
+        self.save_png_as(path.as_ref(), overwrite, false)
+    }
+
+    fn save_png_as(&self, path: &Path, overwrite: Overwrite, sync: bool) -> Result<(), Error> {
         let bytes = self.to_png()?;
         let io = |source| Error::Io {
             path: path.to_path_buf(),
@@ -326,7 +353,9 @@ impl Picture {
                 .set_permissions(std::fs::Permissions::from_mode(0o644))
                 .map_err(io)?;
         }
-        file.as_file().sync_all().map_err(io)?;
+        if sync {
+            file.as_file().sync_all().map_err(io)?;
+        }
         match overwrite {
             Overwrite::Replace => file.persist(path).map(drop).map_err(|e| io(e.error)),
             Overwrite::Never => file.persist_noclobber(path).map(drop).map_err(|e| {
