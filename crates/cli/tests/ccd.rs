@@ -1,26 +1,15 @@
 //! CCD frames with an overscan strip through the `eloy` command.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn eloy(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_eloy"))
-        .args(args)
-        .output()
-        .expect("run eloy");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "eloy panicked:\n{stderr}");
-    output
-}
+use common::{arg, eloy};
+
+use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../calib/tests/fixtures/ccd")
         .join(name)
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A folder holding only the SAAO frame: overscan and trim are done (as ccdproc's

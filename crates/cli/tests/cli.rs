@@ -1,25 +1,13 @@
 //! The `eloy` binary on generated nights.
 
+mod common;
+
+use common::{arg, eloy, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use eloy::calib::synth::{Night, NightSpec};
 use eloy::fits::{Header, WriteOptions};
-
-fn eloy(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_eloy"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run eloy");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "eloy panicked:\n{stderr}");
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn small_night(dir: &Path, lights: usize) -> Night {
     let night = Night::new(NightSpec {
@@ -41,10 +29,6 @@ fn outputs(folder: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

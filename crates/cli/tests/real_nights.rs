@@ -5,31 +5,15 @@
 //! must match the sky the generator put in: medians of 16 x 16 blocks away from stars
 //! within 0.5 % (issue 13).
 
+mod common;
+
+use common::{arg, eloy, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use eloy::calib::synth::{FrameSet, FrameTruth, RealNight, Settings, block_ratios};
 use eloy::calib::{Decision, MasterKind, Plan};
 use eloy::fits::FrameKind;
-
-fn eloy(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_eloy"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run eloy");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "eloy panicked:\n{stderr}");
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `eloy calibrate DIR --out OUT [extra] --dry-run --json`: the plan.
 fn dry_run(dir: &Path, out: &Path, extra: &[&str]) -> Plan {

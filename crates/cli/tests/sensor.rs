@@ -3,30 +3,14 @@
 //! `--equalize-cfa` reach the plan and the outputs; `eloy stats` gives each colour of a
 //! Bayer frame; `eloy preview --debayer` draws a colour PNG; bad values are clear errors.
 
+mod common;
+
+use common::{arg, eloy, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use eloy::fits::Header;
 use ndarray::Array2;
-
-fn eloy(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_eloy"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run eloy");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "eloy panicked:\n{stderr}");
-    output
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A colour (RGGB) night without bias frames: 5 darks and 3 lights of 60 s, 5 flats of
 /// 2 s; one hot pixel at (10, 20) (row, column) of 3000 ADU in darks and lights. Pixel

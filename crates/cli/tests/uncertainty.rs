@@ -1,24 +1,13 @@
 //! `eloy calibrate --uncertainty`: masters and lights with `UNCERT` and `MASK` planes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn eloy(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_eloy"))
-        .args(args)
-        .output()
-        .expect("run eloy");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "eloy panicked:\n{stderr}");
-    output
-}
+use common::{arg, eloy};
+
+use std::path::{Path, PathBuf};
 
 fn raw() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../calib/tests/fixtures/uncertainty/raw")
-}
-
-fn arg(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
