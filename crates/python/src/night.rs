@@ -957,57 +957,106 @@ fn calibrate_options(
     }
 }
 
-/// A rayon pool of `threads` threads, or `None` for eloy's global pool.
-fn pool(threads: Option<usize>) -> PyResult<Option<rayon::ThreadPool>> {
-    threads
-        .map(|n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
-                .build()
-                .map_err(|e| PyValueError::new_err(e.to_string()))
-        })
-        .transpose()
+/// A run started from Python: its pool of threads, its cancel flag (raised by Ctrl-C or by
+/// the first exception of the caller's event callback) and that exception, raised again
+/// once the run has stopped ([`PyRun::finish`]).
+struct PyRun {
+    /// A rayon pool of the threads asked for, or `None` for eloy's global pool.
+    pool: Option<rayon::ThreadPool>,
+    cancel: AtomicBool,
+    raised: Mutex<Option<PyErr>>,
+    on_event: Option<Py<PyAny>>,
 }
 
-/// Runs `work` in a thread of its own on `pool` while the calling thread, detached from
-/// the interpreter, watches for Ctrl-C (Python sees signals only on its main thread) and
-/// raises the cancel flag through `stop`.
-fn watched<T: Send>(
-    py: Python<'_>,
-    pool: Option<&rayon::ThreadPool>,
-    stop: &(dyn Fn(PyErr) + Sync),
-    work: impl FnOnce() -> T + Send,
-) -> T {
-    let run = || match pool {
-        Some(pool) => pool.install(work),
-        None => work(),
-    };
-    let done = py.detach(|| {
-        std::thread::scope(|scope| {
-            let (finished, wait) = std::sync::mpsc::channel::<()>();
-            let worker = scope.spawn(move || {
-                let value = run();
-                // The watcher may be gone only if it panicked; nothing to tell then.
-                let _ = finished.send(());
-                value
-            });
-            // Woken as soon as the work ends (no polling delay); every 50 ms meanwhile,
-            // a look at Python's signals.
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                wait.recv_timeout(Duration::from_millis(50))
-            {
-                Python::attach(|py| {
-                    if let Err(e) = py.check_signals() {
-                        stop(e);
-                    }
-                });
-            }
-            worker.join()
+impl PyRun {
+    fn new(threads: Option<usize>, on_event: Option<Py<PyAny>>) -> PyResult<Self> {
+        let pool = threads
+            .map(|n| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build()
+                    .map_err(|e| PyValueError::new_err(e.to_string()))
+            })
+            .transpose()?;
+        Ok(Self {
+            pool,
+            cancel: AtomicBool::new(false),
+            raised: Mutex::new(None),
+            on_event,
         })
-    });
-    match done {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
+    }
+
+    /// Stops the run (lights in flight finish); the first error is raised by `finish`.
+    fn stop(&self, err: PyErr) {
+        self.cancel.store(true, Ordering::SeqCst);
+        let mut slot = self
+            .raised
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(err);
+    }
+
+    /// Calls the caller's callback, if any, with the event as a dict; an exception it
+    /// raises stops the run.
+    fn tell(&self, event: &Event<'_>) {
+        if let Some(callback) = &self.on_event {
+            Python::attach(|py| {
+                let called = event_dict(py, event)
+                    .and_then(|d| d.map(|d| callback.call1(py, (d,))).transpose());
+                if let Err(e) = called {
+                    self.stop(e);
+                }
+            });
+        }
+    }
+
+    /// Runs `work` in a thread of its own on the pool while the calling thread, detached
+    /// from the interpreter, watches for Ctrl-C (Python sees signals only on its main
+    /// thread) and stops the run on one.
+    fn watched<T: Send>(&self, py: Python<'_>, work: impl FnOnce() -> T + Send) -> T {
+        let run = || match &self.pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        };
+        let done = py.detach(|| {
+            std::thread::scope(|scope| {
+                let (finished, wait) = std::sync::mpsc::channel::<()>();
+                let worker = scope.spawn(move || {
+                    let value = run();
+                    // The watcher may be gone only if it panicked; nothing to tell then.
+                    let _ = finished.send(());
+                    value
+                });
+                // Woken as soon as the work ends (no polling delay); every 50 ms
+                // meanwhile, a look at Python's signals.
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    wait.recv_timeout(Duration::from_millis(50))
+                {
+                    Python::attach(|py| {
+                        if let Err(e) = py.check_signals() {
+                            self.stop(e);
+                        }
+                    });
+                }
+                worker.join()
+            })
+        });
+        match done {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// The exception that stopped the run, if any.
+    fn finish(self) -> PyResult<()> {
+        match self
+            .raised
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1109,27 +1158,8 @@ pub(crate) fn run_lights<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let plan = &plan.get().inner;
     let options = calibrate_options(plan, overwrite, float64, sync);
-    let pool = pool(threads)?;
-    let cancel = AtomicBool::new(false);
-    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
-    let stop = |err: PyErr| {
-        cancel.store(true, Ordering::SeqCst);
-        let mut slot = raised
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.get_or_insert(err);
-    };
-    let on_progress = |p: &Progress<'_>| {
-        if let Some(callback) = &on_event {
-            Python::attach(|py| {
-                let called = event_dict(py, &Event::Light(p))
-                    .and_then(|d| d.map(|d| callback.call1(py, (d,))).transpose());
-                if let Err(e) = called {
-                    stop(e);
-                }
-            });
-        }
-    };
+    let run = PyRun::new(threads, on_event)?;
+    let on_progress = |p: &Progress<'_>| run.tell(&Event::Light(p));
     let work = || -> ReductionReport {
         let started = std::time::Instant::now();
         let mut set = MasterSet::default();
@@ -1186,7 +1216,7 @@ pub(crate) fn run_lights<'py>(
                     .collect();
                 Batch::new(options)
                     .on_progress(&on_progress)
-                    .cancel_flag(&cancel)
+                    .cancel_flag(&run.cancel)
                     .run(&jobs, &set)
             }
         };
@@ -1197,13 +1227,8 @@ pub(crate) fn run_lights<'py>(
             ..ReductionReport::default()
         }
     };
-    let report = watched(py, pool.as_ref(), &stop, work);
-    if let Some(err) = raised
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        return Err(err);
-    }
+    let report = run.watched(py, work);
+    run.finish()?;
     report_dict(py, &report)
 }
 
@@ -1261,16 +1286,7 @@ pub(crate) fn run_plan<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let plan = &plan.get().inner;
     let options = calibrate_options(plan, overwrite, float64, sync);
-    let pool = pool(threads)?;
-    let cancel = AtomicBool::new(false);
-    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
-    let stop = |err: PyErr| {
-        cancel.store(true, Ordering::SeqCst);
-        let mut slot = raised
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.get_or_insert(err);
-    };
+    let run = PyRun::new(threads, on_event)?;
     let handler = |event: &Event<'_>| {
         if preview {
             match event {
@@ -1285,33 +1301,20 @@ pub(crate) fn run_plan<'py>(
                 _ => {}
             }
         }
-        if let Some(callback) = &on_event {
-            Python::attach(|py| {
-                let called = event_dict(py, event)
-                    .and_then(|d| d.map(|d| callback.call1(py, (d,))).transpose());
-                if let Err(e) = called {
-                    stop(e);
-                }
-            });
-        }
+        run.tell(event);
     };
     let reduction = Reduction::new(plan, out)
         .options(options)
         .on_event(&handler)
-        .cancel_flag(&cancel);
-    let report = watched(py, pool.as_ref(), &stop, || {
+        .cancel_flag(&run.cancel);
+    let report = run.watched(py, || {
         if masters_only {
             reduction.masters()
         } else {
             reduction.run()
         }
     });
-    if let Some(err) = raised
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        return Err(err);
-    }
+    run.finish()?;
     report_dict(py, &report)
 }
 
