@@ -485,6 +485,15 @@ pub(crate) enum MethodArg {
     Sum,
 }
 
+/// The centre of sigma clipping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CenterArg {
+    /// The median of the surviving values (astropy's default).
+    Median,
+    /// The mean of the surviving values (ccdproc's Combiner.sigma_clipping).
+    Mean,
+}
+
 /// How masters are combined.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CombineArgs {
@@ -495,6 +504,13 @@ pub(crate) struct CombineArgs {
     /// population std, up to 5 iterations), at this many standard deviations.
     #[arg(long, value_name = "SIGMA", conflicts_with = "minmax")]
     pub(crate) sigma_clip: Option<f64>,
+    /// With --sigma-clip: the most rounds of clipping (astropy's maxiters; 1 with
+    /// --sigma-center mean is ccdproc's Combiner.sigma_clipping).
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "sigma_clip")]
+    pub(crate) sigma_rounds: u32,
+    /// With --sigma-clip: the centre the deviations are measured from (astropy's cenfunc).
+    #[arg(long, value_enum, default_value_t = CenterArg::Median, requires = "sigma_clip")]
+    pub(crate) sigma_center: CenterArg,
     /// Reject the LOW lowest and HIGH highest values of each pixel before combining
     /// (IRAF minmax).
     #[arg(long, num_args = 2, value_names = ["LOW", "HIGH"])]
@@ -523,8 +539,11 @@ impl CombineArgs {
             Rejection::SigmaClip {
                 low: sigma,
                 high: sigma,
-                max_iters: 5,
-                center: Center::Median,
+                max_iters: self.sigma_rounds,
+                center: match self.sigma_center {
+                    CenterArg::Median => Center::Median,
+                    CenterArg::Mean => Center::Mean,
+                },
             }
         } else if let Some([low, high]) = self.minmax.as_deref() {
             Rejection::MinMax {

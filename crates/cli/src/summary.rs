@@ -2,7 +2,7 @@
 
 use eloy::calib::InvalidPixels;
 
-use crate::args::{CombineArgs, MethodArg, SummaryArgs};
+use crate::args::{CenterArg, CombineArgs, MethodArg, SummaryArgs};
 use crate::masters::{Night, prepare};
 use crate::report::{decision_line, failure_line, plan_lines};
 use crate::{Fatal, Status};
@@ -11,6 +11,8 @@ pub(crate) fn run(args: &SummaryArgs) -> Result<Status, Fatal> {
     let combine = CombineArgs {
         method: MethodArg::Median,
         sigma_clip: None,
+        sigma_rounds: 5,
+        sigma_center: CenterArg::Median,
         minmax: None,
         memory: 256,
         flat_mean_propagates_nan: false,

@@ -334,3 +334,49 @@ fn preview_draws_row_zero_at_the_bottom() {
         text(&again.stderr)
     );
 }
+
+/// `--sigma-rounds 1 --sigma-center mean` (ccdproc's `Combiner.sigma_clipping`) reaches
+/// the masters' combine in the plan; the two options need `--sigma-clip`.
+#[test]
+fn sigma_clipping_rounds_and_centre_reach_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    small_night(&raw, 1);
+    let run = eloy(&[
+        "calibrate",
+        arg(&raw),
+        "--out",
+        arg(&out),
+        "--dry-run",
+        "--json",
+        "--sigma-clip",
+        "3",
+        "--sigma-rounds",
+        "1",
+        "--sigma-center",
+        "mean",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(
+        plan["options"]["combine"]["rejection"],
+        serde_json::json!({
+            "rejection": "sigma_clip", "low": 3.0, "high": 3.0, "max_iters": 1, "center": "mean"
+        })
+    );
+    let run = eloy(&[
+        "calibrate",
+        arg(&raw),
+        "--out",
+        arg(&out),
+        "--sigma-rounds",
+        "1",
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        text(&run.stderr).contains("--sigma-clip"),
+        "{}",
+        text(&run.stderr)
+    );
+}

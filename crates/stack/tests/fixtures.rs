@@ -117,3 +117,30 @@ fn sigma_clip_is_astropy_sigma_clip() {
         );
     }
 }
+
+/// ccdproc's `Combiner.sigma_clipping()` (one round about the mean, 3 sigma) is
+/// `Rejection::SigmaClip { max_iters: 1, center: Center::Mean, .. }` (`eloy calibrate
+/// --sigma-clip 3 --sigma-rounds 1 --sigma-center mean`): the mean and median combines
+/// after it equal ccdproc's; astropy's iterative clipping (eloy's default rounds) rejects
+/// more where a second outlier hides behind a first.
+#[test]
+fn one_round_about_the_mean_is_ccdproc_sigma_clipping() {
+    let f = &fixture()["ccdproc_sigma_clipping"];
+    let data = cube(f);
+    let ccdproc = Rejection::SigmaClip {
+        low: 3.0,
+        high: 3.0,
+        max_iters: 1,
+        center: Center::Mean,
+    };
+    let mean = run(Combine::mean().rejection(ccdproc), &data);
+    assert_close(&mean.image, &image(&f["mean"]), 1e-7, "ccdproc mean");
+    let median = run(Combine::median().rejection(ccdproc), &data);
+    assert_close(&median.image, &image(&f["median"]), 1e-7, "ccdproc median");
+    let iterative = run(Combine::mean().rejection(Rejection::sigma_clip(3.0)), &data);
+    let (one, more) = (mean.image[[0, 0]], iterative.image[[0, 0]]);
+    assert!(
+        (one - more).abs() > 1.0,
+        "one round {one}, astropy's rounds {more}"
+    );
+}
