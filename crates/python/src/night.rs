@@ -296,7 +296,7 @@ impl Plan {
 /// How masters are combined, from the command line's options.
 fn master_options(
     method: &str,
-    sigma_clip: Option<f64>,
+    sigma_clip: Option<(f64, u32, &str)>,
     minmax: Option<(usize, usize)>,
     memory: usize,
     flat_mean_propagates_nan: bool,
@@ -318,11 +318,19 @@ fn master_options(
                 "sigma_clip and minmax cannot be used together",
             ));
         }
-        (Some(sigma), None) => Rejection::SigmaClip {
+        (Some((sigma, rounds, center)), None) => Rejection::SigmaClip {
             low: sigma,
             high: sigma,
-            max_iters: 5,
-            center: Center::Median,
+            max_iters: rounds,
+            center: match center {
+                "median" => Center::Median,
+                "mean" => Center::Mean,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "sigma_center {other:?}: \"median\" or \"mean\""
+                    )));
+                }
+            },
         },
         (None, Some((low, high))) => Rejection::MinMax { low, high },
         (None, None) => Rejection::None,
@@ -625,10 +633,12 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 /// longitude, utc_offset
 ///     How frames are assigned to nights (site longitude in degrees east; else local time
 ///     minus UTC in hours, default 0: nights split at 12:00 UTC).
-/// method, sigma_clip, minmax, memory, flat_mean_propagates_nan, exposure_key
+/// method, sigma_clip, sigma_rounds, sigma_center, minmax, memory, flat_mean_propagates_nan, exposure_key
 ///     How masters are combined: ``"median"`` (default, Python eloy's), ``"mean"`` or
-///     ``"sum"``; sigma-clipping at ``sigma_clip`` standard deviations or ``minmax =
-///     (low, high)`` rejection; the memory budget in MiB (default 256); numpy's NaN rule
+///     ``"sum"``; sigma-clipping at ``sigma_clip`` standard deviations (astropy's
+///     ``sigma_clip``: at most ``sigma_rounds`` rounds, default 5, about ``sigma_center``,
+///     ``"median"`` (default) or ``"mean"``; 1 round about the mean is ccdproc's
+///     ``Combiner.sigma_clipping()``) or ``minmax = (low, high)`` rejection; the memory budget in MiB (default 256); numpy's NaN rule
 ///     for a flat's mean; the exposure keyword (default ``EXPTIME``, else ``EXPOSURE``,
 ///     else ``EXP``).
 /// invalid : str
@@ -700,7 +710,7 @@ pub(crate) fn invalid_rule(name: &str) -> PyResult<InvalidPixels> {
 ///     An option has a value the command would refuse (its message names the option and
 ///     the values it takes).
 #[pyfunction]
-#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false, overscan=Some("median"), overscan_order=1, overscan_niterate=1, overscan_reject=(3.0, 3.0), overscan_axis=None, trim=true, biassec=None, trimsec=None, flat_normalization="mean", flat_region=None, flat_minimum=None, saturation=None, gain=None, cosmetic=None, hot_sigma=3.0, cold_sigma=None, dead_pixels=true, cosmetic_list=None, pedestal=None, bias_level=None, dark_scale="exposure", equalize_cfa=false))]
+#[pyo3(signature = (path, out=None, *, masters=None, night_of=None, longitude=None, utc_offset=0.0, method="median", sigma_clip=None, sigma_rounds=5, sigma_center="median", minmax=None, memory=256, flat_mean_propagates_nan=false, exposure_key="EXPTIME", invalid="eloy", temperature_tolerance=2.0, exposure_tolerance=1.0, exposure_tolerance_seconds=0.5, same_night_only=false, flats_from_other_nights=false, ignore_darktime=false, overscan=Some("median"), overscan_order=1, overscan_niterate=1, overscan_reject=(3.0, 3.0), overscan_axis=None, trim=true, biassec=None, trimsec=None, flat_normalization="mean", flat_region=None, flat_minimum=None, saturation=None, gain=None, cosmetic=None, hot_sigma=3.0, cold_sigma=None, dead_pixels=true, cosmetic_list=None, pedestal=None, bias_level=None, dark_scale="exposure", equalize_cfa=false))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub(crate) fn plan(
     py: Python<'_>,
@@ -712,6 +722,8 @@ pub(crate) fn plan(
     utc_offset: f64,
     method: &str,
     sigma_clip: Option<f64>,
+    sigma_rounds: u32,
+    sigma_center: &str,
     minmax: Option<(usize, usize)>,
     memory: usize,
     flat_mean_propagates_nan: bool,
@@ -748,7 +760,7 @@ pub(crate) fn plan(
 ) -> PyResult<Plan> {
     let options = master_options(
         method,
-        sigma_clip,
+        sigma_clip.map(|sigma| (sigma, sigma_rounds, sigma_center)),
         minmax,
         memory,
         flat_mean_propagates_nan,

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from conftest import cli_calibrate, same_outputs, synth
 
 import eloy_rs
@@ -23,6 +25,20 @@ def test_plan_is_the_commands(cli, tmp_path):
     assert [f for _, f in plan.formulas()] == ["(raw - (dark * 60 s + bias)) / flat"] * 3
     assert len(plan.built_masters()) == 3
     assert not (tmp_path / "out").exists()  # planning writes nothing
+
+
+def test_ccdproc_sigma_clipping_is_the_commands(cli, tmp_path):
+    raw = synth(cli, tmp_path / "raw", lights=1)
+    clip = ["--sigma-clip", "3", "--sigma-rounds", "1", "--sigma-center", "mean"]
+    plan = eloy_rs.plan(raw, sigma_clip=3, sigma_rounds=1, sigma_center="mean")
+    done = subprocess.run(
+        [cli, "calibrate", str(raw), "--out", str(tmp_path / "out"), "--dry-run", "--json", *clip],
+        capture_output=True, text=True, check=True,
+    )
+    assert eloy_rs.Plan.from_json(done.stdout).to_json() == plan.to_json()
+    assert plan.to_json() != eloy_rs.plan(raw, sigma_clip=3).to_json()
+    with pytest.raises(ValueError, match="sigma_center"):
+        eloy_rs.plan(raw, sigma_clip=3, sigma_center="mode")
 
 
 def test_calibrate_night_equals_the_command_bit_for_bit(cli, tmp_path):

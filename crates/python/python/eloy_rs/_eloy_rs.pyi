@@ -196,6 +196,8 @@ def plan(
     utc_offset: float = 0.0,
     method: Literal["median", "mean", "sum"] = "median",
     sigma_clip: Optional[float] = None,
+    sigma_rounds: int = 5,
+    sigma_center: Literal["median", "mean"] = "median",
     minmax: Optional[tuple[int, int]] = None,
     memory: int = 256,
     flat_mean_propagates_nan: bool = False,

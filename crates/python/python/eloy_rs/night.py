@@ -263,7 +263,8 @@ def calibrate_night(
         most 32 lights each).
     **options
         The planner's options (:func:`eloy_rs.plan`): ``night_of``, ``longitude``,
-        ``utc_offset``, ``method``, ``sigma_clip``, ``minmax``, ``memory``,
+        ``utc_offset``, ``method``, ``sigma_clip``, ``sigma_rounds``, ``sigma_center``,
+        ``minmax``, ``memory``,
         ``flat_mean_propagates_nan``, ``exposure_key``, ``invalid``, the matching
         tolerances; the CCD options (``overscan``..., ``trim``, ``biassec``, ``trimsec``,
         ``flat_normalization``, ``flat_region``, ``flat_minimum``, ``saturation``,
