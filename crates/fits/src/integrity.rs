@@ -322,6 +322,19 @@ fn sync_all<'p>(paths: impl Iterator<Item = &'p Path>, errors: &Mutex<Vec<Error>
     let paths: Vec<&Path> = paths.collect();
     let next = AtomicUsize::new(0);
     let threads = SYNC_THREADS.min(paths.len());
+    if threads <= 1 {
+        // One file (the flushers of `--sync end` sync each output as it is written): on
+        // this thread, not on one started for it.
+        for path in paths {
+            if let Err(e) = sync_one(path) {
+                errors
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Error::io(path, e));
+            }
+        }
+        return;
+    }
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
