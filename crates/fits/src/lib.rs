@@ -41,6 +41,7 @@
 
 mod catalog;
 mod cfitsio;
+mod compress;
 mod date;
 mod error;
 mod exposure;
@@ -54,6 +55,7 @@ mod section;
 mod write;
 
 pub use catalog::{Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name};
+pub use compress::Compression;
 pub use date::{LONGITUDE_KEYWORDS, NightRule, TIME_KEYWORDS, parse_datetime};
 pub use error::{Error, Result};
 pub use exposure::{EXPOSURE_KEYWORDS, ExposureCard, ExposureKey, dark_time, exposure};
