@@ -52,6 +52,7 @@ pub enum Compression {
     /// empty primary HDU (`ZCMPTYPE = 'RICE_1'`, `ZQUANTIZ = 'SUBTRACTIVE_DITHER_2'`).
     Rice {
         /// Quantisation levels per sigma of the noise (`fpack -q`; see above). Default 4.
+        /// Finite and not 0, else the write is an [`Error::Unsupported`].
         q: f32,
     },
 }
@@ -104,6 +105,34 @@ impl Compression {
 /// compressor (what `fpack` itself passes); non-finite pixels are replaced by it.
 const FLOAT_NULL: f32 = -9.119_12E-36;
 
+// SAFETY: cfitsio's `fits_init_randoms` (imcompress.c, in the library fitsio-sys links)
+// takes no argument, fills a process-wide table under cfitsio's lock, and returns a status.
+unsafe extern "C" {
+    fn fits_init_randoms() -> c_int;
+}
+
+/// cfitsio's table of dither offsets, filled once before any image is compressed.
+///
+/// cfitsio fills it on first use, but its quantiser tests the table's pointer without the
+/// lock, and the pointer is set before the table is filled: a second thread quantising at
+/// that moment reads offsets still zero (found as rows one step off in the first image a
+/// process compressed, while another thread compressed its own). Filling it here, before
+/// any quantisation and with every other thread waiting, closes the race.
+fn dither_offsets(path: &Path) -> Result<()> {
+    static STATUS: std::sync::OnceLock<c_int> = std::sync::OnceLock::new();
+    // SAFETY: see the declaration; called once, other callers wait for it.
+    let status = *STATUS.get_or_init(|| unsafe { fits_init_randoms() });
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(Error::Cfitsio {
+            path: path.to_path_buf(),
+            status,
+            message: "cannot make the table of dither offsets".to_owned(),
+        })
+    }
+}
+
 /// An image being written tile-compressed by cfitsio into a temporary file.
 pub(crate) struct Compressed {
     handle: Handle,
@@ -125,6 +154,7 @@ impl Compressed {
         let Compression::Rice { q } = compression else {
             unreachable!("Compressed is created for a compression")
         };
+        dither_offsets(shown)?;
         let mut handle = Handle::create(temp, shown)?;
         let (rows, cols) = shape;
         let too_large = || Error::TooLarge {

@@ -7,7 +7,8 @@
 //!   binning, shape, read from a header;
 //! - [`Catalog`]: the frames under a folder, by night and kind, with the files that could
 //!   not be read;
-//! - [`write()`] an image atomically, or stream one with a [`Writer`];
+//! - [`write()`] an image atomically, or stream one with a [`Writer`], as it is or
+//!   tile-compressed as `fpack` does ([`Compression`]: `.fits.fz`);
 //! - [`Section`]: image sections (`BIASSEC = '[103:130,*]'`) in IRAF/FITS notation.
 //!
 //! Pixels are `f32` in an [`ndarray::Array2`] of shape `(NAXIS2, NAXIS1)`: row 0 is the

@@ -451,6 +451,14 @@ impl Writer {
                 ),
             });
         }
+        if let Compression::Rice { q } = options.compression {
+            if !q.is_finite() || q == 0.0 {
+                return Err(Error::Unsupported {
+                    path,
+                    what: format!("a quantisation level q = {q} (finite and not 0)"),
+                });
+            }
+        }
         let (rows, cols) = shape;
         if rows
             .checked_mul(cols)
@@ -754,16 +762,15 @@ impl Writer {
     /// As [`write_rows`](Writer::write_rows).
     pub fn write_rows_f64(&mut self, first_row: usize, values: &[f64]) -> Result<()> {
         #[allow(clippy::cast_possible_truncation)]
-        if self.compressed.is_some() {
-            let narrow: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-            return self.write_compressed(first_row, &narrow);
-        }
-        #[allow(clippy::cast_possible_truncation)]
         let narrow: Vec<f32> = if self.options.precision == Precision::F64 {
             Vec::new()
         } else {
             values.iter().map(|&v| v as f32).collect()
         };
+        if self.compressed.is_some() {
+            // Compression takes F32 only (checked by `create`): `narrow` holds the values.
+            return self.write_compressed(first_row, &narrow);
+        }
         self.write_values(first_row, values.len(), |precision, bytes, sum| {
             encode(precision, values.iter().copied(), &narrow, bytes, sum);
         })

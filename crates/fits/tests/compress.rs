@@ -202,4 +202,11 @@ fn extensions_and_integer_pixels_are_refused() {
     };
     let refused = Writer::create(&path, (2, 2), &Header::new(), &options);
     assert!(matches!(refused, Err(eloy_fits::Error::Unsupported { .. })));
+    for q in [0.0, f32::NAN, f32::INFINITY] {
+        let refused = Writer::create(&path, (2, 2), &Header::new(), &compressed(q));
+        assert!(
+            matches!(refused, Err(eloy_fits::Error::Unsupported { .. })),
+            "q = {q}"
+        );
+    }
 }
