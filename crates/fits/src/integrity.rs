@@ -134,7 +134,7 @@ fn verify_hdu(
         Ok(Hdu::Verdict(Integrity::Damaged(if index == 0 {
             why
         } else {
-            format!("extension {index} {why}")
+            format!("{why} in extension {index}")
         })))
     };
     file.seek(SeekFrom::Start(at as u64))?;
