@@ -460,6 +460,13 @@ impl Writer {
             }
         }
         let (rows, cols) = shape;
+        if rows == 0 || cols == 0 {
+            // cfitsio divides by the tile's size (a SIGFPE for an empty image).
+            return Err(Error::Unsupported {
+                path,
+                what: format!("an empty image ({rows} x {cols}) tile-compressed"),
+            });
+        }
         if rows
             .checked_mul(cols)
             .is_none_or(|n| n > isize::MAX as usize / 4)

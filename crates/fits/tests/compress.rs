@@ -210,3 +210,52 @@ fn extensions_and_integer_pixels_are_refused() {
         );
     }
 }
+
+#[test]
+fn awkward_images_are_refused_or_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    for shape in [(0, 5), (5, 0), (0, 0)] {
+        let path = dir.path().join(format!("{}x{}.fits.fz", shape.0, shape.1));
+        // cfitsio would divide by the tile's size: refused before it is called.
+        let refused = Writer::create(&path, shape, &Header::new(), &compressed(4.0));
+        assert!(matches!(refused, Err(eloy_fits::Error::Unsupported { .. })));
+    }
+    // One pixel, constant rows: no noise to measure; rows of NaN only.
+    for (shape, value) in [
+        ((1, 1), 3.5f32),
+        ((3, 4), 0.0),
+        ((3, 4), 7.0),
+        ((3, 4), f32::NAN),
+    ] {
+        let path = dir
+            .path()
+            .join(format!("{}x{}-{value}.fits.fz", shape.0, shape.1));
+        let data = Array2::from_elem(shape, value);
+        eloy_fits::write(&path, data.view(), &Header::new(), &compressed(4.0)).unwrap();
+        let back = read(&path).unwrap().data;
+        assert!(
+            back.iter()
+                .zip(data.iter())
+                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+        );
+    }
+    // A range no 32-bit integer spans (cfitsio then keeps the row losslessly), infinities
+    // (nulls: NaN), subnormals.
+    let wild = ndarray::array![
+        [1.0e30f32, -1.0e30, 0.0, 1.0, 2.0, 3.0],
+        [f32::INFINITY, f32::NEG_INFINITY, 1.0e-40, 5.0, 6.0, 7.0]
+    ];
+    let path = dir.path().join("wild.fits.fz");
+    eloy_fits::write(&path, wild.view(), &Header::new(), &compressed(4.0)).unwrap();
+    let back = read(&path).unwrap().data;
+    assert_eq!(back.row(0), wild.row(0));
+    assert!(back[[1, 0]].is_nan() && back[[1, 1]].is_nan());
+    assert_eq!(eloy_fits::verify_file(&path).unwrap(), Integrity::Intact);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(
+            !eloy_fits::is_temporary_name(&name.to_string_lossy()),
+            "{name:?}"
+        );
+    }
+}
