@@ -17,8 +17,11 @@ use crate::header::Card;
 /// step of `sigma / q`, where `sigma` is the tile's noise as cfitsio estimates it (a MAD of
 /// the differences of neighbouring pixels), dithered with `SUBTRACTIVE_DITHER_2` (a random
 /// offset in [0, 1) of a step added before rounding and subtracted when read; pixels that
-/// are exactly 0.0 are kept exactly), and the integers Rice-coded. Every FITS reader that
-/// reads `fpack`ed files reads them (cfitsio, `funpack`, astropy, Siril, DS9).
+/// are exactly 0.0 are kept exactly), and the integers Rice-coded. FITS readers that read
+/// `fpack`ed files read them (checked: cfitsio, `funpack`, fitsverify, astropy, Siril).
+///
+/// The checksum cards are cfitsio's (`fits_write_chksum`), whose comments carry the time
+/// they were written: two writes of one image hold the same pixels, not the same bytes.
 ///
 /// **What it costs in precision**: the error a uniform quantisation adds has a standard
 /// deviation of `step / sqrt(12) = sigma / (q * sqrt(12))`: 0.072 sigma of the noise for
@@ -32,7 +35,7 @@ use crate::header::Card;
 /// invalid pixels NaN instead.
 ///
 /// The dither pattern's seed (`ZDITHER0`) is cfitsio's hash of the first tile written, so
-/// rewriting the same image gives the same file and two images have different patterns.
+/// rewriting the same image gives the same pixels and two images have different patterns.
 ///
 /// ```
 /// use eloy_fits::Compression;

@@ -924,7 +924,16 @@ fn report_dict<'py>(py: Python<'py>, report: &ReductionReport) -> PyResult<Bound
 
 /// The compression of `compress=` and `quantize=` (the command's `--compress` and
 /// `--quantize`).
-fn compression(compress: Option<&str>, quantize: f32) -> PyResult<eloy::fits::Compression> {
+fn compression(
+    compress: Option<&str>,
+    quantize: f32,
+    float64: bool,
+) -> PyResult<eloy::fits::Compression> {
+    if compress.is_some() && float64 {
+        return Err(PyValueError::new_err(
+            "compress= takes float32 outputs: not with float64=True",
+        ));
+    }
     if !quantize.is_finite() || quantize == 0.0 {
         return Err(PyValueError::new_err(format!(
             "quantize={quantize}: a number of levels per sigma of the noise (4, 16), or a negative step"
@@ -1134,7 +1143,7 @@ pub(crate) fn run_lights<'py>(
         overwrite,
         float64,
         sync,
-        compression(compress, quantize)?,
+        compression(compress, quantize, float64)?,
     );
     let pool = pool(threads)?;
     let cancel = AtomicBool::new(false);
@@ -1298,7 +1307,7 @@ pub(crate) fn run_plan<'py>(
         overwrite,
         float64,
         sync,
-        compression(compress, quantize)?,
+        compression(compress, quantize, float64)?,
     );
     let pool = pool(threads)?;
     let cancel = AtomicBool::new(false);

@@ -68,11 +68,15 @@ def test_calibrate_night_compresses_as_the_command(cli, tmp_path):
         assert header["CALINVAL"] == "nan"
     again = eloy_rs.calibrate_night(raw, out, progress=False, compress="rice", quantize=8)
     assert again.ok and len(again.skipped) == 3
-    for bad in ({"compress": "gzip"}, {"compress": "rice", "quantize": 0}):
+    for bad in (
+        {"compress": "gzip"},
+        {"compress": "rice", "quantize": 0},
+        {"compress": "rice", "float64": True},
+    ):
         try:
             eloy_rs.calibrate_night(raw, tmp_path / "refused", progress=False, **bad)
         except ValueError as e:
-            assert ("compress" in str(e)) or ("quantize" in str(e))
+            assert "compress" in str(e) or "quantize" in str(e)
         else:
             raise AssertionError(f"{bad} was accepted")
 
