@@ -4,7 +4,8 @@ rather than raising).
 
     python tests/tools/check_checksums.py OUT_FOLDER_OR_FILE...
 
-Folders are searched recursively for *.fits; temporary files (.NAME.eloy-tmp-...) are
+Folders are searched recursively for *.fits and *.fits.fz (tile-compressed outputs of
+`--compress`, whose sums are those of the compressed table); temporary files (.NAME.eloy-tmp-...) are
 skipped. Prints one line per file (OK, or the warnings), then a summary; exits 1 when a
 file warns, has no CHECKSUM/DATASUM, or does not open, and 2 when no file was found. Needs
 astropy; the Rust test suite does not run it. For example, after a demo run:
@@ -22,7 +23,11 @@ from astropy.io import fits
 def fits_files(args):
     for arg in args:
         path = Path(arg)
-        found = sorted(path.rglob("*.fits")) if path.is_dir() else [path]
+        found = (
+            sorted([*path.rglob("*.fits"), *path.rglob("*.fits.fz")])
+            if path.is_dir()
+            else [path]
+        )
         for p in found:
             if not (p.name.startswith(".") and ".eloy-tmp-" in p.name):
                 yield p
@@ -36,8 +41,12 @@ def check(path):
         try:
             with fits.open(path, checksum=True) as hdus:
                 for hdu in hdus:
+                    # A tile-compressed image's sums are in its table's header, which
+                    # astropy keeps apart from the image header it shows.
+                    table = getattr(hdu, "_bintable", None)
+                    header = table.header if table is not None else hdu.header
                     for key in ("CHECKSUM", "DATASUM"):
-                        if key not in hdu.header:
+                        if key not in header:
                             problems.append(f"no {key}")
                     # Touch the data, so that nothing is left unread.
                     _ = hdu.data

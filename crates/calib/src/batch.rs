@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use eloy_fits::{Complete, ExposureKey, Precision, Reader, WriteOptions, Writer};
+use eloy_fits::{Complete, Compression, ExposureKey, Precision, Reader, WriteOptions, Writer};
 use eloy_stack::{BandSink, StackedBand};
 
 use crate::calibrate::InvalidPixels;
@@ -42,6 +42,20 @@ pub struct CalibrateOptions {
     /// When outputs are made durable. Default [`SyncPolicy::End`]: one batched sync of
     /// every output and its folder at the end of the run.
     pub sync: SyncPolicy,
+    /// Tile compression of the outputs. Default [`Compression::None`]: float32 images as
+    /// they are. With [`Compression::Rice`] (`eloy calibrate --compress rice`):
+    /// - a [`Batch`] (and a [`crate::Reduction`]) names each output `<name>.fits.fz`
+    ///   ([`Compression::output_path`] of the job's output); [`calibrate_file`] writes the
+    ///   path it is given;
+    /// - the pixels are quantised with a step of the noise / `q` (see [`Compression`]);
+    /// - invalid pixels are NaN: the rule [`InvalidPixels::MinusOne`] writes NaN instead of
+    ///   -1 (which quantisation would not keep), and `CALINVAL` says `nan`;
+    /// - the outputs are `f32` ([`CalibrateOptions::precision`] must be `F32`) and carry no
+    ///   uncertainty planes (a light with a [`Step::Deviation`] fails with
+    ///   [`eloy_fits::Error::Unsupported`]).
+    ///
+    /// Masters are never compressed: they are read again by every light they serve.
+    pub compression: Compression,
 }
 
 /// When a run's outputs are made durable (`fsync`ed), so that a power cut cannot lose
@@ -109,6 +123,7 @@ impl Default for CalibrateOptions {
             overwrite: false,
             band_rows: 128,
             sync: SyncPolicy::End,
+            compression: Compression::None,
         }
     }
 }
@@ -364,6 +379,24 @@ fn calibrate_steps(
     options: &CalibrateOptions,
     cancel: Option<&AtomicBool>,
 ) -> Result<Complete> {
+    // Quantisation keeps NaN exactly, -1 not: the invalid marker of compressed outputs.
+    let nan_for_invalid;
+    let steps = if options.compression.is_compressed() {
+        nan_for_invalid = steps
+            .iter()
+            .map(|s| match s {
+                Step::Invalid {
+                    rule: InvalidPixels::MinusOne,
+                } => Step::Invalid {
+                    rule: InvalidPixels::Nan,
+                },
+                s => s.clone(),
+            })
+            .collect::<Vec<_>>();
+        nan_for_invalid.as_slice()
+    } else {
+        steps
+    };
     let optimized = engine::resolve_dark_optimization(light, steps, masters)?;
     let (steps, dark_factor) = match &optimized {
         Some((resolved, k)) => (resolved.as_slice(), Some(*k)),
@@ -431,6 +464,7 @@ fn calibrate_steps(
         overwrite: options.overwrite,
         checksum: true,
         sync: options.sync == SyncPolicy::Each,
+        compression: options.compression,
     };
     let cols = shape.1;
     let band_rows = options.band_rows.min(BAND_PIXELS / cols.max(1)).max(1);
@@ -804,6 +838,20 @@ impl<'a> Batch<'a> {
     /// Runs the jobs on the current rayon pool, with the masters of `masters`; see
     /// [`Batch`].
     pub fn run(&self, jobs: &[Job], masters: &MasterSet) -> BatchReport {
+        // With compression, outputs are named `.fits.fz` (whatever the jobs say).
+        let renamed: Vec<Job>;
+        let jobs = if self.options.compression.is_compressed() {
+            renamed = jobs
+                .iter()
+                .map(|job| Job {
+                    output: self.options.compression.output_path(&job.output),
+                    ..job.clone()
+                })
+                .collect();
+            renamed.as_slice()
+        } else {
+            jobs
+        };
         let mut first_claim: HashMap<&Path, &Path> = HashMap::new();
         let collisions: Vec<Option<Error>> = jobs
             .iter()
@@ -958,7 +1006,19 @@ impl<'a> Batch<'a> {
         let mut redo = None;
         if !self.options.overwrite && job.output.exists() {
             match eloy_fits::verify_file(&job.output) {
-                Ok(eloy_fits::Integrity::Intact) => return Err(Outcome::Skipped),
+                Ok(eloy_fits::Integrity::Intact) => {
+                    // A whole file of the other form (a plain image named `.fz`, or the
+                    // reverse) is not the output asked for: written again.
+                    let compressed = Reader::open(&job.output).map(|r| r.is_tile_compressed());
+                    match compressed {
+                        Ok(c) if c == self.options.compression.is_compressed() => {
+                            return Err(Outcome::Skipped);
+                        }
+                        Ok(true) => redo = Some("tile-compressed, not asked".to_owned()),
+                        Ok(false) => redo = Some("not tile-compressed as asked".to_owned()),
+                        Err(e) => return Err(Outcome::Failed(e.into())),
+                    }
+                }
                 Ok(eloy_fits::Integrity::Damaged(why)) => redo = Some(why),
                 Ok(_) => {
                     return Err(Outcome::Failed(Error::Fits(

@@ -393,7 +393,10 @@ impl<'a> Reduction<'a> {
             let done = batch.run(&jobs, &set);
             lights_took += started.elapsed();
             outputs.resize(outcomes.len(), PathBuf::new());
-            outputs.extend(jobs.iter().map(|job| job.output.clone()));
+            outputs.extend(
+                jobs.iter()
+                    .map(|job| self.options.compression.output_path(&job.output)),
+            );
             outcomes.extend(done.outcomes);
             // Free what later groups do not need (each master of a large sensor is
             // 100 MiB).

@@ -612,6 +612,33 @@ pub(crate) enum InvalidArg {
     Keep,
 }
 
+/// `--compress`: how calibrated lights are tile-compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CompressArg {
+    /// Rice coding of quantised rows (fpack's default), `.fits.fz`.
+    Rice,
+}
+
+impl CalibrateArgs {
+    /// The compression of the calibrated lights.
+    pub(crate) fn compression(&self) -> eloy::fits::Compression {
+        match self.compress {
+            None => eloy::fits::Compression::None,
+            Some(CompressArg::Rice) => eloy::fits::Compression::Rice { q: self.quantize },
+        }
+    }
+}
+
+/// A quantisation level: finite and not zero.
+fn parse_quantize(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(q) if q.is_finite() && q != 0.0 => Ok(q),
+        _ => Err(format!(
+            "{text:?}: a number of levels per sigma of the noise (4, 16), or a negative step"
+        )),
+    }
+}
+
 /// `--sync`: when outputs are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SyncArg {
@@ -660,6 +687,19 @@ pub(crate) struct CalibrateArgs {
     /// Write float64 outputs (as Python eloy) instead of float32.
     #[arg(long)]
     pub(crate) float64: bool,
+    /// Tile-compress the calibrated lights as fpack does: OUT/NIGHT/LIGHT.fits.fz, each row
+    /// a tile, quantised with a step of the row's noise / Q (--quantize) with subtractive
+    /// dithering (SUBTRACTIVE_DITHER_2), Rice-coded. About 6x smaller than float32 for an
+    /// added error of 0.07 sigma of the noise (Q = 4); read by cfitsio, astropy, Siril, DS9.
+    /// Invalid pixels are NaN (-1 would not survive quantisation); masters stay float32.
+    #[arg(long, value_enum, value_name = "METHOD", conflicts_with_all = ["float64", "uncertainty"])]
+    pub(crate) compress: Option<CompressArg>,
+    /// With --compress: quantisation levels per sigma of the noise (fpack's -q): 4 adds
+    /// 0.072 sigma of noise, 16 adds 0.018 (larger files). A negative value is an absolute
+    /// step in ADU.
+    #[arg(long, value_name = "Q", default_value_t = eloy::fits::Compression::DEFAULT_Q,
+          requires = "compress", allow_negative_numbers = true, value_parser = parse_quantize)]
+    pub(crate) quantize: f32,
     /// Replace existing outputs and masters (otherwise a rerun verifies existing outputs:
     /// whole ones are skipped, damaged ones calibrated again).
     #[arg(long)]

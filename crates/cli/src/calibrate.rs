@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use eloy::calib::{CalibrateOptions, Decision, Event, FolderLock, Outcome, Reduction, SyncPolicy};
+use eloy::calib::{
+    CalibrateOptions, Decision, Event, FolderLock, InvalidPixels, Outcome, Reduction, SyncPolicy,
+};
 use eloy::fits::Precision;
 
 use crate::args::CalibrateArgs;
@@ -105,18 +107,27 @@ fn cancel_on_interrupt() -> Arc<AtomicBool> {
 pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
     let started = Instant::now();
     let started_at = SystemTime::now();
+    let compression = args.compression();
+    // Compressed outputs mark invalid pixels NaN: quantisation does not keep -1.
+    let invalid = match args.invalid.into() {
+        InvalidPixels::MinusOne if compression.is_compressed() => InvalidPixels::Nan,
+        rule => rule,
+    };
     let rules = args.sensor.apply(args.ccd.apply(args.matching.rules(
         args.combine.master_options(),
-        args.invalid.into(),
+        invalid,
         args.night_of,
     ))?)?;
-    let Night { catalog, plan } = prepare(
+    let Night { catalog, mut plan } = prepare(
         &args.dir,
         Some(&args.out),
         &args.night,
         &args.matching,
         &rules,
     )?;
+    for recipe in &mut plan.recipes {
+        recipe.output = compression.output_path(&recipe.output);
+    }
     let unreadable = catalog.failures.len();
     if args.dry_run {
         if args.json {
@@ -166,7 +177,8 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
         );
     }
     let options = CalibrateOptions {
-        invalid: args.invalid.into(),
+        invalid,
+        compression,
         exposure_key: args.combine.exposure_key.clone(),
         precision: if args.float64 {
             Precision::F64

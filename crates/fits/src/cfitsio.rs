@@ -101,6 +101,41 @@ impl Handle {
         Ok(handle)
     }
 
+    /// Creates a new file at `real` (which must not exist), open for writing; errors name
+    /// `shown`.
+    pub(crate) fn create(real: &Path, shown: &Path) -> Result<Handle> {
+        let name = c_path(real)?;
+        let mut ptr = ptr::null_mut();
+        let mut status = 0;
+        // SAFETY: `name` is a valid C string; `ptr` and `status` are valid out-pointers.
+        unsafe { sys::ffdkinit(&raw mut ptr, name.as_ptr(), &raw mut status) };
+        let handle = Handle {
+            ptr,
+            path: shown.to_path_buf(),
+        };
+        if status != 0 {
+            return Err(handle.error(status, "cannot create"));
+        }
+        Ok(handle)
+    }
+
+    /// The open file, for calls this wrapper does not cover: only while `self` is borrowed
+    /// mutably, so one thread at a time.
+    pub(crate) fn as_ptr(&mut self) -> *mut sys::fitsfile {
+        self.ptr
+    }
+
+    /// Closes the file, flushing what cfitsio holds, and reports whether that worked (a
+    /// drop ignores it).
+    pub(crate) fn close(mut self) -> Result<()> {
+        let mut status = 0;
+        // SAFETY: `self.ptr` is an open file (see `Handle::ptr`), closed once: it is nulled
+        // so that Drop skips it.
+        unsafe { sys::ffclos(self.ptr, &raw mut status) };
+        self.ptr = ptr::null_mut();
+        self.check(status, "cannot complete the file")
+    }
+
     pub(crate) fn error(&self, status: c_int, doing: &str) -> Error {
         Error::Cfitsio {
             path: self.path.clone(),
@@ -109,7 +144,7 @@ impl Handle {
         }
     }
 
-    fn check(&self, status: c_int, doing: &str) -> Result<()> {
+    pub(crate) fn check(&self, status: c_int, doing: &str) -> Result<()> {
         if status == 0 {
             Ok(())
         } else {

@@ -141,6 +141,15 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A write that eloy cannot make as asked: a combination of options it does not offer
+    /// (tile compression of an image extension, or of integer pixels).
+    #[error("{}: cannot write {what}", path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What was asked, in a few words.
+        what: String,
+    },
     /// A required header keyword is absent.
     #[error(
         "{}: header has no {key} keyword{}",
@@ -243,6 +252,7 @@ impl Error {
             | Error::RowsOutOfRange { path, .. }
             | Error::BufferSize { path, .. }
             | Error::AlreadyExists { path }
+            | Error::Unsupported { path, .. }
             | Error::MissingKeyword { path, .. }
             | Error::BadExposure { path, .. }
             | Error::BadKeyword { path, .. }

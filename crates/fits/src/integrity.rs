@@ -32,7 +32,7 @@ const MAX_HEADER_BLOCKS: usize = 100;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Integrity {
-    /// The primary HDU is whole: its `DATASUM` and `CHECKSUM` are right.
+    /// Every HDU is whole: the `DATASUM` and `CHECKSUM` of each are right.
     Intact,
     /// A FITS file whose primary header has no `CHECKSUM` or no `DATASUM`: nothing proves it
     /// whole or not (not a file eloy wrote).
@@ -44,14 +44,19 @@ pub enum Integrity {
     Foreign,
 }
 
-/// Checks the primary HDU of the FITS file at `path` against its checksum, as a rerun must
+/// Checks every HDU of the FITS file at `path` against its checksum, as a rerun must
 /// before it takes an earlier output as done: a power cut after a write that was not
 /// synced can leave a file empty, cut short, or with zeroed blocks, under its final name.
 ///
-/// One pass over the file: the header is parsed for `BITPIX`, `NAXISn`, `CHECKSUM` and
-/// `DATASUM`, the size is checked against the header's, the data's 32-bit ones'-complement
-/// sum is compared with `DATASUM`, and the whole HDU must sum to negative zero (the FITS
-/// checksum convention, as cfitsio's `fits_verify_chksum`).
+/// One pass over the file, HDU after HDU to its end: each header is parsed for `BITPIX`,
+/// `NAXISn`, `PCOUNT`, `GCOUNT`, `CHECKSUM` and `DATASUM`, the size is checked against the
+/// header's, the data's 32-bit ones'-complement sum is compared with `DATASUM`, and the
+/// whole HDU must sum to negative zero (the FITS checksum convention, as cfitsio's
+/// `fits_verify_chksum`). A primary header without the two sums makes the file
+/// [`Integrity::Unsigned`]; an extension without them is only checked for its size. A
+/// primary header's `NEXTEND` (which tile-compressed files that eloy writes carry: their
+/// image is the extension after an empty primary HDU) is the number of extensions the
+/// file must hold: a file cut at the end of an HDU is found too.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened or read.
@@ -78,25 +83,85 @@ pub fn verify_file(path: impl AsRef<Path>) -> Result<Integrity> {
     if len == 0 {
         return Ok(Integrity::Damaged("empty".to_owned()));
     }
+    let primary = match verify_hdu(&mut file, len, 0, 0).map_err(io)? {
+        Hdu::Verdict(verdict) => return Ok(verdict),
+        Hdu::Whole(whole) => whole,
+    };
+    // Extensions: each whole, up to the end of the file, as many as `NEXTEND` says.
+    let mut at = primary.end;
+    let mut extensions = 0;
+    while at < len {
+        match verify_hdu(&mut file, len, at, extensions + 1).map_err(io)? {
+            Hdu::Verdict(verdict) => return Ok(verdict),
+            Hdu::Whole(whole) => at = whole.end,
+        }
+        extensions += 1;
+    }
+    if let Some(expected) = primary.nextend {
+        if extensions < expected {
+            return Ok(Integrity::Damaged(format!(
+                "cut short: {extensions} of its {expected} extension(s) ({len} bytes)"
+            )));
+        }
+    }
+    Ok(Integrity::Intact)
+}
+
+/// What [`verify_hdu`] found of one HDU.
+enum Hdu {
+    /// The HDU is whole: where the next one starts, and its `NEXTEND`.
+    Whole(WholeHdu),
+    /// The file's verdict, found in this HDU.
+    Verdict(Integrity),
+}
+
+struct WholeHdu {
+    end: usize,
+    nextend: Option<usize>,
+}
+
+/// Checks HDU `index` (0 for the primary) starting at byte `at` of `file` (`len` bytes):
+/// its header, its size, its `DATASUM` and `CHECKSUM`.
+fn verify_hdu(
+    file: &mut std::fs::File,
+    len: usize,
+    at: usize,
+    index: usize,
+) -> std::io::Result<Hdu> {
+    use std::io::{Seek, SeekFrom};
+    let verdict = |v: Integrity| Ok(Hdu::Verdict(v));
+    let damaged = |why: String| -> std::io::Result<Hdu> {
+        Ok(Hdu::Verdict(Integrity::Damaged(if index == 0 {
+            why
+        } else {
+            format!("{why} in extension {index}")
+        })))
+    };
+    file.seek(SeekFrom::Start(at as u64))?;
     // The header, block by block, up to its END card.
     let mut header = Vec::new();
     let mut keys = HeaderKeys::default();
     'blocks: for _ in 0..MAX_HEADER_BLOCKS {
         let mut block = vec![0u8; BLOCK];
-        let got = read_up_to(&mut file, &mut block).map_err(io)?;
+        let got = read_up_to(file, &mut block)?;
         block.truncate(got);
         let first = header.is_empty();
-        if first && !block.starts_with(b"SIMPLE  =") {
-            return Ok(if block.iter().all(|&b| b == 0) {
-                Integrity::Damaged("zeroed".to_owned())
+        let opening: &[u8] = if index == 0 {
+            b"SIMPLE  ="
+        } else {
+            b"XTENSION="
+        };
+        if first && !block.starts_with(opening) {
+            return if block.iter().all(|&b| b == 0) {
+                damaged("zeroed".to_owned())
+            } else if index == 0 {
+                verdict(Integrity::Foreign)
             } else {
-                Integrity::Foreign
-            });
+                damaged("does not start with XTENSION".to_owned())
+            };
         }
         if got < BLOCK {
-            return Ok(Integrity::Damaged(format!(
-                "cut short in its header ({len} bytes)"
-            )));
+            return damaged(format!("cut short in its header ({len} bytes)"));
         }
         for card in block.chunks_exact(CARD_LEN) {
             if card.starts_with(b"END") && card[3..].iter().all(|&b| b == b' ') {
@@ -105,42 +170,47 @@ pub fn verify_file(path: impl AsRef<Path>) -> Result<Integrity> {
             }
             if card.iter().all(|&b| b == 0) {
                 header.extend_from_slice(&block);
-                return Ok(Integrity::Damaged("header zeroed".to_owned()));
+                return damaged("header zeroed".to_owned());
             }
             keys.take(card);
         }
         header.extend_from_slice(&block);
         if header.len() == MAX_HEADER_BLOCKS * BLOCK {
-            return Ok(Integrity::Damaged("no END card in its header".to_owned()));
+            return damaged("no END card in its header".to_owned());
         }
     }
-    let (Some(_), Some(datasum)) = (keys.checksum.as_ref(), keys.datasum.as_ref()) else {
-        return Ok(Integrity::Unsigned);
-    };
-    let Some(data_len) = keys.data_len() else {
-        return Ok(Integrity::Damaged(
-            "header without BITPIX or NAXISn".to_owned(),
-        ));
-    };
-    let expected = header.len() + data_len.div_ceil(BLOCK) * BLOCK;
-    if len < expected {
-        return Ok(Integrity::Damaged(format!(
-            "cut short ({len} of {expected} bytes)"
-        )));
+    let signed = keys.checksum.is_some() && keys.datasum.is_some();
+    if !signed && index == 0 {
+        return verdict(Integrity::Unsigned);
     }
+    let Some(data_len) = keys.data_len() else {
+        return damaged("header without BITPIX or NAXISn".to_owned());
+    };
+    let expected = at + header.len() + data_len.div_ceil(BLOCK) * BLOCK;
+    if len < expected {
+        return damaged(format!("cut short ({len} of {expected} bytes)"));
+    }
+    let whole = WholeHdu {
+        end: expected,
+        nextend: keys.nextend,
+    };
+    let Some(datasum) = keys.datasum.as_ref().filter(|_| signed) else {
+        // An unsigned extension of a signed file: its size is all there is to check.
+        return Ok(Hdu::Whole(whole));
+    };
     // The data unit, padding included, in chunks.
     let mut sum = Sum::default();
-    let mut remaining = expected - header.len();
-    let mut buffer = vec![0u8; 1 << 20];
+    let mut remaining = expected - at - header.len();
+    let mut buffer = vec![0u8; (1 << 20).min(remaining.max(1))];
     let mut all_zero = true;
     while remaining > 0 {
         let want = remaining.min(buffer.len());
-        let got = read_up_to(&mut file, &mut buffer[..want]).map_err(io)?;
+        let got = read_up_to(file, &mut buffer[..want])?;
         if got < want {
-            return Ok(Integrity::Damaged(format!(
+            return damaged(format!(
                 "cut short ({} of {expected} bytes)",
                 expected - remaining + got
-            )));
+            ));
         }
         all_zero &= buffer[..got].iter().all(|&b| b == 0);
         sum.add_bytes(&buffer[..got]);
@@ -148,28 +218,29 @@ pub fn verify_file(path: impl AsRef<Path>) -> Result<Integrity> {
     }
     let data_sum = sum.value();
     if datasum.parse::<u64>().ok() != Some(u64::from(data_sum)) {
-        return Ok(Integrity::Damaged(if all_zero && data_len > 0 {
+        return damaged(if all_zero && data_len > 0 {
             "data zeroed (DATASUM wrong)".to_owned()
         } else {
             "data changed (DATASUM wrong)".to_owned()
-        }));
+        });
     }
     let mut total = Sum::default();
     total.add_bytes(&header);
     total.add_word(data_sum);
     if total.value() != u32::MAX {
-        return Ok(Integrity::Damaged(
-            "header changed (CHECKSUM wrong)".to_owned(),
-        ));
+        return damaged("header changed (CHECKSUM wrong)".to_owned());
     }
-    Ok(Integrity::Intact)
+    Ok(Hdu::Whole(whole))
 }
 
-/// The primary header's keywords that [`verify_file`] needs.
+/// The keywords of a header that [`verify_file`] needs.
 #[derive(Default)]
 struct HeaderKeys {
     bitpix: Option<i64>,
     naxis: Option<usize>,
+    pcount: Option<usize>,
+    gcount: Option<usize>,
+    nextend: Option<usize>,
     axes: Vec<(usize, u64)>,
     checksum: Option<String>,
     datasum: Option<String>,
@@ -189,6 +260,9 @@ impl HeaderKeys {
         match key.trim_end() {
             "BITPIX" => self.bitpix = value.parse().ok(),
             "NAXIS" => self.naxis = value.parse().ok(),
+            "PCOUNT" => self.pcount = value.parse().ok(),
+            "GCOUNT" => self.gcount = value.parse().ok(),
+            "NEXTEND" => self.nextend = value.parse().ok(),
             "CHECKSUM" => self.checksum = Some(string()),
             "DATASUM" => self.datasum = Some(string()),
             k => {
@@ -201,7 +275,9 @@ impl HeaderKeys {
         }
     }
 
-    /// Bytes of the data unit, without padding.
+    /// Bytes of the data unit, without padding: `|BITPIX| / 8 * GCOUNT * (PCOUNT +
+    /// NAXIS1 * ... * NAXISn)` (FITS standard 4.0, section 4.4.1.1; a binary table's heap
+    /// is its `PCOUNT`).
     fn data_len(&self) -> Option<usize> {
         let bytes = usize::try_from(self.bitpix?.unsigned_abs() / 8).ok()?;
         let naxis = self.naxis?;
@@ -213,7 +289,10 @@ impl HeaderKeys {
             let (_, size) = self.axes.iter().find(|(n, _)| *n == axis)?;
             count = count.checked_mul(usize::try_from(*size).ok()?)?;
         }
-        count.checked_mul(bytes)
+        count
+            .checked_add(self.pcount.unwrap_or(0))?
+            .checked_mul(self.gcount.unwrap_or(1))?
+            .checked_mul(bytes)
     }
 }
 

@@ -7,7 +7,8 @@
 //!   binning, shape, read from a header;
 //! - [`Catalog`]: the frames under a folder, by night and kind, with the files that could
 //!   not be read;
-//! - [`write()`] an image atomically, or stream one with a [`Writer`];
+//! - [`write()`] an image atomically, or stream one with a [`Writer`], as it is or
+//!   tile-compressed as `fpack` does ([`Compression`]: `.fits.fz`);
 //! - [`Section`]: image sections (`BIASSEC = '[103:130,*]'`) in IRAF/FITS notation.
 //!
 //! Pixels are `f32` in an [`ndarray::Array2`] of shape `(NAXIS2, NAXIS1)`: row 0 is the
@@ -41,6 +42,7 @@
 
 mod catalog;
 mod cfitsio;
+mod compress;
 mod date;
 mod error;
 mod exposure;
@@ -54,6 +56,7 @@ mod section;
 mod write;
 
 pub use catalog::{Catalog, NightSummary, ScanFailure, ScanOptions, Summary, is_fits_name};
+pub use compress::Compression;
 pub use date::{LONGITUDE_KEYWORDS, NightRule, TIME_KEYWORDS, parse_datetime};
 pub use error::{Error, Result};
 pub use exposure::{EXPOSURE_KEYWORDS, ExposureCard, ExposureKey, dark_time, exposure};

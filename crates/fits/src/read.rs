@@ -215,6 +215,8 @@ pub struct Reader {
     check_nulls: bool,
     /// Uncompressed images are read straight from the file (see [`Direct`]).
     direct: Option<Direct>,
+    /// The image is tile-compressed.
+    compressed: bool,
     /// Keeps the decompressed copy of a gzip file alive (and deletes it on drop).
     _decompressed: Option<tempfile::NamedTempFile>,
 }
@@ -349,6 +351,7 @@ impl Reader {
             more_images,
             check_nulls: bitpix > 0 || compressed,
             direct,
+            compressed,
             _decompressed: decompressed,
         })
     }
@@ -397,6 +400,23 @@ impl Reader {
     /// The 1-based number of the HDU the image was found in.
     pub fn hdu(&self) -> usize {
         self.hdu
+    }
+
+    /// Whether the image is tile-compressed (a `.fz` image: its pixels are decompressed
+    /// as they are read).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let data = ndarray::Array2::<f32>::zeros((3, 4));
+    /// let options = eloy_fits::WriteOptions { compression: eloy_fits::Compression::rice(), ..Default::default() };
+    /// eloy_fits::write(dir.path().join("a.fits.fz"), data.view(), &eloy_fits::Header::new(), &options)?;
+    /// eloy_fits::write(dir.path().join("a.fits"), data.view(), &eloy_fits::Header::new(), &Default::default())?;
+    /// assert!(eloy_fits::Reader::open(dir.path().join("a.fits.fz"))?.is_tile_compressed());
+    /// assert!(!eloy_fits::Reader::open(dir.path().join("a.fits"))?.is_tile_compressed());
+    /// # Ok::<(), eloy_fits::Error>(())
+    /// ```
+    pub fn is_tile_compressed(&self) -> bool {
+        self.compressed
     }
 
     /// Reads rows `rows` (0-based, end excluded) into `out`, row after row; `out` must hold

@@ -8,6 +8,7 @@ use ndarray::ArrayView2;
 
 use std::fs::File;
 
+use crate::compress::{Compressed, Compression};
 use crate::error::{Error, Result};
 use crate::header::{CARD_LEN, Card, Header};
 use crate::read::is_structural;
@@ -63,7 +64,7 @@ fn to_u16(value: f32) -> u16 {
 /// let options = eloy_fits::WriteOptions { overwrite: true, ..Default::default() };
 /// assert_eq!(options.precision, eloy_fits::Precision::F32);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WriteOptions {
     /// Pixel type. Default [`Precision::F32`].
     pub precision: Precision,
@@ -76,6 +77,11 @@ pub struct WriteOptions {
     /// `fsync` the file before it takes its final name, so that it survives a power cut.
     /// Default `true`.
     pub sync: bool,
+    /// Store the image as it is or tile-compressed ([`Compression`]). Default
+    /// [`Compression::None`]. Compression takes `f32` pixels only ([`Precision::F32`]) and
+    /// no image extension ([`Writer::add_extension`]): other combinations are an
+    /// [`Error::Unsupported`].
+    pub compression: Compression,
 }
 
 impl Default for WriteOptions {
@@ -85,6 +91,7 @@ impl Default for WriteOptions {
             overwrite: false,
             checksum: true,
             sync: true,
+            compression: Compression::None,
         }
     }
 }
@@ -190,6 +197,9 @@ pub struct Writer {
     extensions: Vec<Extension>,
     /// The file's length: where the next extension goes.
     end: u64,
+    /// The tile-compressed image cfitsio writes, with [`Compression::Rice`] (then `file`
+    /// is `None` until the image is complete).
+    compressed: Option<Compressed>,
 }
 
 /// The pixel type of an image extension ([`Writer::add_extension`]).
@@ -384,6 +394,9 @@ impl Writer {
             ));
         }
         let (rows, cols) = shape;
+        if options.compression.is_compressed() {
+            return Writer::create_compressed(path, shape, header, options);
+        }
         let width = options.precision.bytes();
         let data_len = rows
             .checked_mul(cols)
@@ -413,12 +426,85 @@ impl Writer {
             bytes: Vec::new(),
             extensions: Vec::new(),
             end: total as u64,
+            compressed: None,
         };
         let io = |e| Error::io(&writer.path, e);
         let file = writer.file.as_ref().expect("the file is open until finish");
         file.set_len(writer.end).map_err(io)?;
         write_all_at(file, &writer.header, 0).map_err(io)?;
         Ok(writer)
+    }
+
+    /// [`Writer::create`] for a tile-compressed image: cfitsio writes the temporary file.
+    fn create_compressed(
+        path: PathBuf,
+        shape: (usize, usize),
+        header: &Header,
+        options: &WriteOptions,
+    ) -> Result<Writer> {
+        if options.precision != Precision::F32 {
+            return Err(Error::Unsupported {
+                path,
+                what: format!(
+                    "{:?} pixels tile-compressed (compression takes f32 pixels)",
+                    options.precision
+                ),
+            });
+        }
+        if let Compression::Rice { q } = options.compression {
+            if !q.is_finite() || q == 0.0 {
+                return Err(Error::Unsupported {
+                    path,
+                    what: format!("a quantisation level q = {q} (finite and not 0)"),
+                });
+            }
+        }
+        let (rows, cols) = shape;
+        if rows == 0 || cols == 0 {
+            // cfitsio divides by the tile's size (a SIGFPE for an empty image).
+            return Err(Error::Unsupported {
+                path,
+                what: format!("an empty image ({rows} x {cols}) tile-compressed"),
+            });
+        }
+        if rows
+            .checked_mul(cols)
+            .is_none_or(|n| n > isize::MAX as usize / 4)
+        {
+            return Err(Error::TooLarge { path, rows, cols });
+        }
+        let temp = temp_path_for(&path);
+        let compressed = Compressed::create(
+            &temp,
+            &path,
+            shape,
+            &image_cards(header),
+            options.compression,
+            options.checksum,
+        );
+        let compressed = match compressed {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        Ok(Writer {
+            file: None,
+            temp,
+            path,
+            rows,
+            cols,
+            options: options.clone(),
+            header: Vec::new(),
+            checksum_cards: None,
+            sum: OnesComplementSum::default(),
+            written: vec![false; rows],
+            bytes: Vec::new(),
+            extensions: Vec::new(),
+            end: 0,
+            compressed: Some(compressed),
+        })
     }
 
     /// Appends an image extension of the primary's shape after the HDUs so far (FITS
@@ -461,6 +547,12 @@ impl Writer {
         pixels: ExtensionPixels,
         header: &Header,
     ) -> Result<usize> {
+        if self.compressed.is_some() {
+            return Err(Error::Unsupported {
+                path: self.path.clone(),
+                what: format!("extension {name} in a tile-compressed file"),
+            });
+        }
         let bitpix = match pixels {
             ExtensionPixels::F32 => -32,
             ExtensionPixels::U8 => 8,
@@ -657,6 +749,9 @@ impl Writer {
     /// [`Error::RowsOutOfRange`] (also for rows written before), [`Error::BufferSize`],
     /// [`Error::Io`] (a full disk).
     pub fn write_rows(&mut self, first_row: usize, values: &[f32]) -> Result<()> {
+        if self.compressed.is_some() {
+            return self.write_compressed(first_row, values);
+        }
         self.write_values(first_row, values.len(), |precision, bytes, sum| {
             encode(
                 precision,
@@ -679,6 +774,10 @@ impl Writer {
         } else {
             values.iter().map(|&v| v as f32).collect()
         };
+        if self.compressed.is_some() {
+            // Compression takes F32 only (checked by `create`): `narrow` holds the values.
+            return self.write_compressed(first_row, &narrow);
+        }
         self.write_values(first_row, values.len(), |precision, bytes, sum| {
             encode(precision, values.iter().copied(), &narrow, bytes, sum);
         })
@@ -707,6 +806,16 @@ impl Writer {
         write_all_at(file, &self.bytes, offset as u64).map_err(|e| Error::io(&self.path, e))?;
         self.sum.add(sum);
         for row in &mut self.written[first_row..first_row + band_rows] {
+            *row = true;
+        }
+        Ok(())
+    }
+
+    fn write_compressed(&mut self, first_row: usize, values: &[f32]) -> Result<()> {
+        self.check_rows(first_row, values.len())?;
+        let compressed = self.compressed.as_mut().expect("checked by the caller");
+        compressed.write(first_row * self.cols, values)?;
+        for row in &mut self.written[first_row..first_row + values.len() / self.cols] {
             *row = true;
         }
         Ok(())
@@ -769,6 +878,29 @@ impl Writer {
     /// ```
     pub fn complete(mut self) -> Result<Complete> {
         let path = self.path.clone();
+        if self.compressed.is_some() {
+            // Rows never written hold zeros, as in an image written as it is.
+            let zeros = vec![0.0; self.cols];
+            for row in 0..self.rows {
+                if !self.written[row] {
+                    self.write_compressed(row, &zeros)?;
+                }
+            }
+            let compressed = self.compressed.take().expect("checked above");
+            compressed.finish(self.options.checksum)?;
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .open(&self.temp)
+                .map_err(|e| Error::io(&path, e))?;
+            return Ok(Complete {
+                file: Some(file),
+                temp: std::mem::take(&mut self.temp),
+                path,
+                sync: self.options.sync,
+                overwrite: self.options.overwrite,
+            });
+        }
         let file = self.file.take().expect("the file is open until finish");
         if let Some((checksum_at, datasum_at)) = self.checksum_cards {
             let datasum = self.sum.value();
@@ -915,8 +1047,15 @@ fn header_block(
         ));
         cards.push(Card::new("BSCALE", 1, "default scaling factor"));
     }
+    cards.extend(image_cards(header));
+    finish_block(cards, &Header::new(), options.checksum)
+}
+
+/// The caller's cards as an image's header holds them ([`copied_cards`]), with `LONGSTRN`
+/// first where they use the long-string convention (fitsverify warns without it).
+fn image_cards(header: &Header) -> Vec<Card> {
+    let mut cards = Vec::new();
     let copied = copied_cards(header);
-    // fitsverify warns when the long-string convention is used without LONGSTRN.
     if copied.iter().any(|c| c.keyword() == "CONTINUE") && !header.contains("LONGSTRN") {
         cards.push(Card::new(
             "LONGSTRN",
@@ -925,7 +1064,7 @@ fn header_block(
         ));
     }
     cards.extend(copied);
-    finish_block(cards, &Header::new(), options.checksum)
+    cards
 }
 
 /// A header block from the mandatory `cards`, `header`'s cards (filtered), the checksum

@@ -129,3 +129,55 @@ fn extensions_read_back_and_every_hdu_sums_to_minus_zero() {
         }
     }
 }
+
+/// `verify_file` checks every HDU: an extension changed, cut off or zeroed after the fact
+/// is found, not only a damaged primary.
+#[test]
+fn damaged_extensions_are_found() {
+    use eloy_fits::{ExtensionPixels, Integrity, verify_file};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("planes.fits");
+    let (rows, cols) = (30, 40);
+    let mut writer =
+        Writer::create(&path, (rows, cols), &Header::new(), &Default::default()).unwrap();
+    let u = writer
+        .add_extension("UNCERT", ExtensionPixels::F32, &Header::new())
+        .unwrap();
+    let m = writer
+        .add_extension("MASK", ExtensionPixels::U8, &Header::new())
+        .unwrap();
+    writer.write_rows(0, &vec![5.0; rows * cols]).unwrap();
+    writer
+        .write_extension_rows(u, 0, &vec![0.5; rows * cols])
+        .unwrap();
+    writer
+        .write_extension_bytes(m, 0, &vec![1; rows * cols])
+        .unwrap();
+    writer.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(verify_file(&path).unwrap(), Integrity::Intact);
+    let found = hdus(&bytes);
+    let damaged = |contents: &[u8], expected: &str| {
+        std::fs::write(&path, contents).unwrap();
+        assert_eq!(
+            verify_file(&path).unwrap(),
+            Integrity::Damaged(expected.to_owned())
+        );
+    };
+    let mut changed = bytes.clone();
+    changed[found[2].1 + 7] ^= 1;
+    damaged(&changed, "data changed (DATASUM wrong) in extension 2");
+    let mut zeroed = bytes.clone();
+    zeroed[found[1].0..].fill(0);
+    damaged(&zeroed, "zeroed in extension 1");
+    let mut cut = bytes.clone();
+    cut.truncate(found[2].0 + 2880);
+    damaged(
+        &cut,
+        &format!(
+            "cut short ({} of {} bytes) in extension 2",
+            cut.len(),
+            bytes.len()
+        ),
+    );
+}

@@ -147,6 +147,7 @@ pub(crate) fn write(
         overwrite,
         checksum,
         sync,
+        ..WriteOptions::default()
     };
     if precision == Precision::F64 {
         let image = convert::image::<f64>(&data, "data")?;

@@ -934,14 +934,42 @@ fn report_dict<'py>(py: Python<'py>, report: &ReductionReport) -> PyResult<Bound
     Ok(dict)
 }
 
+/// The compression of `compress=` and `quantize=` (the command's `--compress` and
+/// `--quantize`).
+fn compression(
+    compress: Option<&str>,
+    quantize: f32,
+    float64: bool,
+) -> PyResult<eloy::fits::Compression> {
+    if compress.is_some() && float64 {
+        return Err(PyValueError::new_err(
+            "compress= takes float32 outputs: not with float64=True",
+        ));
+    }
+    if !quantize.is_finite() || quantize == 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "quantize={quantize}: a number of levels per sigma of the noise (4, 16), or a negative step"
+        )));
+    }
+    match compress {
+        None => Ok(eloy::fits::Compression::None),
+        Some("rice") => Ok(eloy::fits::Compression::Rice { q: quantize }),
+        Some(other) => Err(PyValueError::new_err(format!(
+            "compress={other:?}: takes None or \"rice\""
+        ))),
+    }
+}
+
 /// The options of a run of lights.
 fn calibrate_options(
     plan: &eloy::calib::Plan,
     overwrite: bool,
     float64: bool,
     sync: bool,
+    compression: eloy::fits::Compression,
 ) -> CalibrateOptions {
     CalibrateOptions {
+        compression,
         invalid: plan
             .recipes
             .iter()
@@ -1156,7 +1184,7 @@ fn constant_master(plan: &eloy::calib::MasterPlan, out: &Path) -> Result<Arc<Mas
 ///
 /// Parameters and result as :func:`run_plan` (``built`` and ``reused`` empty).
 #[pyfunction]
-#[pyo3(signature = (plan, out, *, overwrite=false, float64=false, sync=true, threads=None, on_event=None))]
+#[pyo3(signature = (plan, out, *, overwrite=false, float64=false, sync=true, compress=None, quantize=eloy::fits::Compression::DEFAULT_Q, threads=None, on_event=None))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub(crate) fn run_lights<'py>(
     py: Python<'py>,
@@ -1165,11 +1193,19 @@ pub(crate) fn run_lights<'py>(
     overwrite: bool,
     float64: bool,
     sync: bool,
+    compress: Option<&str>,
+    quantize: f32,
     threads: Option<usize>,
     on_event: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let plan = &plan.get().inner;
-    let options = calibrate_options(plan, overwrite, float64, sync);
+    let options = calibrate_options(
+        plan,
+        overwrite,
+        float64,
+        sync,
+        compression(compress, quantize, float64)?,
+    );
     let run = PyRun::new(threads, on_event)?;
     let on_progress = |p: &Progress<'_>| run.tell(&Event::Light(p));
     let work = || -> ReductionReport {
@@ -1263,6 +1299,10 @@ pub(crate) fn run_lights<'py>(
 ///     Replace outputs and masters; write float64 outputs; every output on disk before
 ///     the call returns (one sync of all of them at the end, the command's default
 ///     ``--sync end``; ``False``: ``--sync none``); write the masters' PNG previews.
+/// compress, quantize
+///     ``"rice"``: lights tile-compressed as ``<light>.fits.fz`` with ``quantize`` levels
+///     per sigma of the noise (the command's ``--compress rice --quantize Q``; invalid
+///     pixels NaN; masters stay float32). Default None: float32 as it is.
 /// threads : int or None
 ///     Threads of the work (default: eloy's pool, one per core).
 /// on_event : callable or None
@@ -1282,7 +1322,7 @@ pub(crate) fn run_lights<'py>(
 /// KeyboardInterrupt
 ///     Ctrl-C: the lights in flight finish (nothing partial is left), the rest are not done.
 #[pyfunction]
-#[pyo3(signature = (plan, out, *, masters_only=false, overwrite=false, float64=false, sync=true, preview=true, threads=None, on_event=None))]
+#[pyo3(signature = (plan, out, *, masters_only=false, overwrite=false, float64=false, sync=true, compress=None, quantize=eloy::fits::Compression::DEFAULT_Q, preview=true, threads=None, on_event=None))]
 #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
 pub(crate) fn run_plan<'py>(
     py: Python<'py>,
@@ -1292,12 +1332,20 @@ pub(crate) fn run_plan<'py>(
     overwrite: bool,
     float64: bool,
     sync: bool,
+    compress: Option<&str>,
+    quantize: f32,
     preview: bool,
     threads: Option<usize>,
     on_event: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let plan = &plan.get().inner;
-    let options = calibrate_options(plan, overwrite, float64, sync);
+    let options = calibrate_options(
+        plan,
+        overwrite,
+        float64,
+        sync,
+        compression(compress, quantize, float64)?,
+    );
     let run = PyRun::new(threads, on_event)?;
     let handler = |event: &Event<'_>| {
         if preview {

@@ -59,6 +59,44 @@ def test_calibrate_night_equals_the_command_bit_for_bit(cli, tmp_path):
     assert len(again.reused) == 3
 
 
+def test_calibrate_night_compresses_as_the_command(cli, tmp_path):
+    import numpy as np
+
+    raw = synth(cli, tmp_path / "raw", lights=3)
+    out = tmp_path / "out"
+    cli_calibrate(cli, raw, out, "--compress", "rice", "--quantize", "8", "--no-preview")
+    out.rename(tmp_path / "out-cli")
+    report = eloy_rs.calibrate_night(
+        raw, out, progress=False, compress="rice", quantize=8, preview=False
+    )
+    assert report.ok and len(report.written) == 3
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*.fits*"))
+    assert names == sorted(
+        str(p.relative_to(tmp_path / "out-cli")) for p in (tmp_path / "out-cli").rglob("*.fits*")
+    )
+    lights = [n for n in names if n.endswith(".fits.fz")]
+    assert len(lights) == 3 and not any(n.startswith("masters/") for n in lights)
+    for name in lights:
+        ours, header = eloy_rs.read(out / name)
+        theirs, _ = eloy_rs.read(tmp_path / "out-cli" / name)
+        # The same quantised pixels (the files differ only in their checksums' dates).
+        np.testing.assert_array_equal(ours, theirs)
+        assert header["CALINVAL"] == "nan"
+    again = eloy_rs.calibrate_night(raw, out, progress=False, compress="rice", quantize=8)
+    assert again.ok and len(again.skipped) == 3
+    for bad in (
+        {"compress": "gzip"},
+        {"compress": "rice", "quantize": 0},
+        {"compress": "rice", "float64": True},
+    ):
+        try:
+            eloy_rs.calibrate_night(raw, tmp_path / "refused", progress=False, **bad)
+        except ValueError as e:
+            assert "compress" in str(e) or "quantize" in str(e)
+        else:
+            raise AssertionError(f"{bad} was accepted")
+
+
 def test_failures_are_reported_per_file(cli, tmp_path):
     raw = synth(cli, tmp_path / "raw", lights=3)
     (raw / "notes.fits").write_text("not FITS")  # unreadable at the scan

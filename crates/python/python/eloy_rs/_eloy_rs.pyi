@@ -256,6 +256,8 @@ def run_plan(
     overwrite: bool = False,
     float64: bool = False,
     sync: bool = True,
+    compress: Optional[str] = None,
+    quantize: float = 4.0,
     preview: bool = True,
     threads: Optional[int] = None,
     on_event: Optional[Callable[[dict[str, Any]], Any]] = None,
@@ -269,6 +271,8 @@ def run_lights(
     overwrite: bool = False,
     float64: bool = False,
     sync: bool = True,
+    compress: Optional[str] = None,
+    quantize: float = 4.0,
     threads: Optional[int] = None,
     on_event: Optional[Callable[[dict[str, Any]], Any]] = None,
 ) -> dict[str, Any]:

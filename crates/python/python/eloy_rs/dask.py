@@ -83,7 +83,9 @@ def _task_threads(options: dict) -> Optional[int]:
 def _run_options(options: dict) -> dict:
     """The options of :func:`eloy_rs.run_plan` among a task's options."""
     return {
-        key: options[key] for key in ("overwrite", "float64", "sync", "preview") if key in options
+        key: options[key]
+        for key in ("overwrite", "float64", "sync", "compress", "quantize", "preview")
+        if key in options
     }
 
 

@@ -217,6 +217,8 @@ def calibrate_night(
     overwrite: bool = False,
     float64: bool = False,
     sync: bool = True,
+    compress: Optional[str] = None,
+    quantize: float = 4.0,
     preview: bool = True,
     threads: Optional[int] = None,
     lights_per_task: Optional[int] = None,
@@ -254,6 +256,13 @@ def calibrate_night(
         As the command's ``--overwrite``, ``--float64``, ``--sync none`` (sync=False; by
         default every output is on disk when the call returns, ``--sync end``) and
         ``--no-preview`` (preview=False).
+    compress, quantize
+        ``compress="rice"``: the command's ``--compress rice --quantize Q``: every light
+        tile-compressed as ``out/<night>/<light>.fits.fz`` (fpack's Rice coding of rows
+        quantised with a step of the noise / ``quantize``, subtractive dithering;
+        invalid pixels NaN, as quantisation does not keep -1; masters stay float32).
+        About 6x smaller than float32 for an added error of 0.07 sigma of the noise
+        (``quantize=4``, the default). Default None: float32 outputs.
     threads : int or None
         Threads per run (default: every core) or, with a client, per task (default: the
         cores of the worker's machine divided among its task slots, so that tasks do not
@@ -290,6 +299,8 @@ def calibrate_night(
     KeyboardInterrupt
         Ctrl-C (without a client): lights in flight finish, nothing partial is left.
     """
+    if compress not in (None, "rice"):
+        raise ValueError(f"compress={compress!r}: takes None or 'rice'")
     started = time.perf_counter()
     started_at = time.time()
     # Absolute paths: tasks on other machines (and the outputs' HISTORY cards) name the
@@ -317,6 +328,8 @@ def calibrate_night(
                 overwrite=overwrite,
                 float64=float64,
                 sync=sync,
+                compress=compress,
+                quantize=quantize,
                 preview=preview,
                 threads=threads,
                 on_event=on_event,
@@ -334,6 +347,8 @@ def calibrate_night(
                 overwrite=overwrite,
                 float64=float64,
                 sync=sync,
+                compress=compress,
+                quantize=quantize,
                 preview=preview,
                 threads=threads,
                 lights_per_task=lights_per_task,
