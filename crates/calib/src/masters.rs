@@ -476,14 +476,30 @@ pub fn master_flat(
 }
 
 /// FNV-1a over the inputs' paths and sizes: a digest that tells whether a saved master was
-/// built from the same files. Stable across platforms and releases.
+/// built from the same files. Stable across platforms and releases. Each path is taken
+/// absolute, links resolved (`std::fs::canonicalize`), so that a night named `raw` and
+/// `/home/me/raw` gives the same digest; a path that cannot be resolved (a file gone) is
+/// taken as given.
 ///
 /// ```
-/// let a = eloy_calib::inputs_digest(&["a.fits".into()]);
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("a.fits"), b"a").unwrap();
+/// let a = eloy_calib::inputs_digest(&[dir.path().join("a.fits")]);
 /// assert_eq!(a.len(), 16);
-/// assert_ne!(a, eloy_calib::inputs_digest(&["b.fits".into()]));
+/// assert_eq!(a, eloy_calib::inputs_digest(&[dir.path().join(".").join("a.fits")]));
+/// assert_ne!(a, eloy_calib::inputs_digest(&[dir.path().join("b.fits")]));
 /// ```
 pub fn inputs_digest(inputs: &[PathBuf]) -> String {
+    let resolved: Vec<PathBuf> = inputs
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    digest_as_given(&resolved)
+}
+
+/// [`inputs_digest`] of the paths as given, unresolved: what eloy wrote before the paths
+/// were resolved, still accepted for the masters saved then.
+pub(crate) fn digest_as_given(inputs: &[PathBuf]) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {

@@ -113,6 +113,20 @@ impl ReductionReport {
 /// assert!(plan.masters.is_empty());
 /// ```
 pub fn master_digest(master: &MasterPlan, options: &MasterOptions) -> String {
+    digest_with(master, options, inputs_digest)
+}
+
+/// The digest as eloy wrote it before input paths were resolved (a master saved then is
+/// still reused when its night is named as it was then).
+fn master_digest_as_given(master: &MasterPlan, options: &MasterOptions) -> String {
+    digest_with(master, options, crate::masters::digest_as_given)
+}
+
+fn digest_with(
+    master: &MasterPlan,
+    options: &MasterOptions,
+    inputs_digest: fn(&[PathBuf]) -> String,
+) -> String {
     match &master.source {
         MasterSource::Frames { inputs } => {
             let paths: Vec<PathBuf> = inputs.iter().map(|i| i.frame.clone()).collect();
@@ -506,7 +520,11 @@ impl<'a> Reduction<'a> {
                 };
                 if path.exists() && !self.options.overwrite && damaged.is_none() {
                     let (header, _) = eloy_fits::read_header(&path).map_err(|e| e.to_string())?;
-                    if header.get::<String>(INPUTS_KEYWORD).as_deref() == Some(digest.as_str()) {
+                    let saved = header.get::<String>(INPUTS_KEYWORD);
+                    if saved.as_deref() == Some(digest.as_str())
+                        || saved.as_deref()
+                            == Some(master_digest_as_given(plan, &self.plan.options).as_str())
+                    {
                         let mut master = Master::load(&path).map_err(|e| e.to_string())?;
                         master.cards = plan.cards.clone();
                         report.reused.push(plan.id.clone());

@@ -380,3 +380,23 @@ fn sigma_clipping_rounds_and_centre_reach_the_plan() {
         text(&run.stderr)
     );
 }
+
+/// A night named relatively, then absolutely: the same frames, so the saved masters are
+/// reused, not refused as built from other frames.
+#[test]
+fn masters_are_reused_whatever_the_spelling_of_the_night() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    let out = dir.path().join("out");
+    small_night(&raw, 2);
+    let first = std::process::Command::new(env!("CARGO_BIN_EXE_eloy"))
+        .current_dir(dir.path())
+        .args(["calibrate", "raw", "--out", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let rerun = eloy(&["calibrate", arg(&raw), "--out", arg(&out)]);
+    let stderr = text(&rerun.stderr);
+    assert_eq!(rerun.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("  reused ").count(), 3, "{stderr}");
+}
