@@ -51,7 +51,9 @@ pub enum Integrity {
 /// One pass over the file: the header is parsed for `BITPIX`, `NAXISn`, `CHECKSUM` and
 /// `DATASUM`, the size is checked against the header's, the data's 32-bit ones'-complement
 /// sum is compared with `DATASUM`, and the whole HDU must sum to negative zero (the FITS
-/// checksum convention, as cfitsio's `fits_verify_chksum`).
+/// checksum convention, as cfitsio's `fits_verify_chksum`). A mosaic, whose primary HDU
+/// is empty and announces its image extensions with `NEXTEND` ([`MosaicWriter`](crate::MosaicWriter)),
+/// is whole only when each of those extensions is too, by the same checks.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened or read.
@@ -78,25 +80,81 @@ pub fn verify_file(path: impl AsRef<Path>) -> Result<Integrity> {
     if len == 0 {
         return Ok(Integrity::Damaged("empty".to_owned()));
     }
+    let (keys, mut at) = match verify_hdu(path, &mut file, len, 0)? {
+        Ok(found) => found,
+        Err(integrity) => return Ok(integrity),
+    };
+    // A mosaic (an empty primary announcing its images with NEXTEND): every image
+    // extension must be whole too.
+    let announced = match (keys.naxis, keys.nextend) {
+        (Some(0), Some(n)) => n,
+        _ => return Ok(Integrity::Intact),
+    };
+    for found in 0..announced {
+        if at >= len {
+            return Ok(Integrity::Damaged(format!(
+                "cut short ({found} of {announced} image extensions)"
+            )));
+        }
+        match verify_hdu(path, &mut file, len, at)? {
+            Ok((_, next)) => at = next,
+            Err(Integrity::Unsigned) => {
+                return Ok(Integrity::Damaged(format!(
+                    "image extension {} has no checksum",
+                    found + 1
+                )));
+            }
+            Err(Integrity::Foreign) => {
+                return Ok(Integrity::Damaged(format!(
+                    "image extension {} is not an extension",
+                    found + 1
+                )));
+            }
+            Err(Integrity::Damaged(why)) => {
+                return Ok(Integrity::Damaged(format!(
+                    "image extension {}: {why}",
+                    found + 1
+                )));
+            }
+            Err(Integrity::Intact) => {}
+        }
+    }
+    Ok(Integrity::Intact)
+}
+
+/// Verifies the HDU at byte `at` (the primary when 0): `Ok(Ok((keys, end)))` when whole,
+/// `end` the offset of the next HDU; `Ok(Err(what))` otherwise.
+#[allow(clippy::too_many_lines)]
+fn verify_hdu(
+    path: &Path,
+    file: &mut std::fs::File,
+    len: usize,
+    at: usize,
+) -> Result<std::result::Result<(HeaderKeys, usize), Integrity>> {
+    use std::io::Seek;
+    let io = |e| Error::io(path, e);
+    file.seek(std::io::SeekFrom::Start(at as u64)).map_err(io)?;
+    let len_here = len - at;
     // The header, block by block, up to its END card.
     let mut header = Vec::new();
     let mut keys = HeaderKeys::default();
+    let start: &[u8] = if at == 0 { b"SIMPLE  =" } else { b"XTENSION=" };
     'blocks: for _ in 0..MAX_HEADER_BLOCKS {
         let mut block = vec![0u8; BLOCK];
-        let got = read_up_to(&mut file, &mut block).map_err(io)?;
+        let got = read_up_to(file, &mut block).map_err(io)?;
         block.truncate(got);
         let first = header.is_empty();
-        if first && !block.starts_with(b"SIMPLE  =") {
-            return Ok(if block.iter().all(|&b| b == 0) {
+        if first && !block.starts_with(start) {
+            return Ok(Err(if block.iter().all(|&b| b == 0) {
                 Integrity::Damaged("zeroed".to_owned())
             } else {
                 Integrity::Foreign
-            });
+            }));
         }
         if got < BLOCK {
-            return Ok(Integrity::Damaged(format!(
+            return Ok(Err(Integrity::Damaged(format!(
                 "cut short in its header ({len} bytes)"
-            )));
+            ))));
         }
         for card in block.chunks_exact(CARD_LEN) {
             if card.starts_with(b"END") && card[3..].iter().all(|&b| b == b' ') {
@@ -105,42 +163,44 @@ pub fn verify_file(path: impl AsRef<Path>) -> Result<Integrity> {
             }
             if card.iter().all(|&b| b == 0) {
                 header.extend_from_slice(&block);
-                return Ok(Integrity::Damaged("header zeroed".to_owned()));
+                return Ok(Err(Integrity::Damaged("header zeroed".to_owned())));
             }
             keys.take(card);
         }
         header.extend_from_slice(&block);
         if header.len() == MAX_HEADER_BLOCKS * BLOCK {
-            return Ok(Integrity::Damaged("no END card in its header".to_owned()));
+            return Ok(Err(Integrity::Damaged(
+                "no END card in its header".to_owned(),
+            )));
         }
     }
     let (Some(_), Some(datasum)) = (keys.checksum.as_ref(), keys.datasum.as_ref()) else {
-        return Ok(Integrity::Unsigned);
+        return Ok(Err(Integrity::Unsigned));
     };
     let Some(data_len) = keys.data_len() else {
-        return Ok(Integrity::Damaged(
+        return Ok(Err(Integrity::Damaged(
             "header without BITPIX or NAXISn".to_owned(),
-        ));
+        )));
     };
     let expected = header.len() + data_len.div_ceil(BLOCK) * BLOCK;
-    if len < expected {
-        return Ok(Integrity::Damaged(format!(
-            "cut short ({len} of {expected} bytes)"
-        )));
+    if len_here < expected {
+        return Ok(Err(Integrity::Damaged(format!(
+            "cut short ({len_here} of {expected} bytes)"
+        ))));
     }
     // The data unit, padding included, in chunks.
     let mut sum = Sum::default();
     let mut remaining = expected - header.len();
-    let mut buffer = vec![0u8; 1 << 20];
+    let mut buffer = vec![0u8; (1 << 20).min(remaining.max(1))];
     let mut all_zero = true;
     while remaining > 0 {
         let want = remaining.min(buffer.len());
-        let got = read_up_to(&mut file, &mut buffer[..want]).map_err(io)?;
+        let got = read_up_to(file, &mut buffer[..want]).map_err(io)?;
         if got < want {
-            return Ok(Integrity::Damaged(format!(
+            return Ok(Err(Integrity::Damaged(format!(
                 "cut short ({} of {expected} bytes)",
                 expected - remaining + got
-            )));
+            ))));
         }
         all_zero &= buffer[..got].iter().all(|&b| b == 0);
         sum.add_bytes(&buffer[..got]);
@@ -148,21 +208,21 @@ pub fn verify_file(path: impl AsRef<Path>) -> Result<Integrity> {
     }
     let data_sum = sum.value();
     if datasum.parse::<u64>().ok() != Some(u64::from(data_sum)) {
-        return Ok(Integrity::Damaged(if all_zero && data_len > 0 {
+        return Ok(Err(Integrity::Damaged(if all_zero && data_len > 0 {
             "data zeroed (DATASUM wrong)".to_owned()
         } else {
             "data changed (DATASUM wrong)".to_owned()
-        }));
+        })));
     }
     let mut total = Sum::default();
     total.add_bytes(&header);
     total.add_word(data_sum);
     if total.value() != u32::MAX {
-        return Ok(Integrity::Damaged(
+        return Ok(Err(Integrity::Damaged(
             "header changed (CHECKSUM wrong)".to_owned(),
-        ));
+        )));
     }
-    Ok(Integrity::Intact)
+    Ok(Ok((keys, at + expected)))
 }
 
 /// The primary header's keywords that [`verify_file`] needs.
@@ -173,6 +233,10 @@ struct HeaderKeys {
     axes: Vec<(usize, u64)>,
     checksum: Option<String>,
     datasum: Option<String>,
+    /// `NEXTEND`: the image extensions of a mosaic.
+    nextend: Option<usize>,
+    pcount: Option<usize>,
+    gcount: Option<usize>,
 }
 
 impl HeaderKeys {
@@ -191,6 +255,9 @@ impl HeaderKeys {
             "NAXIS" => self.naxis = value.parse().ok(),
             "CHECKSUM" => self.checksum = Some(string()),
             "DATASUM" => self.datasum = Some(string()),
+            "NEXTEND" => self.nextend = value.parse().ok(),
+            "PCOUNT" => self.pcount = value.parse().ok(),
+            "GCOUNT" => self.gcount = value.parse().ok(),
             k => {
                 if let Some(n) = k.strip_prefix("NAXIS").and_then(|n| n.parse().ok()) {
                     if let Ok(size) = value.parse() {
@@ -213,6 +280,11 @@ impl HeaderKeys {
             let (_, size) = self.axes.iter().find(|(n, _)| *n == axis)?;
             count = count.checked_mul(usize::try_from(*size).ok()?)?;
         }
+        // An extension's data: GCOUNT * (PCOUNT + NAXIS1 * ... * NAXISn) values (FITS
+        // standard 4.0, section 7.1.1).
+        let count = count
+            .checked_add(self.pcount.unwrap_or(0))?
+            .checked_mul(self.gcount.unwrap_or(1))?;
         count.checked_mul(bytes)
     }
 }
