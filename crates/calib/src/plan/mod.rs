@@ -14,6 +14,7 @@
 mod build;
 pub(crate) mod describe;
 mod geometry;
+mod mosaic;
 mod rules;
 mod select;
 
@@ -234,6 +235,9 @@ pub struct Input {
     pub frame: PathBuf,
     /// Its steps, in order.
     pub steps: Vec<Step>,
+    /// For a mosaic: the image extension combined (the master is that extension's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<eloy_fits::ImageExtension>,
 }
 
 /// Where a master comes from.
@@ -337,6 +341,11 @@ pub struct Recipe {
     pub shape: (usize, usize),
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// For a mosaic: the image extension this recipe calibrates. A mosaic light has one
+    /// recipe per extension, all in one group and with one output, a mosaic of the same
+    /// layout (see `docs/mosaics.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<eloy_fits::ImageExtension>,
 }
 
 impl Recipe {
@@ -559,6 +568,14 @@ impl Plan {
 /// assert!(plan.recipes.is_empty() && plan.masters.is_empty());
 /// ```
 pub fn plan(catalog: &Catalog, rules: &Rules, library: &Library) -> Plan {
+    if catalog.frames.iter().any(|f| !f.extensions.is_empty()) {
+        return mosaic::plan(catalog, rules, library);
+    }
+    plan_single(catalog, rules, library)
+}
+
+/// The plan of frames that are single images.
+fn plan_single(catalog: &Catalog, rules: &Rules, library: &Library) -> Plan {
     let geometry = geometry::prepare(catalog, rules);
     build::Planner::new(&geometry, rules, library).run()
 }

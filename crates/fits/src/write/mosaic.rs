@@ -140,6 +140,9 @@ impl MosaicWriter {
             cards.push(Card::new("BSCALE", 1, "default scaling factor"));
         }
         cards.push(Card::new("EXTNAME", name, "extension name"));
+        if let Some(version) = header.get::<i64>("EXTVER") {
+            cards.push(Card::new("EXTVER", version, "extension version"));
+        }
         cards.push(Card::new(
             "INHERIT",
             true,
