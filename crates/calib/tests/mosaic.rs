@@ -310,3 +310,34 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn an_extension_that_fails_fails_its_mosaic_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = MosaicNight::gmos();
+    night.write(&dir.path().join("raw")).unwrap();
+    let catalog = Catalog::scan(dir.path().join("raw")).unwrap();
+    let plan = plan(&catalog, &Rules::default(), &Library::default());
+    let out = dir.path().join("out");
+    let masters = eloy_calib::build_masters(&plan, &out).unwrap();
+    let recipes: Vec<&eloy_calib::Recipe> = plan.recipes.iter().collect();
+    let mut jobs = eloy_calib::Job::from_recipes(&recipes, &out);
+    assert_eq!(jobs.len(), night.lights);
+    assert!(jobs.iter().all(|j| j.parts.len() == 3));
+    // The third extension of the first light points at an HDU the file lacks.
+    jobs[0].parts[2].extension.hdu = 9;
+    std::fs::create_dir_all(jobs[0].output.parent().unwrap()).unwrap();
+    let report =
+        eloy_calib::Batch::new(eloy_calib::CalibrateOptions::default()).run(&jobs, &masters);
+    assert_eq!(report.written(), night.lights - 1);
+    let (light, error) = report.failures().next().unwrap();
+    let why = error.to_string();
+    assert!(light.ends_with("light_000.fits"));
+    assert!(why.contains("light_000.fits [SCI,3]: "), "{why}");
+    // Nothing of it is left: no output, no temporary file.
+    let left: Vec<_> = std::fs::read_dir(jobs[0].output.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!left.iter().any(|n| n.contains("light_000")), "{left:?}");
+}

@@ -268,7 +268,7 @@ fn check_light(
                 let theirs = layouts.get(&input.frame).cloned().unwrap_or_default();
                 if theirs != layout {
                     return Err(format!(
-                        "{shown}: a mosaic of {} image extensions ({}), its {} frame {} of {} ({}): a mosaic is calibrated with calibration frames of the same extensions",
+                        "{shown}: a mosaic of {} image extensions ({}), while its {} frame {} has {} ({}): a mosaic is calibrated with calibration frames of the same extensions",
                         layout.len(),
                         names(&layout),
                         master.kind,
