@@ -148,8 +148,8 @@ pub struct FrameMeta {
     #[serde(default)]
     pub processed: Option<String>,
     /// The images of the file ([`Reader::image_count`](crate::Reader::image_count)): more
-    /// than 1 for a mosaic (one image extension per amplifier or CCD), which eloy does not
-    /// calibrate yet and says so. 1 when described from a header alone.
+    /// than 1 for a mosaic (one image extension per amplifier or CCD; each described in
+    /// [`extensions`](FrameMeta::extensions)). 1 when described from a header alone.
     #[serde(default = "one")]
     pub images: usize,
     /// For one image of a mosaic: which (its HDU and its name). `None` for a single image

@@ -561,7 +561,13 @@ impl Plan {
 ///   (`BIASSEC`) gets it subtracted ([`Rules::overscan`]), and is trimmed to `TRIMSEC`
 ///   (else `DATASEC`, when the overscan lies outside it); a frame that says it was done
 ///   (`OVERSCAN`, `TRIM`) is not done again. Masters and lights then have the trimmed
-///   shape.
+///   shape;
+/// - a mosaic (one image extension per amplifier or CCD, [`FrameMeta::extensions`](eloy_fits::FrameMeta::extensions))
+///   is planned extension by extension: the frames of each extension name are planned
+///   among themselves by the rules above (masters named `<id>_<extension>`), a light's
+///   extensions get one recipe each ([`Recipe::extension`]) in one group, and a light
+///   whose extensions cannot all be calibrated alike, with calibration frames of its own
+///   layout, fails whole (`docs/mosaics.md`).
 ///
 /// ```
 /// let plan = eloy_calib::plan(&eloy_fits::Catalog::default(), &Default::default(), &Default::default());

@@ -129,12 +129,22 @@ impl MosaicNight {
     /// What a right calibration gives amplifier `amp`'s sky, ADU: the sky in electrons
     /// times the amplifier's response, through its gain (the flat, normalized by its mean,
     /// keeps the amplifier's response: each amplifier's flat is its own).
+    ///
+    /// ```
+    /// let night = eloy_calib::synth::MosaicNight::gmos();
+    /// assert_eq!(night.true_sky(1), 3000.0 * 0.9 / 2.0);
+    /// ```
     pub fn true_sky(&self, amp: usize) -> f64 {
         let a = &self.amplifiers[amp];
         self.sky * a.response / a.gain
     }
 
     /// The overscan (`BIASSEC`) and data (`DATASEC`) sections of amplifier `amp`.
+    ///
+    /// ```
+    /// let night = eloy_calib::synth::MosaicNight::gmos();
+    /// assert_eq!(night.sections(0), ("[1:8,1:64]".to_owned(), "[9:40,1:64]".to_owned()));
+    /// ```
     pub fn sections(&self, amp: usize) -> (String, String) {
         let (o, c, r) = (self.overscan, self.cols, self.rows);
         if self.amplifiers[amp].overscan_left {
@@ -148,6 +158,11 @@ impl MosaicNight {
     }
 
     /// The frames of the night: kind, number within the kind, file name.
+    ///
+    /// ```
+    /// let night = eloy_calib::synth::MosaicNight::gmos();
+    /// assert_eq!(night.frames()[0].2, "bias_000.fits");
+    /// ```
     pub fn frames(&self) -> Vec<(FrameKind, usize, String)> {
         let mut frames = Vec::new();
         for (kind, count, prefix) in [
@@ -167,6 +182,14 @@ impl MosaicNight {
     ///
     /// # Errors
     /// [`Error::Synth`] for an amplifier without a positive gain or a size with no data.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_calib::Error> {
+    /// let night = eloy_calib::synth::MosaicNight::gmos();
+    /// let bias = night.pixels(eloy_fits::FrameKind::Bias, 0, 2)?;
+    /// assert!((bias[[10, 39]] - 1200.0).abs() < 40.0); // the overscan: the level
+    /// # Ok(()) }
+    /// ```
     pub fn pixels(&self, kind: FrameKind, index: usize, amp: usize) -> Result<Array2<f32>> {
         let a = &self.amplifiers[amp];
         if a.gain.is_nan() || a.gain <= 0.0 || self.overscan >= self.cols || self.rows == 0 {
@@ -229,6 +252,19 @@ impl MosaicNight {
     ///
     /// # Errors
     /// Write errors naming the file; [`Error::Synth`] as [`MosaicNight::pixels`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_calib::Error> {
+    /// use eloy_fits::FrameKind;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let night = eloy_calib::synth::MosaicNight::gmos();
+    /// let path = dir.path().join("light.fits");
+    /// night.write_frame(&path, FrameKind::Light, 0, &[2, 0])?;
+    /// let meta = eloy_fits::FrameMeta::read(&path, &Default::default())?;
+    /// assert_eq!(meta.extensions[0].extension.as_ref().unwrap().name, "SCI,3");
+    /// assert_eq!(meta.extensions[0].gain, Some(2.5));
+    /// # Ok(()) }
+    /// ```
     pub fn write_frame(
         &self,
         path: &Path,
