@@ -341,3 +341,25 @@ fn an_extension_that_fails_fails_its_mosaic_whole() {
         .collect();
     assert!(!left.iter().any(|n| n.contains("light_000")), "{left:?}");
 }
+
+#[test]
+fn uncertainty_planes_are_refused_for_mosaics_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = MosaicNight::gmos();
+    night.write(&dir.path().join("raw")).unwrap();
+    let catalog = Catalog::scan(dir.path().join("raw")).unwrap();
+    let rules = Rules {
+        uncertainty: Some(eloy_calib::Uncertainty { read_noise: None }),
+        ..Rules::default()
+    };
+    let plan = plan(&catalog, &rules, &Library::default());
+    assert!(plan.recipes.is_empty());
+    assert_eq!(plan.failures.len(), night.lights);
+    assert!(
+        plan.failures[0]
+            .why
+            .contains("uncertainty planes are not made for mosaics"),
+        "{}",
+        plan.failures[0].why
+    );
+}
