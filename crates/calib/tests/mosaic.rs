@@ -363,3 +363,62 @@ fn uncertainty_planes_are_refused_for_mosaics_by_name() {
         plan.failures[0].why
     );
 }
+
+/// A GMOS-like mosaic written by astropy (`fixtures/mosaic/make_ccdproc_mosaic.py`),
+/// alone in its folder: each extension's overscan and trim equal astropy ccdproc's
+/// `subtract_overscan(median=True, fits_section=BIASSEC)` + `trim_image(DATASEC)` of that
+/// extension.
+#[test]
+fn each_extension_is_overscan_subtracted_and_trimmed_as_ccdproc() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mosaic");
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::copy(
+        fixtures.join("gmos_mosaic.fits"),
+        raw.join("gmos_mosaic.fits"),
+    )
+    .unwrap();
+    let catalog = Catalog::scan(&raw).unwrap();
+    let rules = Rules {
+        invalid: eloy_calib::InvalidPixels::Keep,
+        ..Rules::default()
+    };
+    let plan = plan(&catalog, &rules, &Library::default());
+    assert_eq!(plan.recipes.len(), 2, "{:?}", plan.failures);
+    let report = Reduction::new(&plan, dir.path().join("out")).run();
+    assert_eq!(report.lights.written(), 1);
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("ccdproc_mosaic.json")).unwrap(),
+    )
+    .unwrap();
+    let output = dir.path().join("out").join(&plan.recipes[0].output);
+    let reader = Reader::open(&output).unwrap();
+    let mut worst: f64 = 0.0;
+    for (hdu, expected) in reader
+        .image_hdus()
+        .iter()
+        .zip(reference["extensions"].as_array().unwrap())
+    {
+        let mut image = Reader::open_hdu(&output, *hdu).unwrap();
+        assert_eq!(
+            image.header().get::<i64>("EXTVER"),
+            expected["extver"].as_i64()
+        );
+        let (rows, cols) = image.shape();
+        let mut values = vec![0.0f32; rows * cols];
+        image.read_rows(0..rows, &mut values).unwrap();
+        let expected: Vec<f64> = expected["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+            .collect();
+        assert_eq!(expected.len(), values.len());
+        for (&got, want) in values.iter().zip(expected) {
+            worst = worst.max((f64::from(got) - want).abs() / want.abs().max(1.0));
+        }
+    }
+    eprintln!("largest relative difference from ccdproc: {worst:.2e}");
+    assert!(worst < 1e-5, "{worst}");
+}
