@@ -422,3 +422,20 @@ fn each_extension_is_overscan_subtracted_and_trimmed_as_ccdproc() {
     eprintln!("largest relative difference from ccdproc: {worst:.2e}");
     assert!(worst < 1e-5, "{worst}");
 }
+
+#[test]
+fn a_mosaic_master_is_no_library_master_for_single_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let night = MosaicNight::gmos();
+    night.write(&dir.path().join("raw")).unwrap();
+    let (_, report) = reduce(dir.path());
+    assert_eq!(report.built.len(), 9);
+    let library = Library::scan(dir.path().join("out/masters"), &Default::default()).unwrap();
+    assert!(library.masters.is_empty(), "{:?}", library.masters);
+    assert_eq!(library.skipped.len(), 9);
+    assert!(
+        library.skipped[0].1.contains("image extension [SCI,"),
+        "{:?}",
+        library.skipped[0]
+    );
+}
