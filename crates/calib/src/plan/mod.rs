@@ -369,7 +369,8 @@ pub struct LightGroup {
     pub label: String,
     /// The night (`None`: frames without a date).
     pub night: Option<NaiveDate>,
-    /// `(rows, columns)`.
+    /// `(rows, columns)` (for a group of mosaics, of its first extension: the others are
+    /// in their recipes).
     pub shape: (usize, usize),
     /// Binning.
     pub binning: Binning,
