@@ -397,7 +397,7 @@ fn calibrate_steps(
     } else {
         steps
     };
-    let optimized = engine::resolve_dark_optimization(light, steps, masters)?;
+    let optimized = engine::resolve_dark_optimization(light, None, steps, masters)?;
     let (steps, dark_factor) = match &optimized {
         Some((resolved, k)) => (resolved.as_slice(), Some(*k)),
         None => (steps, None),
@@ -510,6 +510,118 @@ fn calibrate_steps(
     }
 }
 
+/// Calibrates the mosaic `light`, extension by extension through `parts`, into `output`:
+/// an empty primary HDU with the light's primary header, then one image extension per
+/// part, with its `EXTNAME` (and `EXTVER`), the cards [`calibrate_steps`] writes for a
+/// single image, and the extension's own cards (those the primary holds are inherited,
+/// `INHERIT = T`). Each extension is calibrated in memory (one at a time). Up to a
+/// complete file, not yet synced nor renamed; any extension that fails fails the whole.
+fn calibrate_mosaic(
+    light: &Path,
+    output: &Path,
+    parts: &[crate::Part],
+    masters: &dyn Lookup,
+    options: &CalibrateOptions,
+    cancel: Option<&AtomicBool>,
+) -> Result<Complete> {
+    if options.compression.is_compressed() {
+        // A `.fits.fz` of several images is not written yet (docs/compression.md).
+        return Err(eloy_fits::Error::Unsupported {
+            path: light.to_path_buf(),
+            what: "a mosaic tile-compressed (--compress): calibrate it without".to_owned(),
+        }
+        .into());
+    }
+    let primary = Reader::open(light)?.primary_header().clone();
+    let write_options = WriteOptions {
+        precision: options.precision,
+        overwrite: options.overwrite,
+        checksum: true,
+        sync: options.sync == SyncPolicy::Each,
+        ..WriteOptions::default()
+    };
+    let mut writer =
+        eloy_fits::MosaicWriter::create(output, &primary, parts.len(), &write_options)?;
+    for part in parts {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Cancelled {
+                path: light.to_path_buf(),
+            });
+        }
+        let (name, data, header) =
+            calibrate_extension(light, part, masters, &primary).map_err(|e| Error::Extension {
+                path: light.to_path_buf(),
+                extension: part.extension.to_string(),
+                source: Box::new(e),
+            })?;
+        writer.add_image(&name, data.view(), &header)?;
+    }
+    Ok(writer.complete()?)
+}
+
+/// One extension of a mosaic through its steps, in memory: its `EXTNAME`, its pixels and
+/// its calibrated header without the cards it inherits unchanged from `primary`.
+fn calibrate_extension(
+    light: &Path,
+    part: &crate::Part,
+    masters: &dyn Lookup,
+    primary: &eloy_fits::Header,
+) -> Result<(String, ndarray::Array2<f32>, eloy_fits::Header)> {
+    if part
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Cosmetic { .. } | Step::Deviation { .. }))
+    {
+        return Err(Error::BadValue {
+            what: "step",
+            text: "cosmetic correction or uncertainty".to_owned(),
+            expected: "not made for mosaics yet",
+        });
+    }
+    let extension = Some(&part.extension);
+    let optimized = engine::resolve_dark_optimization(light, extension, &part.steps, masters)?;
+    let (steps, dark_factor) = match &optimized {
+        Some((resolved, k)) => (resolved.as_slice(), Some(*k)),
+        None => (part.steps.as_slice(), None),
+    };
+    let reader = engine::open(light, extension)?;
+    let shape = engine::output_shape(reader.shape(), steps);
+    check_masters(steps, masters, light, shape)?;
+    let light_header = reader.header().clone();
+    let raw_rows = reader.shape().0;
+    let (frame, overscan_mean) = engine::prepare(reader, steps, masters)?;
+    let data = frame.collect()?;
+    let mut header = calibrated_header(&light_header, steps, masters, overscan_mean, raw_rows)?;
+    if let Some(k) = dark_factor {
+        header.set(
+            "DARKOPT",
+            k,
+            "master dark scaled by this factor (Siril's -opt)",
+        );
+    }
+    let name = light_header
+        .get::<String>("EXTNAME")
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| part.extension.name.clone());
+    let inherited: std::collections::HashSet<&str> = primary
+        .cards()
+        .iter()
+        .filter(|c| !c.is_commentary())
+        .map(eloy_fits::Card::as_str)
+        .collect();
+    let mut own = eloy_fits::Header::new();
+    for card in header.cards() {
+        if card.is_commentary() || !inherited.contains(card.as_str()) {
+            own.push(card.clone());
+        }
+    }
+    if let Some(version) = light_header.get::<i64>("EXTVER") {
+        own.set("EXTVER", version, "extension version");
+    }
+    Ok((name, data, own))
+}
+
 const CANCELLED: &str = "cancelled";
 
 /// A writer that stops taking bands once the batch is cancelled.
@@ -560,6 +672,7 @@ const SYNCERS: usize = 2;
 ///     light: "raw/light_001.fits".into(),
 ///     output: "out/light_001.fits".into(),
 ///     steps: vec![Step::Invalid { rule: InvalidPixels::MinusOne }],
+///     parts: Vec::new(),
 /// };
 /// assert_eq!(job.light.file_name().unwrap(), "light_001.fits");
 /// ```
@@ -569,7 +682,28 @@ pub struct Job {
     pub light: PathBuf,
     /// The output file.
     pub output: PathBuf,
-    /// What the light goes through.
+    /// What the light goes through (a single image).
+    pub steps: Vec<Step>,
+    /// For a mosaic: each image extension with its steps (then `steps` is not used), in
+    /// the order of the output's extensions. Empty for a single image.
+    pub parts: Vec<Part>,
+}
+
+/// One image extension of a mosaic light, with its steps.
+///
+/// ```
+/// use eloy_calib::{InvalidPixels, Part, Step};
+/// let part = Part {
+///     extension: eloy_fits::ImageExtension { hdu: 2, name: "SCI,1".into() },
+///     steps: vec![Step::Invalid { rule: InvalidPixels::MinusOne }],
+/// };
+/// assert_eq!(part.extension.to_string(), "[SCI,1]");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    /// The extension.
+    pub extension: eloy_fits::ImageExtension,
+    /// What it goes through.
     pub steps: Vec<Step>,
 }
 
@@ -610,6 +744,7 @@ impl Job {
             light: light.to_path_buf(),
             output: output.to_path_buf(),
             steps: masters.steps(seconds, options.invalid),
+            parts: Vec::new(),
         })
     }
 
@@ -624,6 +759,7 @@ impl Job {
     ///     exposure: Some(30.0),
     ///     shape: (4, 4),
     ///     steps: Vec::new(),
+    ///     extension: None,
     /// };
     /// assert_eq!(Job::from_recipe(&recipe, "out".as_ref()).output, std::path::Path::new("out/2016-01-05/a.fits"));
     /// ```
@@ -632,7 +768,55 @@ impl Job {
             light: recipe.frame.clone(),
             output: out.join(&recipe.output),
             steps: recipe.steps.clone(),
+            parts: recipe
+                .extension
+                .iter()
+                .map(|extension| Part {
+                    extension: extension.clone(),
+                    steps: recipe.steps.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// The jobs of a plan's recipes, their outputs under the folder `out`: one per
+    /// single-image recipe ([`Job::from_recipe`]), one per mosaic light whose
+    /// [`parts`](Job::parts) are the recipes of its extensions (a plan keeps them
+    /// together, in the order of the extensions).
+    ///
+    /// ```
+    /// use eloy_calib::{Job, Recipe};
+    /// use eloy_fits::ImageExtension;
+    /// let recipe = |name: &str, hdu| Recipe {
+    ///     frame: "raw/m.fits".into(),
+    ///     output: "2016-01-05/m.fits".into(),
+    ///     group: 0,
+    ///     exposure: Some(30.0),
+    ///     shape: (4, 4),
+    ///     steps: Vec::new(),
+    ///     extension: Some(ImageExtension { hdu, name: name.into() }),
+    /// };
+    /// let (a, b) = (recipe("AMP1", 2), recipe("AMP2", 3));
+    /// let jobs = Job::from_recipes(&[&a, &b], "out".as_ref());
+    /// assert_eq!(jobs.len(), 1);
+    /// assert_eq!(jobs[0].parts.len(), 2);
+    /// ```
+    pub fn from_recipes(recipes: &[&Recipe], out: &Path) -> Vec<Job> {
+        let mut jobs: Vec<Job> = Vec::new();
+        for recipe in recipes {
+            match (recipe.extension.as_ref(), jobs.last_mut()) {
+                (Some(extension), Some(last))
+                    if !last.parts.is_empty() && last.light == recipe.frame =>
+                {
+                    last.parts.push(Part {
+                        extension: extension.clone(),
+                        steps: recipe.steps.clone(),
+                    });
+                }
+                _ => jobs.push(Job::from_recipe(recipe, out)),
+            }
+        }
+        jobs
     }
 }
 
@@ -1041,14 +1225,25 @@ impl<'a> Batch<'a> {
         } else {
             &self.options
         };
-        let complete = calibrate_steps(
-            &job.light,
-            &job.output,
-            &job.steps,
-            masters,
-            options,
-            self.cancel,
-        )
+        let complete = if job.parts.is_empty() {
+            calibrate_steps(
+                &job.light,
+                &job.output,
+                &job.steps,
+                masters,
+                options,
+                self.cancel,
+            )
+        } else {
+            calibrate_mosaic(
+                &job.light,
+                &job.output,
+                &job.parts,
+                masters,
+                options,
+                self.cancel,
+            )
+        }
         .map_err(|e| match e {
             Error::Cancelled { .. } => Outcome::Cancelled,
             e => Outcome::Failed(e),

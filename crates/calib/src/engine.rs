@@ -137,6 +137,18 @@ impl Lookup for MasterSet {
     }
 }
 
+/// Opens the image of `frame` the steps are for: the file's image, or for a mosaic the
+/// image extension `extension`.
+///
+/// # Errors
+/// Read errors naming the file.
+pub(crate) fn open(frame: &Path, extension: Option<&eloy_fits::ImageExtension>) -> Result<Reader> {
+    Ok(match extension {
+        None => Reader::open(frame)?,
+        Some(extension) => Reader::open_hdu(frame, extension.hdu)?,
+    })
+}
+
 /// The value that invalid pixels become under `rule` (`None`: kept as computed).
 pub(crate) fn replacement(rule: InvalidPixels) -> Option<f32> {
     match rule {
@@ -389,7 +401,16 @@ pub(crate) fn build_master(
     }
     let readers = inputs
         .iter()
-        .map(|i| Reader::open(&i.frame).map_err(Error::from))
+        .map(|i| {
+            open(&i.frame, i.extension.as_ref()).map_err(|e| match &i.extension {
+                Some(extension) => Error::Extension {
+                    path: i.frame.clone(),
+                    extension: extension.to_string(),
+                    source: Box::new(e),
+                },
+                None => e,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     for (reader, input) in readers.iter().zip(inputs) {
         let shape = output_shape(reader.shape(), &input.steps);
@@ -483,6 +504,7 @@ pub(crate) fn run_in_memory(
 /// [`optimize_dark`](crate::optimize_dark) (shapes, no finite pixel).
 pub(crate) fn resolve_dark_optimization(
     light: &std::path::Path,
+    extension: Option<&eloy_fits::ImageExtension>,
     steps: &[Step],
     masters: &dyn Lookup,
 ) -> Result<Option<(Vec<Step>, f64)>> {
@@ -511,7 +533,7 @@ pub(crate) fn resolve_dark_optimization(
         .filter(|s| matches!(s, Step::Overscan { .. } | Step::Trim { .. }))
         .cloned()
         .collect();
-    let reader = Reader::open(light)?;
+    let reader = open(light, extension)?;
     let shape = output_shape(reader.shape(), &geometry);
     let in_frame = |e: Error| Error::Frame {
         path: light.to_path_buf(),

@@ -78,6 +78,17 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// An image extension of a mosaic could not be calibrated (or read): the mosaic fails
+    /// as a whole; the error names the file and the extension.
+    #[error("{} {extension}: {source}", path.display())]
+    Extension {
+        /// The mosaic.
+        path: PathBuf,
+        /// The extension, as `[SCI,2]`.
+        extension: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
     /// A master needs at least one frame.
     #[error("no {kind} frames to combine")]
     NoFrames {

@@ -73,7 +73,7 @@ mod reduction;
 pub mod synth;
 
 pub use batch::{
-    Batch, BatchReport, CalibrateOptions, Job, Outcome, Progress, SyncPolicy, calibrate_file,
+    Batch, BatchReport, CalibrateOptions, Job, Outcome, Part, Progress, SyncPolicy, calibrate_file,
     output_name,
 };
 pub use calibrate::{InvalidPixels, calibrate};

@@ -83,6 +83,14 @@ impl Library {
 
 fn describe(frame: &FrameMeta) -> std::result::Result<LibraryMaster, String> {
     let (header, _) = eloy_fits::read_header(&frame.path).map_err(|e| e.to_string())?;
+    if let Some(extension) = header.get::<String>("ELOYEXT") {
+        // A master of one image extension of a mosaic (docs/mosaics.md): it must not serve
+        // a single image of its shape, and libraries of mosaics are not read yet.
+        return Err(format!(
+            "the master of image extension [{}] of a mosaic: libraries of mosaic masters are not used yet",
+            extension.trim()
+        ));
+    }
     let eloy_kind = header.get::<String>(MASTER_KEYWORD);
     let kind = match &eloy_kind {
         Some(name) => MasterKind::from_name(name.trim()),

@@ -363,6 +363,7 @@ pub fn master_bias(files: &[PathBuf], options: &MasterOptions) -> Result<Master>
         .map(|f| Input {
             frame: f.clone(),
             steps: Vec::new(),
+            extension: None,
         })
         .collect();
     engine::build_master(
@@ -411,6 +412,7 @@ pub fn master_dark(
             Input {
                 frame: f.clone(),
                 steps,
+                extension: None,
             }
         })
         .collect();
@@ -469,6 +471,7 @@ pub fn master_flat(
             Input {
                 frame: f.clone(),
                 steps,
+                extension: None,
             }
         })
         .collect();

@@ -146,6 +146,16 @@ fn digest_with(
                 }
                 None => how,
             };
+            // A mosaic's extension, said only for one, so that the digests of single
+            // images stay.
+            let how = if inputs.iter().any(|i| i.extension.is_some()) {
+                let mut how = how;
+                how["extensions"] =
+                    serde_json::json!(inputs.iter().map(|i| &i.extension).collect::<Vec<_>>());
+                how
+            } else {
+                how
+            };
             let mut all = paths;
             all.push(PathBuf::from(how.to_string()));
             inputs_digest(&all)
@@ -335,9 +345,9 @@ impl<'a> Reduction<'a> {
             let recipes: Vec<_> = self.plan.recipes_of(index).collect();
             if self.cancelled() {
                 outcomes.extend(
-                    recipes
-                        .iter()
-                        .map(|r| (r.frame.clone(), Outcome::Cancelled)),
+                    lights_of(&recipes)
+                        .into_iter()
+                        .map(|frame| (frame, Outcome::Cancelled)),
                 );
                 continue;
             }
@@ -354,11 +364,11 @@ impl<'a> Reduction<'a> {
                 }
             }
             if let Some(why) = missing {
-                for recipe in &recipes {
+                for frame in lights_of(&recipes) {
                     outcomes.push((
-                        recipe.frame.clone(),
+                        frame.clone(),
                         Outcome::Failed(Error::NoMasters {
-                            path: recipe.frame.clone(),
+                            path: frame,
                             why: why.clone(),
                         }),
                     ));
@@ -381,21 +391,18 @@ impl<'a> Reduction<'a> {
             }
             if let Err(e) = created {
                 let why = e.to_string();
-                for recipe in &recipes {
+                for frame in lights_of(&recipes) {
                     outcomes.push((
-                        recipe.frame.clone(),
+                        frame.clone(),
                         Outcome::Failed(Error::NoMasters {
-                            path: recipe.frame.clone(),
+                            path: frame,
                             why: why.clone(),
                         }),
                     ));
                 }
                 continue;
             }
-            let jobs: Vec<Job> = recipes
-                .iter()
-                .map(|r| Job::from_recipe(r, &self.out))
-                .collect();
+            let jobs: Vec<Job> = Job::from_recipes(&recipes, &self.out);
             let on_progress = |p: &Progress<'_>| self.tell(&Event::Light(p));
             let mut batch = Batch::new(self.options.clone())
                 .on_progress(&on_progress)
@@ -658,4 +665,16 @@ pub fn build_masters(plan: &Plan, out: &Path) -> Result<MasterSet> {
         return Err(Error::NoMasters { path, why });
     }
     Ok(set)
+}
+
+/// The lights of `recipes`, each once (a mosaic light has a recipe per extension), in
+/// order.
+fn lights_of(recipes: &[&crate::plan::Recipe]) -> Vec<PathBuf> {
+    let mut lights: Vec<PathBuf> = Vec::new();
+    for recipe in recipes {
+        if lights.last() != Some(&recipe.frame) {
+            lights.push(recipe.frame.clone());
+        }
+    }
+    lights
 }

@@ -58,8 +58,10 @@ use eloy_fits::{FrameKind, Header, Precision, WriteOptions};
 
 use crate::error::Result;
 
+mod mosaic;
 mod real;
 
+pub use mosaic::{Amplifier, MosaicNight};
 pub use real::{
     BlockRatio, Camera, FrameSet, FrameTruth, RealNight, Settings, Software, block_ratios,
 };

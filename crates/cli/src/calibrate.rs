@@ -219,7 +219,11 @@ pub(crate) fn run(args: &CalibrateArgs) -> Result<Status, Fatal> {
                     );
                 }
             }
-            let lights = plan.recipes_of(*index).count();
+            // A mosaic light has a recipe per extension.
+            let mut frames: Vec<&std::path::Path> =
+                plan.recipes_of(*index).map(|r| r.frame.as_path()).collect();
+            frames.dedup();
+            let lights = frames.len();
             let mut bar = lock(&progress);
             if let Some(old) = bar.take() {
                 old.finish();

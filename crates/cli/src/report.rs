@@ -218,8 +218,9 @@ pub(crate) fn print_plan(plan: &Plan) {
         }
         for recipe in plan.recipes_of(index) {
             println!(
-                "    {} -> {}: {}",
+                "    {}{} -> {}: {}",
                 recipe.frame.display(),
+                extension_of(recipe.extension.as_ref()),
                 recipe.output.display(),
                 eloy::calib::formula(&recipe.steps)
             );
@@ -239,8 +240,9 @@ pub(crate) fn print_plan(plan: &Plan) {
                 );
                 for input in inputs {
                     println!(
-                        "    {}: {}",
+                        "    {}{}: {}",
                         input.frame.display(),
+                        extension_of(input.extension.as_ref()),
                         eloy::calib::formula(&input.steps)
                     );
                 }
@@ -254,6 +256,11 @@ pub(crate) fn print_plan(plan: &Plan) {
         }
     }
     plan_lines(plan, &mut |line| println!("{line}"));
+}
+
+/// ` [SCI,1]` for an image extension of a mosaic, nothing for a single image.
+fn extension_of(extension: Option<&eloy::fits::ImageExtension>) -> String {
+    extension.map_or_else(String::new, |e| format!(" {e}"))
 }
 
 /// Seconds with two decimals.

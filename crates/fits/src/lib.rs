@@ -65,9 +65,10 @@ pub use integrity::{Integrity, sync_files, verify_file};
 pub use kind::{
     CALIBRATED_KEYWORDS, FrameKind, KIND_KEYWORDS, KindSource, detect_kind, processed_marker,
 };
-pub use meta::{Binning, FrameMeta};
+pub use meta::{Binning, FrameMeta, ImageExtension};
 pub use read::{Image, Reader, read, read_extension, read_header};
 pub use section::Section;
 pub use write::{
-    Complete, ExtensionPixels, Precision, WriteOptions, Writer, is_temporary_name, write,
+    Complete, ExtensionPixels, MosaicWriter, Precision, WriteOptions, Writer, is_temporary_name,
+    write,
 };

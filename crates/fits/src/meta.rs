@@ -148,10 +148,120 @@ pub struct FrameMeta {
     #[serde(default)]
     pub processed: Option<String>,
     /// The images of the file ([`Reader::image_count`](crate::Reader::image_count)): more
-    /// than 1 for a mosaic (one image extension per amplifier or CCD), which eloy does not
-    /// calibrate yet and says so. 1 when described from a header alone.
+    /// than 1 for a mosaic (one image extension per amplifier or CCD; each described in
+    /// [`extensions`](FrameMeta::extensions)). 1 when described from a header alone.
     #[serde(default = "one")]
     pub images: usize,
+    /// For one image of a mosaic: which (its HDU and its name). `None` for a single image
+    /// (and for a mosaic's own entry, which describes its first image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<ImageExtension>,
+    /// For a mosaic: each of its images as a frame of its own, in file order, described
+    /// from the extension's header over the primary's (the `INHERIT` convention: the
+    /// extension's keywords win), so that each has its own `BIASSEC`, `TRIMSEC`, `GAIN`,
+    /// `RDNOISE`. Empty for a single image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<FrameMeta>,
+}
+
+/// One image of a mosaic (a multi-extension file, one image extension per amplifier or
+/// CCD): its HDU number and its name.
+///
+/// The name is the extension's `EXTNAME` (with `,EXTVER` when it has one: GMOS writes
+/// `SCI,1`, `SCI,2`...), else its `CCDNAME`, else its `AMPNAME`; when those do not tell
+/// the images of the file apart, `HDU<n>`. Masters and lights are paired by this name.
+///
+/// ```
+/// let ext = eloy_fits::ImageExtension { hdu: 2, name: "SCI,1".into() };
+/// assert_eq!(ext.to_string(), "[SCI,1]");
+/// assert_eq!(ext.file_suffix(), "SCI-1");
+/// ```
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ImageExtension {
+    /// The HDU number, 1-based (the primary is 1, so a mosaic's images start at 2).
+    pub hdu: usize,
+    /// The name the images are paired by.
+    pub name: String,
+}
+
+impl ImageExtension {
+    /// The name as it can appear in a file name: letters, digits, `-` and `.` kept, anything
+    /// else becomes `-`.
+    pub fn file_suffix(&self) -> String {
+        self.name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    }
+
+    /// The names of the images of a mosaic from their headers (in file order, with their
+    /// HDU numbers), by the rule of [`ImageExtension`].
+    ///
+    /// ```
+    /// use eloy_fits::{Header, ImageExtension};
+    /// let mut a = Header::new();
+    /// a.set("EXTNAME", "SCI", "");
+    /// a.set("EXTVER", 1, "");
+    /// let mut b = a.clone();
+    /// b.set("EXTVER", 2, "");
+    /// let names = ImageExtension::name_all(&[(2, &a), (3, &b)]);
+    /// assert_eq!(names[1], ImageExtension { hdu: 3, name: "SCI,2".into() });
+    /// // Names that do not tell them apart: the HDU numbers.
+    /// assert_eq!(ImageExtension::name_all(&[(2, &a), (3, &a)])[0].name, "HDU2");
+    /// ```
+    pub fn name_all(images: &[(usize, &Header)]) -> Vec<ImageExtension> {
+        let text = |h: &Header, key: &str| {
+            h.get::<String>(key)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        type Rule<'r> = &'r dyn Fn(&Header) -> Option<String>;
+        let rules: [Rule<'_>; 3] = [
+            &|h| {
+                text(h, "EXTNAME").map(|name| match h.get::<i64>("EXTVER") {
+                    Some(v) => format!("{name},{v}"),
+                    None => name,
+                })
+            },
+            &|h| text(h, "CCDNAME"),
+            &|h| text(h, "AMPNAME"),
+        ];
+        for rule in rules {
+            let names: Vec<Option<String>> = images.iter().map(|(_, h)| rule(h)).collect();
+            let distinct: std::collections::BTreeSet<&String> = names.iter().flatten().collect();
+            if names.iter().all(Option::is_some) && distinct.len() == names.len() {
+                return images
+                    .iter()
+                    .zip(names)
+                    .map(|((hdu, _), name)| ImageExtension {
+                        hdu: *hdu,
+                        name: name.unwrap_or_default(),
+                    })
+                    .collect();
+            }
+        }
+        images
+            .iter()
+            .map(|(hdu, _)| ImageExtension {
+                hdu: *hdu,
+                name: format!("HDU{hdu}"),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for ImageExtension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}]", self.name)
+    }
 }
 
 fn one() -> usize {
@@ -200,6 +310,39 @@ impl FrameMeta {
         if *exposure_key != ExposureKey::Standard {
             meta.exposure_card = exposure_key.find(reader.header());
             meta.exposure = meta.exposure_card.as_ref().and_then(|c| c.seconds);
+        }
+        let hdus = reader.image_hdus().to_vec();
+        if !hdus.is_empty() {
+            let mut parts = Vec::with_capacity(hdus.len());
+            for &hdu in &hdus {
+                let image = crate::Reader::open_hdu(path.as_ref(), hdu)?;
+                let mut part = FrameMeta::from_header(
+                    path.as_ref(),
+                    image.header(),
+                    image.shape(),
+                    image.bitpix(),
+                    night_rule,
+                )?;
+                if *exposure_key != ExposureKey::Standard {
+                    part.exposure_card = exposure_key.find(image.header());
+                    part.exposure = part.exposure_card.as_ref().and_then(|c| c.seconds);
+                }
+                parts.push((part, image.header().clone()));
+            }
+            let headers: Vec<(usize, &Header)> = hdus
+                .iter()
+                .copied()
+                .zip(parts.iter().map(|(_, h)| h))
+                .collect();
+            let names = ImageExtension::name_all(&headers);
+            meta.extensions = parts
+                .into_iter()
+                .zip(names)
+                .map(|((mut part, _), name)| {
+                    part.extension = Some(name);
+                    part
+                })
+                .collect();
         }
         Ok(meta)
     }
@@ -294,6 +437,8 @@ impl FrameMeta {
             site_longitude: longitude,
             processed: processed_marker(header),
             images: 1,
+            extension: None,
+            extensions: Vec::new(),
         })
     }
 }

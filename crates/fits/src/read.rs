@@ -25,7 +25,7 @@ use crate::header::Header;
 use decode::Direct;
 use gzip::{GZIP_MAGIC, decompress};
 pub(crate) use hdu::is_structural;
-use hdu::{find_image, inherit, two_dimensional};
+use hdu::{find_image, image_at, inherit, two_dimensional};
 use preflight::check_headers;
 
 /// An image read whole: its pixels and its header.
@@ -208,8 +208,10 @@ pub struct Reader {
     cols: usize,
     bitpix: i32,
     hdu: usize,
-    /// Image extensions with data after the one read, when the primary has none.
-    more_images: usize,
+    /// The primary header (the image's own when the image is the primary).
+    primary: Header,
+    /// The HDU numbers of the image extensions with data, when the primary has none.
+    images: Vec<usize>,
     /// Whether cfitsio must look for undefined pixels: integer images (BLANK) and
     /// tile-compressed images (ZBLANK). Uncompressed floats are read as stored.
     check_nulls: bool,
@@ -244,7 +246,30 @@ impl Reader {
     /// data shorter than the header announces ([`Error::Truncated`]), more pixels than
     /// memory can address ([`Error::TooLarge`]), corrupt gzip ([`Error::Gzip`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
-        let path = path.as_ref();
+        Reader::open_at(path.as_ref(), None)
+    }
+
+    /// Opens the image of HDU `hdu` (1-based, the primary is 1) of a FITS file: one
+    /// image of a mosaic ([`Reader::image_hdus`]), read as [`Reader::open`] reads the first,
+    /// its header the extension's over the primary's (see [`Reader::header`]).
+    ///
+    /// # Errors
+    /// As [`Reader::open`]; [`Error::NoImage`] when HDU `hdu` is not an image with data.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), eloy_fits::Error> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("frame.fits");
+    /// eloy_fits::write(&path, ndarray::Array2::<f32>::zeros((3, 4)).view(), &eloy_fits::Header::new(), &Default::default())?;
+    /// assert_eq!(eloy_fits::Reader::open_hdu(&path, 1)?.shape(), (3, 4));
+    /// assert!(eloy_fits::Reader::open_hdu(&path, 2).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn open_hdu(path: impl AsRef<Path>, hdu: usize) -> Result<Reader> {
+        Reader::open_at(path.as_ref(), Some(hdu))
+    }
+
+    fn open_at(path: &Path, at: Option<usize>) -> Result<Reader> {
         // Opening a named pipe blocks until something writes to it: look before opening.
         let kind = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
@@ -293,7 +318,13 @@ impl Reader {
             .len();
         let mut handle = Handle::open_readonly(real, path)?;
         let primary = handle.header()?;
-        let (hdu, axes, more_images) = find_image(&mut handle, path)?;
+        let (hdu, axes, images) = match at {
+            None => find_image(&mut handle, path)?,
+            Some(number) => {
+                let axes = image_at(&mut handle, path, number)?;
+                (number, axes, Vec::new())
+            }
+        };
         let (rows, cols) = two_dimensional(&axes, path)?;
         if rows
             .checked_mul(cols)
@@ -340,6 +371,7 @@ impl Reader {
         } else {
             inherit(own_header, &primary)
         };
+        let primary = if hdu == 1 { header.clone() } else { primary };
         Ok(Reader {
             handle,
             path: path.to_path_buf(),
@@ -348,7 +380,8 @@ impl Reader {
             cols,
             bitpix,
             hdu,
-            more_images,
+            primary,
+            images,
             check_nulls: bitpix > 0 || compressed,
             direct,
             compressed,
@@ -389,7 +422,43 @@ impl Reader {
     /// # Ok::<(), eloy_fits::Error>(())
     /// ```
     pub fn image_count(&self) -> usize {
-        1 + self.more_images
+        self.images.len().max(1)
+    }
+
+    /// The HDU numbers (1-based) of a mosaic's images, in file order (open one with
+    /// [`Reader::open_hdu`]); empty for a single image, and for a reader opened with
+    /// [`Reader::open_hdu`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("frame.fits");
+    /// # eloy_fits::write(&path, ndarray::Array2::<f32>::zeros((3, 4)).view(), &eloy_fits::Header::new(), &Default::default())?;
+    /// assert!(eloy_fits::Reader::open(&path)?.image_hdus().is_empty());
+    /// # Ok::<(), eloy_fits::Error>(())
+    /// ```
+    pub fn image_hdus(&self) -> &[usize] {
+        if self.images.len() > 1 {
+            &self.images
+        } else {
+            &[]
+        }
+    }
+
+    /// The primary header as written, nothing merged (the image's own header when the image
+    /// is the primary): what a mosaic's outputs copy into their empty primary HDU.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("frame.fits");
+    /// # let mut header = eloy_fits::Header::new();
+    /// # header.set("OBJECT", "M31", "");
+    /// # eloy_fits::write(&path, ndarray::Array2::<f32>::zeros((3, 4)).view(), &header, &Default::default())?;
+    /// let reader = eloy_fits::Reader::open(&path)?;
+    /// assert_eq!(reader.primary_header().get::<String>("OBJECT").as_deref(), Some("M31"));
+    /// # Ok::<(), eloy_fits::Error>(())
+    /// ```
+    pub fn primary_header(&self) -> &Header {
+        &self.primary
     }
 
     /// BITPIX as stored (of the uncompressed image for tile-compressed files).

@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 use crate::header::{CARD_LEN, Card, Header};
 use crate::read::is_structural;
 
+mod mosaic;
+
+pub use mosaic::MosaicWriter;
+
 /// The pixel type of a written image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Precision {

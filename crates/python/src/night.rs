@@ -1257,11 +1257,8 @@ pub(crate) fn run_lights<'py>(
                 synced: None,
             },
             None => {
-                let jobs: Vec<Job> = plan
-                    .recipes
-                    .iter()
-                    .map(|r| Job::from_recipe(r, &out))
-                    .collect();
+                let recipes: Vec<&eloy::calib::Recipe> = plan.recipes.iter().collect();
+                let jobs: Vec<Job> = Job::from_recipes(&recipes, &out);
                 Batch::new(options)
                     .on_progress(&on_progress)
                     .cancel_flag(&run.cancel)

@@ -341,6 +341,7 @@ impl<'a> Planner<'a> {
             exposure: exposure.ok(),
             shape: light.shape,
             steps,
+            extension: light.extension.clone(),
         })
     }
 
@@ -1130,6 +1131,7 @@ impl<'a> Planner<'a> {
                     inputs.push(Input {
                         frame: frame.path.clone(),
                         steps: all,
+                        extension: frame.extension.clone(),
                     });
                     kept.push(frame);
                 }

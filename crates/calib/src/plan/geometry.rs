@@ -38,7 +38,7 @@ pub(super) fn prepare(catalog: &Catalog, rules: &Rules) -> Geometry {
                 frame.path.clone(),
                 frame.kind,
                 format!(
-                    "{}: a mosaic of {} image extensions (one per amplifier or CCD): eloy does not calibrate mosaics yet (each extension with the masters of the same extension); split it into one file per extension",
+                    "{}: a mosaic of {} image extensions (one per amplifier or CCD) described without its extensions (from a header alone): scan the file (eloy_fits::FrameMeta::read) to calibrate each extension with the masters of the same extension",
                     frame.path.display(),
                     frame.images
                 ),

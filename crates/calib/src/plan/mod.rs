@@ -14,6 +14,7 @@
 mod build;
 pub(crate) mod describe;
 mod geometry;
+mod mosaic;
 mod rules;
 mod select;
 
@@ -234,6 +235,9 @@ pub struct Input {
     pub frame: PathBuf,
     /// Its steps, in order.
     pub steps: Vec<Step>,
+    /// For a mosaic: the image extension combined (the master is that extension's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<eloy_fits::ImageExtension>,
 }
 
 /// Where a master comes from.
@@ -337,6 +341,11 @@ pub struct Recipe {
     pub shape: (usize, usize),
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// For a mosaic: the image extension this recipe calibrates. A mosaic light has one
+    /// recipe per extension, all in one group and with one output, a mosaic of the same
+    /// layout (see `docs/mosaics.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<eloy_fits::ImageExtension>,
 }
 
 impl Recipe {
@@ -360,7 +369,8 @@ pub struct LightGroup {
     pub label: String,
     /// The night (`None`: frames without a date).
     pub night: Option<NaiveDate>,
-    /// `(rows, columns)`.
+    /// `(rows, columns)` (for a group of mosaics, of its first extension: the others are
+    /// in their recipes).
     pub shape: (usize, usize),
     /// Binning.
     pub binning: Binning,
@@ -552,13 +562,27 @@ impl Plan {
 ///   (`BIASSEC`) gets it subtracted ([`Rules::overscan`]), and is trimmed to `TRIMSEC`
 ///   (else `DATASEC`, when the overscan lies outside it); a frame that says it was done
 ///   (`OVERSCAN`, `TRIM`) is not done again. Masters and lights then have the trimmed
-///   shape.
+///   shape;
+/// - a mosaic (one image extension per amplifier or CCD, [`FrameMeta::extensions`](eloy_fits::FrameMeta::extensions))
+///   is planned extension by extension: the frames of each extension name are planned
+///   among themselves by the rules above (masters named `<id>_<extension>`), a light's
+///   extensions get one recipe each ([`Recipe::extension`]) in one group, and a light
+///   whose extensions cannot all be calibrated alike, with calibration frames of its own
+///   layout, fails whole (`docs/mosaics.md`).
 ///
 /// ```
 /// let plan = eloy_calib::plan(&eloy_fits::Catalog::default(), &Default::default(), &Default::default());
 /// assert!(plan.recipes.is_empty() && plan.masters.is_empty());
 /// ```
 pub fn plan(catalog: &Catalog, rules: &Rules, library: &Library) -> Plan {
+    if catalog.frames.iter().any(|f| !f.extensions.is_empty()) {
+        return mosaic::plan(catalog, rules, library);
+    }
+    plan_single(catalog, rules, library)
+}
+
+/// The plan of frames that are single images.
+fn plan_single(catalog: &Catalog, rules: &Rules, library: &Library) -> Plan {
     let geometry = geometry::prepare(catalog, rules);
     build::Planner::new(&geometry, rules, library).run()
 }

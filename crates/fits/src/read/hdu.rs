@@ -61,24 +61,27 @@ pub(crate) fn is_structural(key: &str) -> bool {
 
 /// Finds the HDU that holds the image: the primary if it has data, else the first image
 /// extension with data. Returns its number, its axes, and, when the primary has no data,
-/// how many image extensions with data follow it (a mosaic: one per amplifier or CCD).
-pub(super) fn find_image(handle: &mut Handle, path: &Path) -> Result<(usize, Vec<usize>, usize)> {
-    let has_data = |axes: &[usize]| !axes.is_empty() && axes.iter().all(|&a| a > 0);
+/// the numbers of every image extension with data (more than one: a mosaic, one per
+/// amplifier or CCD).
+pub(super) fn find_image(
+    handle: &mut Handle,
+    path: &Path,
+) -> Result<(usize, Vec<usize>, Vec<usize>)> {
     let axes = handle.image_axes()?;
     if has_data(&axes) {
-        return Ok((1, axes, 0));
+        return Ok((1, axes, Vec::new()));
     }
     let count = handle.hdu_count()?;
     let mut found = None;
-    let mut more = 0;
+    let mut images = Vec::new();
     for number in 2..=count {
         if handle.move_to(number)? {
             let axes = handle.image_axes()?;
             if has_data(&axes) {
-                match found {
-                    None => found = Some((number, axes)),
-                    Some(_) => more += 1,
+                if found.is_none() {
+                    found = Some((number, axes));
                 }
+                images.push(number);
             }
         }
     }
@@ -89,7 +92,28 @@ pub(super) fn find_image(handle: &mut Handle, path: &Path) -> Result<(usize, Vec
     };
     // Back to the image the reader serves.
     handle.move_to(number)?;
-    Ok((number, axes, more))
+    Ok((number, axes, images))
+}
+
+/// Moves to HDU `number` and returns its axes, when it is an image with data.
+pub(super) fn image_at(handle: &mut Handle, path: &Path, number: usize) -> Result<Vec<usize>> {
+    let count = handle.hdu_count()?;
+    if number == 0 || number > count || !handle.move_to(number)? {
+        return Err(Error::NoImage {
+            path: path.to_path_buf(),
+        });
+    }
+    let axes = handle.image_axes()?;
+    if !has_data(&axes) {
+        return Err(Error::NoImage {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(axes)
+}
+
+fn has_data(axes: &[usize]) -> bool {
+    !axes.is_empty() && axes.iter().all(|&a| a > 0)
 }
 
 pub(super) fn two_dimensional(axes: &[usize], path: &Path) -> Result<(usize, usize)> {
