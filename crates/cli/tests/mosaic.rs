@@ -96,7 +96,7 @@ fn a_mosaic_is_not_compressed_and_says_so() {
         "{stderr}"
     );
     let written = std::fs::read_dir(out.join("2023-03-13"))
-        .map(|d| d.count())
+        .map(Iterator::count)
         .unwrap_or(0);
     assert_eq!(written, 0);
 }
