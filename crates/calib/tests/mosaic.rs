@@ -3,6 +3,11 @@
 //! sky of each amplifier; pairing by name whatever the order; refusals; the outputs'
 //! layout and checksums.
 
+#[path = "../../../tests/support/fitsverify.rs"]
+mod fitsverify_tool;
+
+use fitsverify_tool::fitsverify;
+
 use std::path::Path;
 
 use eloy_calib::synth::MosaicNight;
@@ -273,29 +278,6 @@ fn a_light_whose_extensions_are_not_those_of_its_masters_is_refused() {
         "{written:?}"
     );
     eprintln!("{extra}\n{fewer}");
-}
-
-/// fitsverify's verdict, when installed (required with `ELOY_REQUIRE_FITSVERIFY`), as
-/// eloy-fits' tests read it.
-fn fitsverify(path: &Path) -> Option<(usize, usize, String)> {
-    let Ok(output) = std::process::Command::new("fitsverify").arg(path).output() else {
-        assert!(
-            std::env::var_os("ELOY_REQUIRE_FITSVERIFY").is_none(),
-            "fitsverify is required (ELOY_REQUIRE_FITSVERIFY is set) but not installed"
-        );
-        return None;
-    };
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    let line = text
-        .lines()
-        .find(|l| l.contains("Verification found"))
-        .unwrap_or_else(|| panic!("unexpected fitsverify output:\n{text}"));
-    let numbers: Vec<usize> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    Some((numbers[0], numbers[1], text))
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

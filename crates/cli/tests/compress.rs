@@ -3,6 +3,11 @@
 //! a rerun skips whole ones, redoes damaged ones and ones of the other form, and never
 //! takes a `.fits` for a `.fits.fz` or the reverse.
 
+#[path = "../../../tests/support/fitsverify.rs"]
+mod fitsverify_tool;
+
+use fitsverify_tool::fitsverify;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -86,25 +91,6 @@ fn calibrate(raw: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&run.stderr).into_owned() + &String::from_utf8_lossy(&run.stdout);
     assert!(!stderr.contains("panicked"), "{stderr}");
     (run.status.code(), stderr)
-}
-
-/// fitsverify's (warnings, errors), or `None` when it is not installed (and
-/// `ELOY_REQUIRE_FITSVERIFY` is not set).
-fn fitsverify(path: &Path) -> Option<(usize, usize, String)> {
-    let Ok(output) = Command::new("fitsverify").arg(path).output() else {
-        assert!(
-            std::env::var_os("ELOY_REQUIRE_FITSVERIFY").is_none(),
-            "fitsverify is required (ELOY_REQUIRE_FITSVERIFY is set) but not installed"
-        );
-        return None;
-    };
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let line = text.lines().find(|l| l.contains("Verification found"))?;
-    let n: Vec<usize> = line
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    Some((n[0], n[1], text))
 }
 
 fn light(night: &Path, i: usize, suffix: &str) -> PathBuf {
